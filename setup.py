@@ -1,0 +1,42 @@
+"""Pre-training joint fine-tuning (PTJF) recipes for T5X."""
+
+import setuptools
+
+setuptools.setup(
+    name='ptjf-t5x',
+    version='0.1.0',
+    description=('Pre-training joint fine-tuning recipes for T5X: SeqIO tasks, '
+                 'temperature-sampled mixtures and gin recipes.'),
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.11',
+    packages=['tasks', 'mixtures'],
+    package_data={'tasks': ['data/*.model'], 'mixtures': ['data/*.csv']},
+    install_requires=[
+        'absl-py',
+        'flax',
+        'gin-config',
+        'jax>=0.4.30',
+        'matplotlib',
+        'numpy',
+        'optax',
+        'orbax-checkpoint',
+        'sacrebleu>=2',
+        'sentencepiece',
+        'seqio>=0.0.19',
+        'tensorflow>=2.16',
+        'tensorflow-datasets>=4.9',
+        'tensorflow-text>=2.16',
+    ],
+    extras_require={
+        'test': ['pytest'],
+        # T5X and its git-only dependencies are not on PyPI.
+        't5x': [
+            't5x @ git+https://github.com/google-research/t5x',
+            'airio @ git+https://github.com/google/airio',
+            'jestimator @ git+https://github.com/google-research/jestimator',
+            'tensorboard',
+        ],
+    },
+)
