@@ -1,0 +1,95 @@
+"""Sampling-rate functions: map task data sizes to mixture rates.
+
+Every function takes `sizes`, a mapping from task name to data size (any unit,
+as long as it is the same for all tasks), and returns an ordered dict of task
+name -> rate with rates summing to 1. Bad input raises ValueError naming the
+bad value before anything is registered or trained.
+"""
+
+from typing import Mapping
+
+
+def _check_sizes(sizes: Mapping[str, float]) -> None:
+  if not sizes:
+    raise ValueError('sizes is empty: give at least one task with its size.')
+  for task, size in sizes.items():
+    if not isinstance(size, (int, float)) or size != size or size < 0:
+      raise ValueError(
+          f'size of task {task!r} is {size!r}: sizes must be numbers >= 0.')
+  if sum(sizes.values()) <= 0:
+    raise ValueError(
+        f'all sizes are zero ({dict(sizes)}): at least one task needs data.')
+
+
+def _normalise(weights: Mapping[str, float]) -> dict[str, float]:
+  total = sum(weights.values())
+  return {task: w / total for task, w in weights.items()}
+
+
+def proportional(sizes: Mapping[str, float]) -> dict[str, float]:
+  """P_i = D_i / sum_j D_j (the paper's eq. 3)."""
+  _check_sizes(sizes)
+  return _normalise(sizes)
+
+
+def temperature(sizes: Mapping[str, float], tau: float) -> dict[str, float]:
+  """Q_i = P_i^(1/tau) / sum_j P_j^(1/tau) (the paper's eq. 4)."""
+  if not isinstance(tau, (int, float)) or not tau > 0:
+    raise ValueError(
+        f'tau is {tau!r}: the temperature must be a number > 0 '
+        '(1 is proportional, larger is flatter, e.g. 3.33).')
+  return _normalise({t: p ** (1.0 / tau)
+                     for t, p in proportional(sizes).items()})
+
+
+def uniform(sizes: Mapping[str, float]) -> dict[str, float]:
+  """Equal rate for every task that has data."""
+  _check_sizes(sizes)
+  return _normalise({t: 1.0 if d > 0 else 0.0 for t, d in sizes.items()})
+
+
+def unimax(sizes: Mapping[str, float], budget: float,
+           max_epochs: float = 1.0) -> dict[str, float]:
+  """UniMax (Chung et al., ICLR 2023): uniform over a budget, capped in epochs.
+
+  Tasks are visited from smallest to largest; each gets an equal share of the
+  budget left, but never more than `max_epochs` passes over its own data; what
+  a small task cannot use goes to the larger ones.
+
+  Args:
+    sizes: task -> data size, in the same unit as `budget` (e.g. characters).
+    budget: how much data the whole run will consume, in that unit.
+    max_epochs: the most passes any task may get (>= 1).
+  """
+  _check_sizes(sizes)
+  if not isinstance(budget, (int, float)) or not budget > 0:
+    raise ValueError(f'budget is {budget!r}: it must be a number > 0, in the '
+                     'same unit as the sizes.')
+  if not isinstance(max_epochs, (int, float)) or not max_epochs >= 1:
+    raise ValueError(f'max_epochs is {max_epochs!r}: the epoch cap must be a '
+                     'number >= 1.')
+  capacity = sum(d * max_epochs for d in sizes.values())
+  if budget > capacity:
+    raise ValueError(
+        f'budget {budget!r} exceeds what {max_epochs!r} epochs of all tasks '
+        f'hold ({capacity!r}): raise max_epochs or lower the budget.')
+  allocation = {}
+  remaining = float(budget)
+  by_size = sorted(sizes, key=lambda t: sizes[t])
+  for i, task in enumerate(by_size):
+    share = remaining / (len(by_size) - i)
+    allocation[task] = min(share, sizes[task] * max_epochs)
+    remaining -= allocation[task]
+  return _normalise({t: allocation[t] for t in sizes})
+
+
+def static_pair(high_task: str, low_task: str,
+                high_rate: float) -> dict[str, float]:
+  """Two-task scalarisation: high_rate for the high-resource task, the rest low."""
+  if high_task == low_task:
+    raise ValueError(f'high_task and low_task are both {high_task!r}: a static '
+                     'pair needs two different tasks.')
+  if not isinstance(high_rate, (int, float)) or not 0 < high_rate < 1:
+    raise ValueError(f'high_rate is {high_rate!r}: it must lie strictly '
+                     'between 0 and 1 (e.g. 0.1 ... 0.9).')
+  return {high_task: float(high_rate), low_task: 1.0 - high_rate}

@@ -1,0 +1,68 @@
+"""Data-size tables that the mixtures' rates are computed from.
+
+Each table maps a language or pair code to a size, in one unit per table.
+"""
+
+import csv
+import os
+from typing import Mapping
+
+import seqio
+
+# Characters (billions) of the paper's five mC4 languages (Choi et al., Table 2).
+MC4_PAPER_CHARS_BILLIONS = {
+    'en': 13396.0,
+    'hi': 75.0,
+    'gu': 3.6,
+    'gd': 0.8,
+    'sw': 4.1,
+}
+
+# Training examples of the WMT pairs (Choi et al., Table 1).
+WMT_EXAMPLES = {
+    'en_fr': 40_900_000,  # WMT'15
+    'en_zh': 26_000_000,  # WMT'19
+    'en_ro': 610_000,     # WMT'16
+    'en_hi': 314_000,     # WMT'14
+}
+
+_MC4_CSV = os.path.join(os.path.dirname(__file__), 'data', 'mc4_sizes.csv')
+
+
+def _read_mc4_column(column: str) -> dict[str, float]:
+  with open(_MC4_CSV) as f:
+    rows = csv.DictReader(line for line in f if not line.startswith('#'))
+    return {r['lang']: float(r[column]) for r in rows if r[column]}
+
+
+# Documents per language of TFDS c4/multilingual 3.1.0 (sources: the CSV's header).
+MC4_DOCUMENTS = _read_mc4_column('train_documents')
+MC4_VALIDATION_DOCUMENTS = _read_mc4_column('validation_documents')
+# Billions of mT5 SentencePiece tokens per language, mT5 paper (3.0.1 build).
+MC4_MT5_TOKENS_BILLIONS = _read_mc4_column('mt5_tokens_billions')
+
+
+def seqio_sizes(task_names, split: str = 'train') -> dict[str, float]:
+  """Sizes in examples from seqio: cached statistics, else the source's count.
+
+  For tasks without an entry in a table above, e.g. a user's own task.
+  """
+  sizes = {}
+  for name in task_names:
+    task = seqio.get_mixture_or_task(name)
+    if task.cache_dir:
+      sizes[name] = float(task.get_cached_stats(split)['examples'])
+      continue
+    count = task.source.num_input_examples(split)
+    if count is None:
+      raise ValueError(
+          f'task {name!r} has no known size for split {split!r}: cache it with '
+          'seqio (seqio-cache_tasks) or give its size explicitly.')
+    sizes[name] = float(count)
+  return sizes
+
+
+def check_known(table: Mapping[str, float], keys, table_name: str) -> None:
+  unknown = [k for k in keys if k not in table]
+  if unknown:
+    raise ValueError(f'{unknown} not in {table_name}; known: {sorted(table)}.')
