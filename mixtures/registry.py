@@ -1,0 +1,117 @@
+"""Registers seqio Mixtures whose rates come from a data-size table.
+
+A `Family` is a set of tasks with sizes in one unit and the mixtures computed
+from them (temperature, UniMax). Adding a task to a family re-registers its
+mixtures, so a new language joins every temperature mixture with one call.
+"""
+
+import dataclasses
+from typing import Mapping, Optional, Sequence
+
+import seqio
+
+from mixtures import rates as rates_lib
+
+PAPER_TAUS = (1.0, 1.43, 2.0, 3.33, 5.0)
+PAIR_GRID = tuple(i / 10 for i in range(1, 10))  # high-resource rate 0.1 ... 0.9
+
+# mixture name -> (task sizes, unit) the rates were computed from; read by `show`.
+MIXTURE_SIZES: dict[str, tuple[dict[str, float], str]] = {}
+
+
+def _check_task(name: str) -> None:
+  if name not in seqio.TaskRegistry.names():
+    raise ValueError(f'unknown task {name!r}: register it with '
+                     'seqio.TaskRegistry.add before adding it to a mixture.')
+
+
+def register_mixture(name: str, rates: Mapping[str, float],
+                     sizes: Optional[Mapping[str, float]] = None,
+                     unit: str = '') -> seqio.Mixture:
+  """(Re-)registers a seqio Mixture of the given task rates.
+
+  `sizes` (in `unit`), when known, are kept for `show` to print beside rates.
+  """
+  for task in rates:
+    _check_task(task)
+  if name in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.remove(name)
+  if sizes is not None:
+    MIXTURE_SIZES[name] = ({t: sizes[t] for t in rates}, unit)
+  return seqio.MixtureRegistry.add(name, list(rates.items()))
+
+
+def mixture_name(prefix: str, kind: str, value: float) -> str:
+  return f'{prefix}.{kind}{value:g}'
+
+
+@dataclasses.dataclass
+class Family:
+  """Tasks sized in one unit, and the mixtures derived from those sizes.
+
+  Attributes:
+    prefix: mixture names start with it, e.g. 'ptjf_mc4' -> 'ptjf_mc4.tau3.33'.
+    sizes: task name -> data size.
+    unit: what a size counts, e.g. 'billion characters'.
+    taus: temperatures with a registered mixture '<prefix>.tau<tau>'.
+    unimax_budget: if set, '<prefix>.unimax' with this budget, in `unit`.
+    unimax_max_epochs: UniMax's cap on passes over any task.
+  """
+  prefix: str
+  sizes: dict[str, float]
+  unit: str
+  taus: Sequence[float] = PAPER_TAUS
+  unimax_budget: Optional[float] = None
+  unimax_max_epochs: float = 1.0
+
+  def mixtures(self) -> dict[str, dict[str, float]]:
+    """Mixture name -> task rates, for every mixture of the family."""
+    out = {mixture_name(self.prefix, 'tau', tau):
+           rates_lib.temperature(self.sizes, tau) for tau in self.taus}
+    if self.unimax_budget is not None:
+      out[f'{self.prefix}.unimax'] = rates_lib.unimax(
+          self.sizes, self.unimax_budget, self.unimax_max_epochs)
+    return out
+
+  def register(self) -> None:
+    mixtures = self.mixtures()  # computes every rate first: bad sizes fail here
+    for task in self.sizes:
+      _check_task(task)
+    for name, task_rates in mixtures.items():
+      register_mixture(name, task_rates, self.sizes, self.unit)
+
+  def add(self, task: str, size: float) -> None:
+    """Adds a task of `size` (in the family's unit) to every family mixture."""
+    _check_task(task)
+    if task in self.sizes:
+      raise ValueError(f'task {task!r} is already in family {self.prefix!r} '
+                       f'with size {self.sizes[task]!r}.')
+    previous = dict(self.sizes)
+    self.sizes[task] = size
+    try:
+      self.register()
+    except ValueError:
+      self.sizes = previous
+      raise
+
+
+def register_pair_grid(prefix: str, high_task: str, low_task: str,
+                       sizes: Optional[Mapping[str, float]] = None,
+                       unit: str = '',
+                       grid: Sequence[float] = PAIR_GRID) -> list[str]:
+  """Static two-task mixtures '<prefix>.high<r>' for each high-resource rate r."""
+  names = []
+  for high_rate in grid:
+    name = mixture_name(prefix, 'high', high_rate)
+    register_mixture(name, rates_lib.static_pair(high_task, low_task,
+                                                 high_rate), sizes, unit)
+    names.append(name)
+  return names
+
+
+def register_single(name: str, task: str, size: Optional[float] = None,
+                    unit: str = '') -> seqio.Mixture:
+  """A one-task mixture, e.g. the pre-training phase's high-resource set."""
+  return register_mixture(name, {task: 1.0},
+                          None if size is None else {task: size}, unit)
+
