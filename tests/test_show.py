@@ -1,0 +1,56 @@
+"""The rate table printed before a run: numbers and errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mixtures import show
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_rate_table_of_the_headline_mixture():
+  rows = {r.task: r for r in show.rate_table('ptjf_mc4.tau3.33')}
+  assert rows['ptjf_mc4.en'].size == 13396
+  total = 13396 + 75 + 3.6 + 0.8 + 4.1
+  assert rows['ptjf_mc4.gd'].natural_share == pytest.approx(0.8 / total)
+  assert rows['ptjf_mc4.gd'].share == pytest.approx(0.0374976, abs=1e-7)
+  assert sum(r.share for r in rows.values()) == pytest.approx(1.0)
+
+
+def test_rate_table_of_a_grid_point():
+  rows = {r.task: r for r in show.rate_table('ptjf_wmt.hi_fr.high0.7')}
+  assert rows['ptjf_wmt.en_fr'].rate == 0.7
+  assert rows['ptjf_wmt.en_hi'].size == 314_000
+  assert rows['ptjf_wmt.en_hi'].unit.startswith('sentence pairs')
+
+
+def test_format_table_lists_every_task():
+  text = show.format_table('ptjf_synth.unimax',
+                           show.rate_table('ptjf_synth.unimax'))
+  assert 'size unit: documents' in text
+  for lang in ('en', 'hi', 'gu', 'gd', 'sw'):
+    assert f'ptjf_synth.{lang}' in text
+
+
+def test_unknown_mixture_is_rejected():
+  with pytest.raises(ValueError, match="unknown mixture or task 'ptjf_mc4.tau4'"):
+    show.rate_table('ptjf_mc4.tau4')
+
+
+def _run(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run([sys.executable, '-m', 'mixtures.show', *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        check=False)
+
+
+def test_command_prints_table_and_fails_cleanly():
+  ok = _run('ptjf_mc4.tau3.33')
+  assert ok.returncode == 0, ok.stderr
+  assert 'ptjf_mc4.gd' in ok.stdout and '3.75%' in ok.stdout
+  bad = _run('no_such.mixture')
+  assert bad.returncode != 0
+  assert "error: unknown mixture or task 'no_such.mixture'" in bad.stderr
