@@ -5,8 +5,6 @@ Each table maps a language or pair code to a size, in one unit per table.
 
 import csv
 import os
-from typing import Mapping
-
 import seqio
 
 # Characters (billions) of the paper's five mC4 languages (Choi et al., Table 2).
@@ -61,8 +59,3 @@ def seqio_sizes(task_names, split: str = 'train') -> dict[str, float]:
     sizes[name] = float(count)
   return sizes
 
-
-def check_known(table: Mapping[str, float], keys, table_name: str) -> None:
-  unknown = [k for k in keys if k not in table]
-  if unknown:
-    raise ValueError(f'{unknown} not in {table_name}; known: {sorted(table)}.')

@@ -179,32 +179,26 @@ def sentence_pair(pair: str, split: str, index) -> dict[str, tf.Tensor]:
   return {lang: _render(concepts, present, lang) for lang in pair.split('_')}
 
 
-def _sizes(train_size):
-  return {'train': train_size, 'validation': VALIDATION_EXAMPLES}
+def _source(train_size: int, make_example) -> seqio.FunctionDataSource:
+  """A source whose example i of a split is make_example(split, i)."""
+  sizes = {'train': train_size, 'validation': VALIDATION_EXAMPLES}
+
+  def dataset_fn(split, shuffle_files, seed=None):
+    return _indices(sizes[split], shuffle_files, seed).map(
+        lambda i: make_example(split, i),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+  return seqio.FunctionDataSource(dataset_fn, splits=tuple(sizes),
+                                  num_input_examples=sizes)
 
 
 def text_source(lang: str) -> seqio.FunctionDataSource:
-  sizes = _sizes(SPAN_LANGUAGES[lang])
-
-  def dataset_fn(split, shuffle_files, seed=None):
-    return _indices(sizes[split], shuffle_files, seed).map(
-        lambda i: {'text': document(lang, split, i)},
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-  return seqio.FunctionDataSource(dataset_fn, splits=tuple(sizes),
-                                  num_input_examples=sizes)
+  return _source(SPAN_LANGUAGES[lang],
+                 lambda split, i: {'text': document(lang, split, i)})
 
 
 def pair_source(pair: str) -> seqio.FunctionDataSource:
-  sizes = _sizes(PAIRS[pair])
-
-  def dataset_fn(split, shuffle_files, seed=None):
-    return _indices(sizes[split], shuffle_files, seed).map(
-        lambda i: sentence_pair(pair, split, i),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-  return seqio.FunctionDataSource(dataset_fn, splits=tuple(sizes),
-                                  num_input_examples=sizes)
+  return _source(PAIRS[pair], lambda split, i: sentence_pair(pair, split, i))
 
 
 def task_name(lang_or_pair: str) -> str:

@@ -210,3 +210,25 @@ def test_shipped_vocabulary_covers_the_corpus_without_unknowns():
     assert v.unk_id not in ids
     assert v.decode(ids) == words
   assert np.all(np.array(v.encode('ge . chu')) < v.vocab_size - 100)
+
+
+def test_seqio_sizes_reads_the_sources_counts():
+  assert sizes.seqio_sizes(['ptjf_synth.gd', 'ptjf_synth.en_ro']) == {
+      'ptjf_synth.gd': 400.0, 'ptjf_synth.en_ro': 500.0}
+  assert sizes.seqio_sizes(['ptjf_synth.gd'], split='validation') == {
+      'ptjf_synth.gd': 200.0}
+
+
+def test_seqio_sizes_without_a_count_is_a_clear_error(tmp_path):
+  path = tmp_path / 'lines.txt'
+  path.write_text('one document\n')
+  from tasks import span_corruption  # pylint: disable=g-import-not-at-top
+  span_corruption.register_task('my.uncounted',
+                                seqio.TextLineDataSource({'train': str(path)}),
+                                vocab.SYNTHETIC_VOCABULARY)
+  try:
+    with pytest.raises(ValueError, match="task 'my.uncounted' has no known "
+                       "size for split 'train'"):
+      sizes.seqio_sizes(['my.uncounted'])
+  finally:
+    seqio.TaskRegistry.remove('my.uncounted')
