@@ -232,3 +232,14 @@ def test_seqio_sizes_without_a_count_is_a_clear_error(tmp_path):
       sizes.seqio_sizes(['my.uncounted'])
   finally:
     seqio.TaskRegistry.remove('my.uncounted')
+
+
+def test_configured_vocabulary_equals_the_plain_one_a_model_names():
+  # T5X compares a gin-configured model vocabulary with the tasks' own.
+  plain = seqio.SentencePieceVocabulary(vocab.SYNTHETIC_SENTENCEPIECE_MODEL,
+                                        extra_ids=vocab.SYNTHETIC_EXTRA_IDS)
+  configured = vocab.SYNTHETIC_VOCABULARY
+  assert plain == configured and configured == plain
+  assert not plain != configured  # pylint: disable=unneeded-not
+  other = seqio.SentencePieceVocabulary(vocab.SYNTHETIC_SENTENCEPIECE_MODEL)
+  assert other != configured  # different extra_ids
