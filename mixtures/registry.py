@@ -81,8 +81,11 @@ class Family:
       register_mixture(name, task_rates, self.sizes, self.unit)
 
   def add(self, task: str, size: float) -> None:
-    """Adds a task of `size` (in the family's unit) to every family mixture."""
-    _check_task(task)
+    """Adds a task of `size` (in the family's unit) to every family mixture.
+
+    An unregistered task or a bad size fails in `register`, which then finds
+    the family as it was.
+    """
     if task in self.sizes:
       raise ValueError(f'task {task!r} is already in family {self.prefix!r} '
                        f'with size {self.sizes[task]!r}.')

@@ -11,7 +11,6 @@ mixture's rate, and the expected share of the examples it will supply.
 
 import dataclasses
 import importlib
-import math
 import sys
 from typing import Optional, Sequence
 
@@ -19,7 +18,7 @@ from absl import app
 from absl import flags
 import seqio
 
-import mixtures
+import mixtures  # registers the tasks and mixtures
 from mixtures import registry
 from mixtures import sizes as sizes_lib
 
@@ -82,8 +81,8 @@ def rate_table(name: str) -> list[Row]:
 def _number(value: Optional[float]) -> str:
   if value is None:
     return '?'
-  if value >= 1000 or value == math.floor(value):
-    return f'{value:,.0f}' if value >= 1 else f'{value:g}'
+  if value >= 1000 or float(value).is_integer():
+    return f'{value:,.0f}'
   return f'{value:g}'
 
 
