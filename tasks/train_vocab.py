@@ -13,6 +13,7 @@ id layout (pad 0, EOS 1, UNK 2, no BOS); use it with extra_ids=100, e.g.
 
 import importlib
 import os
+import sys
 from typing import Iterator, Sequence
 
 from absl import app
@@ -86,7 +87,13 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError('set --mixture (one or more) and --output.')
   for module in ['mixtures'] + flags.FLAGS.module:
     importlib.import_module(module)
-  plans = {m: examples_per_task(m, _EXAMPLES.value) for m in _MIXTURES.value}
+  if not _OUTPUT.value.endswith('.model'):
+    sys.exit(f'error: --output is {_OUTPUT.value!r}: it must end in .model.')
+  try:
+    plans = {m: examples_per_task(m, _EXAMPLES.value)
+             for m in _MIXTURES.value}
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   for mixture, plan in plans.items():
     logging.info('%s: examples per task %s', mixture, plan)
 
