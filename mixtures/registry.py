@@ -8,6 +8,7 @@ mixtures, so a new language joins every temperature mixture with one call.
 import dataclasses
 from typing import Mapping, Optional, Sequence
 
+import gin
 import seqio
 
 from mixtures import rates as rates_lib
@@ -98,18 +99,38 @@ class Family:
       raise
 
 
-def register_pair_grid(prefix: str, high_task: str, low_task: str,
+def pair_prefix(high_task: str, low_task: str) -> str:
+  """'ptjf_wmt.ro_fr' for high 'ptjf_wmt.en_fr' and low 'ptjf_wmt.en_ro'."""
+  target = lambda task: task.rsplit('_', 1)[-1]
+  return f"{high_task.split('.')[0]}.{target(low_task)}_{target(high_task)}"
+
+
+def register_pair_grid(high_task: str, low_task: str,
                        sizes: Optional[Mapping[str, float]] = None,
                        unit: str = '',
                        grid: Sequence[float] = PAIR_GRID) -> list[str]:
-  """Static two-task mixtures '<prefix>.high<r>' for each high-resource rate r."""
+  """Static two-task mixtures '<pair prefix>.high<r>' for each high-resource rate r."""
   names = []
   for high_rate in grid:
-    name = mixture_name(prefix, 'high', high_rate)
+    name = mixture_name(pair_prefix(high_task, low_task), 'high', high_rate)
     register_mixture(name, rates_lib.static_pair(high_task, low_task,
                                                  high_rate), sizes, unit)
     names.append(name)
   return names
+
+
+@gin.configurable(module='ptjf')
+def pair_mixture(high_task: str = gin.REQUIRED, low_task: str = gin.REQUIRED,
+                 high_rate: float = gin.REQUIRED) -> str:
+  """Name of the static pair mixture at `high_rate`, for a recipe's macro.
+
+  Rates off the registered grid (e.g. 0.35) are registered on first use, so a
+  sweep binds a number rather than a mixture name.
+  """
+  name = mixture_name(pair_prefix(high_task, low_task), 'high', high_rate)
+  if name not in seqio.MixtureRegistry.names():
+    register_pair_grid(high_task, low_task, grid=(high_rate,))
+  return name
 
 
 def register_single(name: str, task: str, size: Optional[float] = None,

@@ -28,7 +28,7 @@ registry.register_single(f'{synthetic.PREFIX}.en_only', _EN,
                          LANGUAGES.sizes[_EN], LANGUAGES.unit)
 
 registry.register_pair_grid(
-    f'{synthetic.PREFIX}.ro_fr', synthetic.task_name('en_fr'),
+    synthetic.task_name('en_fr'),
     synthetic.task_name('en_ro'),
     {synthetic.task_name(p): float(n) for p, n in synthetic.PAIRS.items()},
     'sentence pairs')

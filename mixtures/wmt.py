@@ -13,11 +13,6 @@ HIGH_RESOURCE = 'en_fr'
 LOW_RESOURCE = ('en_ro', 'en_hi', 'en_zh')
 
 
-def grid_prefix(low_pair: str, high_pair: str = HIGH_RESOURCE) -> str:
-  """'ptjf_wmt.ro_fr' for En->{Ro,Fr}."""
-  return f"{wmt.PREFIX}.{low_pair.split('_')[1]}_{high_pair.split('_')[1]}"
-
-
 ALL = registry.Family(
     prefix=wmt.PREFIX,
     sizes={wmt.task_name(pair): sizes.WMT_EXAMPLES[pair] for pair in wmt.PAIRS},
@@ -25,5 +20,5 @@ ALL = registry.Family(
 ALL.register()
 
 for _low in LOW_RESOURCE:
-  registry.register_pair_grid(grid_prefix(_low), wmt.task_name(HIGH_RESOURCE),
-                              wmt.task_name(_low), ALL.sizes, ALL.unit)
+  registry.register_pair_grid(wmt.task_name(HIGH_RESOURCE), wmt.task_name(_low),
+                              ALL.sizes, ALL.unit)

@@ -85,3 +85,9 @@ class ConfiguredVocabulary(seqio.SentencePieceVocabulary):
 MC4_VOCABULARY = ConfiguredVocabulary(mc4_vocabulary)
 WMT_VOCABULARY = ConfiguredVocabulary(wmt_vocabulary)
 SYNTHETIC_VOCABULARY = ConfiguredVocabulary(synthetic_vocabulary)
+
+# Recipes name these as the model's vocabulary (e.g. VOCABULARY =
+# %ptjf.MC4_VOCABULARY), so model and tasks can never disagree.
+gin.constant('ptjf.MC4_VOCABULARY', MC4_VOCABULARY)
+gin.constant('ptjf.WMT_VOCABULARY', WMT_VOCABULARY)
+gin.constant('ptjf.SYNTHETIC_VOCABULARY', SYNTHETIC_VOCABULARY)
