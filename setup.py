@@ -11,7 +11,7 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.11',
-    packages=['tasks', 'mixtures'],
+    packages=['tasks', 'mixtures', 'ptjf'],
     package_data={'tasks': ['data/*.model'], 'mixtures': ['data/*.csv']},
     install_requires=[
         'absl-py',

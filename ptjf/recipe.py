@@ -1,0 +1,105 @@
+"""Reads a recipe the way `python -m t5x.train` does, without training.
+
+T5X is not on PyPI, so everything here imports it lazily and says how to
+install it when it is missing.
+"""
+
+import importlib.util
+import os
+import sys
+from typing import Any, Sequence
+
+import gin
+from gin import config as gin_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES_DIR = os.path.join(REPO, 'recipes')
+T5X_INSTALL = ("pip install -e '.[t5x]'  (from the repository root; T5X, airio and "
+               'jestimator come from GitHub, see README, "Set up")')
+_REQUIRED = 'gin.REQUIRED/gin.constant'
+
+
+def t5x_missing() -> str:
+  """'' when T5X can be imported, else a one-line message on how to install it."""
+  if importlib.util.find_spec('t5x') is None:
+    return f'T5X is not installed in {sys.executable}: {T5X_INSTALL}'
+  return ''
+
+
+def recipes() -> list[str]:
+  """Paths of every recipe, sorted."""
+  return sorted(os.path.join(RECIPES_DIR, f) for f in os.listdir(RECIPES_DIR)
+                if f.endswith('.gin'))
+
+
+def search_paths() -> list[str]:
+  """This repository, then T5X's own root, as `t5x.train` searches them."""
+  import t5x  # pylint: disable=g-import-not-at-top
+  return [REPO, os.path.dirname(os.path.dirname(os.path.abspath(t5x.__file__)))]
+
+
+def parse(recipe: str, bindings: Sequence[str] = ()) -> None:
+  """Clears gin and parses `recipe` then `bindings`, as `t5x.train` would."""
+  from t5x import train  # pylint: disable=g-import-not-at-top
+  # T5X's run files bind `train_script.train`, importing __main__ as train_script.
+  if not hasattr(sys.modules['__main__'], 'train'):
+    sys.modules['__main__'].train = train.train
+  gin.clear_config(clear_constants=False)
+  for path in search_paths():
+    gin.add_config_file_search_path(path)
+  gin.parse_config_files_and_bindings([recipe], list(bindings),
+                                      finalize_config=False)
+
+
+def train_command(gin_file: str, model_dir: str,
+                  bindings: Sequence[str] = ()) -> list[str]:
+  """`python -m t5x.train` on a recipe; bindings are NAME=VALUE gin strings."""
+  return [sys.executable, '-m', 't5x.train', f'--gin_search_paths={REPO}',
+          f'--gin_file={gin_file}', f"--gin.MODEL_DIR='{model_dir}'",
+          *(f'--gin.{binding}' for binding in bindings)]
+
+
+def cpu_env() -> dict[str, str]:
+  """The environment with JAX on CPU unless the caller chose a platform."""
+  return {'JAX_PLATFORMS': 'cpu', **os.environ}
+
+
+def _macros() -> dict[str, Any]:
+  return {scope: params['value']
+          for (scope, selector), params in gin_config._CONFIG.items()  # pylint: disable=protected-access
+          if selector == 'gin.macro'}
+
+
+def unbound_required() -> list[str]:
+  """Macros of the parsed config that still resolve to %gin.REQUIRED."""
+  macros = _macros()
+
+  def required(value, seen=()):
+    if not isinstance(value, gin_config.ConfigurableReference):
+      return False
+    selector = value.scoped_selector
+    if selector == _REQUIRED:
+      return True
+    name = selector[:-len('/gin.macro')]
+    return (selector.endswith('/gin.macro') and name in macros and
+            name not in seen and required(macros[name], seen + (name,)))
+
+  return sorted(name for name, value in macros.items() if required(value))
+
+
+def value(binding: str) -> Any:
+  """The evaluated value of a macro ('TRAIN_STEPS') or a binding
+  ('utils.RestoreCheckpointConfig.mode') of the parsed config."""
+  if '.' not in binding:
+    binding = f'{binding}/gin.macro.value'
+  return _evaluate(gin.query_parameter(binding))
+
+
+def _evaluate(x):
+  if isinstance(x, gin_config.ConfigurableReference):
+    return x.scoped_configurable_fn() if x.evaluate else x.scoped_configurable_fn
+  if isinstance(x, (list, tuple)):
+    return type(x)(_evaluate(v) for v in x)
+  if isinstance(x, dict):
+    return {k: _evaluate(v) for k, v in x.items()}
+  return x
