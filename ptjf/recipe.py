@@ -38,8 +38,12 @@ def search_paths() -> list[str]:
   return [REPO, os.path.dirname(os.path.dirname(os.path.abspath(t5x.__file__)))]
 
 
-def parse(recipe: str, bindings: Sequence[str] = ()) -> None:
-  """Clears gin and parses `recipe` then `bindings`, as `t5x.train` would."""
+def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True) -> None:
+  """Clears gin and parses `recipe` then `bindings`, as `t5x.train` would.
+
+  Finalising, as T5X does, validates every macro reference and fails on an
+  unbound REQUIRED macro; `finalize=False` leaves those for `unbound_required`.
+  """
   from t5x import train  # pylint: disable=g-import-not-at-top
   # T5X's run files bind `train_script.train`, importing __main__ as train_script.
   if not hasattr(sys.modules['__main__'], 'train'):
@@ -48,7 +52,7 @@ def parse(recipe: str, bindings: Sequence[str] = ()) -> None:
   for path in search_paths():
     gin.add_config_file_search_path(path)
   gin.parse_config_files_and_bindings([recipe], list(bindings),
-                                      finalize_config=False)
+                                      finalize_config=finalize)
 
 
 def train_command(gin_file: str, model_dir: str,
