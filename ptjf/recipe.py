@@ -38,8 +38,10 @@ def search_paths() -> list[str]:
   return [REPO, os.path.dirname(os.path.dirname(os.path.abspath(t5x.__file__)))]
 
 
-def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True) -> None:
-  """Clears gin and parses `recipe` then `bindings`, as `t5x.train` would.
+def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
+          more_gin_files: Sequence[str] = ()) -> None:
+  """Clears gin and parses `recipe`, `more_gin_files` (later files override,
+  e.g. gin/meshes/gpu_host.gin) then `bindings`, as `t5x.train` would.
 
   Finalising, as T5X does, validates every macro reference and fails on an
   unbound REQUIRED macro; `finalize=False` leaves those for `unbound_required`.
@@ -51,7 +53,7 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True) -> N
   gin.clear_config(clear_constants=False)
   for path in search_paths():
     gin.add_config_file_search_path(path)
-  gin.parse_config_files_and_bindings([recipe], list(bindings),
+  gin.parse_config_files_and_bindings([recipe, *more_gin_files], list(bindings),
                                       finalize_config=finalize)
 
 

@@ -42,11 +42,12 @@ def declared_required(name):
                 {'REQUIRED'})
 
 
-def parse(name, **overrides):
+def parse(name, more_gin_files=(), **overrides):
   bindings = {k: REQUIRED_VALUES[k] for k in declared_required(name)}
   bindings.update(overrides)
   recipe.parse(os.path.join(recipe.RECIPES_DIR, name + '.gin'),
-               [f'{k} = {v}' for k, v in bindings.items()])
+               [f'{k} = {v}' for k, v in bindings.items()],
+               more_gin_files=more_gin_files)
 
 
 def test_every_arm_has_recipes():
@@ -125,6 +126,15 @@ def test_headline_recipe_is_the_papers_method():
       'partitioning.standard_logical_axis_rules.parameter_partitioning_dims') == 2
   assert recipe.value('TASK_FEATURE_LENGTHS') == {'inputs': 1024, 'targets': 229}
   assert recipe.value('BATCH_SIZE') == 1024
+
+
+def test_gpu_mesh_file_after_a_recipe_replaces_its_tpu_mesh():
+  parse('ptjf_mc4_xxl', more_gin_files=['gin/meshes/gpu_host.gin'])
+  assert recipe.value('partitioning.PjitPartitioner.num_partitions') == 8
+  assert recipe.value(
+      'partitioning.PjitPartitioner.model_parallel_submesh') is None
+  assert recipe.value(
+      'partitioning.standard_logical_axis_rules.parameter_partitioning_dims') == 2
 
 
 @pytest.mark.parametrize('name', ['pretrain_mc4_xxl', 'static_mc4_xxl',
