@@ -105,6 +105,11 @@ def pair_prefix(high_task: str, low_task: str) -> str:
   return f"{high_task.split('.')[0]}.{target(low_task)}_{target(high_task)}"
 
 
+def pair_mixture_name(high_task: str, low_task: str, high_rate: float) -> str:
+  """'ptjf_wmt.ro_fr.high0.3' for En->Fr at rate 0.3 beside En->Ro."""
+  return mixture_name(pair_prefix(high_task, low_task), 'high', high_rate)
+
+
 def register_pair_grid(high_task: str, low_task: str,
                        sizes: Optional[Mapping[str, float]] = None,
                        unit: str = '',
@@ -112,7 +117,7 @@ def register_pair_grid(high_task: str, low_task: str,
   """Static two-task mixtures '<pair prefix>.high<r>' for each high-resource rate r."""
   names = []
   for high_rate in grid:
-    name = mixture_name(pair_prefix(high_task, low_task), 'high', high_rate)
+    name = pair_mixture_name(high_task, low_task, high_rate)
     register_mixture(name, rates_lib.static_pair(high_task, low_task,
                                                  high_rate), sizes, unit)
     names.append(name)
@@ -127,7 +132,7 @@ def pair_mixture(high_task: str = gin.REQUIRED, low_task: str = gin.REQUIRED,
   Rates off the registered grid (e.g. 0.35) are registered on first use, so a
   sweep binds a number rather than a mixture name.
   """
-  name = mixture_name(pair_prefix(high_task, low_task), 'high', high_rate)
+  name = pair_mixture_name(high_task, low_task, high_rate)
   if name not in seqio.MixtureRegistry.names():
     register_pair_grid(high_task, low_task, grid=(high_rate,))
   return name

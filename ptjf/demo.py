@@ -79,9 +79,10 @@ def main(argv):
   if message := recipe.t5x_missing():
     sys.exit(message)
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix='ptjf_demo_')
-  if os.path.isdir(workdir) and os.listdir(workdir):
-    sys.exit(f'--workdir={workdir} is not empty: give a new or empty directory '
-             '(the demo never overwrites runs).')
+  if os.path.exists(workdir) and not (os.path.isdir(workdir) and
+                                      not os.listdir(workdir)):
+    sys.exit(f'--workdir={workdir} exists and is not an empty directory: give '
+             'a new or empty directory (the demo never overwrites runs).')
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
   pretrain_dir = os.path.join(workdir, 'pretrain')

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
 ARMS = ('pretrain', 'ptjf', 'static', 'restart', 'transfer')
 FINETUNE_ARMS = ('ptjf', 'restart', 'transfer')
 # Stand-ins for the REQUIRED macros; nothing is read from these paths.
+INITIAL_CHECKPOINT = '/nonexistent/previous/checkpoint_1000'
 REQUIRED_VALUES = {
     'MODEL_DIR': "'/nonexistent/model'",
-    'INITIAL_CHECKPOINT_PATH': "'/nonexistent/previous/checkpoint_1000'",
+    'INITIAL_CHECKPOINT_PATH': repr(INITIAL_CHECKPOINT),
     'LEARNING_RATE': '5e-3',
     'HIGH_RESOURCE_RATE': '0.7',
     'WARMUP_STEPS': '20_000',
@@ -78,7 +79,7 @@ def test_recipe_resolves_under_t5x(name):
   assert all(math.isfinite(float(schedule(s))) for s in (0, steps // 2, steps))
   restore = recipe.value('utils.RestoreCheckpointConfig.path')
   if arm in FINETUNE_ARMS:
-    assert restore == eval(REQUIRED_VALUES['INITIAL_CHECKPOINT_PATH'])  # pylint: disable=eval-used
+    assert restore == INITIAL_CHECKPOINT
     assert recipe.value('utils.RestoreCheckpointConfig.assignment_map') == (
         (r'state/.*', None),)
     assert recipe.value('utils.RestoreCheckpointConfig.fallback_to_scratch')
