@@ -6,6 +6,7 @@ install it when it is missing.
 
 import importlib.util
 import os
+import re
 import sys
 from typing import Any, Sequence
 
@@ -30,6 +31,19 @@ def recipes() -> list[str]:
   """Paths of every recipe, sorted."""
   return sorted(os.path.join(RECIPES_DIR, f) for f in os.listdir(RECIPES_DIR)
                 if f.endswith('.gin'))
+
+
+_HEADER_MACRO = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
+
+
+def declared_required(path: str) -> list[str]:
+  """Macro names listed under '# REQUIRED' in a recipe's header comment."""
+  with open(path) as f:
+    header = [line for line in iter(f.readline, '') if line.startswith('#')]
+  start = next((i for i, line in enumerate(header)
+                if line.startswith('# REQUIRED')), len(header))
+  return sorted({m.group(1) for m in map(_HEADER_MACRO.match, header[start:])
+                 if m} - {'REQUIRED'})
 
 
 def search_paths() -> list[str]:
@@ -57,12 +71,15 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
                                       finalize_config=finalize)
 
 
-def train_command(gin_file: str, model_dir: str,
-                  bindings: Sequence[str] = ()) -> list[str]:
-  """`python -m t5x.train` on a recipe; bindings are NAME=VALUE gin strings."""
+def train_command(gin_file: str, model_dir: str, bindings: Sequence[str] = (),
+                  more_gin_files: Sequence[str] = (),
+                  t5x_flags: Sequence[str] = ()) -> list[str]:
+  """`python -m t5x.train` on a recipe, then `more_gin_files`; bindings are
+  'NAME = VALUE' gin strings; `t5x_flags` are passed as they are."""
   return [sys.executable, '-m', 't5x.train', f'--gin_search_paths={REPO}',
-          f'--gin_file={gin_file}', f"--gin.MODEL_DIR='{model_dir}'",
-          *(f'--gin.{binding}' for binding in bindings)]
+          *(f'--gin_file={f}' for f in (gin_file, *more_gin_files)),
+          f"--gin_bindings=MODEL_DIR = '{model_dir}'",
+          *(f'--gin_bindings={binding}' for binding in bindings), *t5x_flags]
 
 
 def cpu_env() -> dict[str, str]:
@@ -74,6 +91,11 @@ def _macros() -> dict[str, Any]:
   return {scope: params['value']
           for (scope, selector), params in gin_config._CONFIG.items()  # pylint: disable=protected-access
           if selector == 'gin.macro'}
+
+
+def macro_names() -> set[str]:
+  """Macros the parsed config defines."""
+  return set(_macros())
 
 
 def unbound_required() -> list[str]:
@@ -109,3 +131,19 @@ def _evaluate(x):
   if isinstance(x, dict):
     return {k: _evaluate(v) for k, v in x.items()}
   return x
+
+
+def parameter_shapes() -> dict[str, tuple[int, ...]]:
+  """The parsed config's MODEL parameters, name -> shape, traced abstractly
+  (jax.eval_shape: no memory, no FLOPs), named as in a checkpoint."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  model = value('MODEL')
+  lengths = model.FEATURE_CONVERTER_CLS(pack=False).get_model_feature_lengths(
+      value('TASK_FEATURE_LENGTHS'))
+  variables = jax.eval_shape(lambda: model.get_initial_variables(
+      jax.random.PRNGKey(0), {k: (1, n) for k, n in lengths.items()},
+      {k: np.int32 for k in lengths}))
+  return {'/'.join(str(k.key) for k in path): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(
+              variables['params'])}

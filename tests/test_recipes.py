@@ -34,13 +34,7 @@ TABLE4 = {('zh', 3): (300_000, 300_000), ('ro', 3): (400_000, 50_000),
 
 
 def declared_required(name):
-  """Macro names listed under '# REQUIRED' in the recipe's header."""
-  with open(os.path.join(recipe.RECIPES_DIR, name + '.gin')) as f:
-    header = [line for line in iter(f.readline, '') if line.startswith('#')]
-  start = next(i for i, line in enumerate(header) if line.startswith('# REQUIRED'))
-  pattern = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
-  return sorted({m.group(1) for m in map(pattern.match, header[start:]) if m} -
-                {'REQUIRED'})
+  return recipe.declared_required(os.path.join(recipe.RECIPES_DIR, name + '.gin'))
 
 
 def parse(name, more_gin_files=(), **overrides):

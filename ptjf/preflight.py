@@ -1,0 +1,226 @@
+"""Resolves an experiment's phases and checks them before any compute.
+
+Every problem found here is a PreflightError whose message is one line naming
+the bad value and what would be valid: unknown experiments, REQUIRED macros
+left unbound, bindings a recipe does not define, unknown mixtures, overlapping
+directories, missing or incomplete initial checkpoints, and checkpoints of a
+different model than the recipe builds.
+"""
+
+import dataclasses
+import os
+from typing import Optional, Sequence
+
+from ptjf import checkpoint
+from ptjf import experiment
+from ptjf import recipe
+
+# Set by `ptjf run`, never by the user's bindings.
+_MANAGED = ('MODEL_DIR', 'INITIAL_CHECKPOINT_PATH')
+
+
+class PreflightError(ValueError):
+  """A problem found before any training; its message is one line."""
+
+
+@dataclasses.dataclass
+class PhaseRun:
+  """One phase of an experiment, resolved: where it runs and for how long."""
+  phase: experiment.Phase
+  model_dir: str
+  bindings: list[str]
+  steps: int
+  shapes: dict[str, tuple[int, ...]]
+
+  @property
+  def final_checkpoint(self) -> str:
+    return checkpoint.path(self.model_dir, self.steps)
+
+  def done(self) -> bool:
+    return checkpoint.complete(self.final_checkpoint)
+
+
+def _normal(path: str) -> str:
+  return path.rstrip('/') if '://' in path else os.path.realpath(path)
+
+
+def _inside(path: str, parent: str) -> bool:
+  path, parent = _normal(path), _normal(parent)
+  return path == parent or path.startswith(parent + '/')
+
+
+def _macro_names(bindings: Sequence[str]) -> set[str]:
+  return {b.split('=', 1)[0].strip() for b in bindings}
+
+
+def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
+           finalize: bool = True, hint: str = '--gin') -> None:
+  """Parses like t5x.train, turning what gin rejects into a PreflightError;
+  `hint` names the flags that bind this phase's macros."""
+  name = os.path.relpath(path, recipe.REPO)
+  try:
+    recipe.parse(path, bindings, finalize=False, more_gin_files=gin_files)
+    if finalize and (unbound := [m for m in recipe.unbound_required()
+                                 if m not in _MANAGED]):
+      raise PreflightError(
+          f'{name} leaves {", ".join(unbound)} unbound: bind '
+          + ' '.join(f"--gin='{m} = ...'" for m in unbound)
+          + f' ({hint}; the recipe\'s header says what each means).')
+    if finalize:
+      recipe.parse(path, bindings, finalize=True, more_gin_files=gin_files)
+  except PreflightError:
+    raise
+  except Exception as e:  # gin raises many types; its first line says what
+    raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
+
+
+def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
+             hint: str) -> tuple[int, dict[str, tuple[int, ...]], set[str]]:
+  """TRAIN_STEPS, parameter shapes and the macros a recipe defines itself."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  _parse(path, [], gin_files, finalize=False)
+  macros = recipe.macro_names()
+  _parse(path, bindings, gin_files, hint=hint)
+  name = os.path.relpath(path, recipe.REPO)
+  steps = recipe.value('TRAIN_STEPS')
+  if not isinstance(steps, int) or steps < 1:
+    raise PreflightError(f'{name}: TRAIN_STEPS is {steps!r}; it must be a '
+                         'positive integer.')
+  mixture = recipe.value('MIXTURE_OR_TASK_NAME')
+  try:
+    seqio.get_mixture_or_task(mixture)
+  except ValueError as e:
+    raise PreflightError(f'{name}: MIXTURE_OR_TASK_NAME {mixture!r} is not a '
+                         'registered seqio task or mixture (see python -m '
+                         'mixtures.show --list).') from e
+  return steps, recipe.parameter_shapes(), macros
+
+
+def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
+                  recipes: Sequence[str]) -> None:
+  """A macro no recipe defines is a typo: gin alone would accept it unused."""
+  macros = {n for n in _macro_names(bindings) if '.' not in n}
+  if unknown := sorted(macros - known):
+    raise PreflightError(
+        f'{flag} binds {", ".join(unknown)}, which '
+        f'{" and ".join(os.path.basename(r) for r in recipes)} do not define; '
+        f'their macros: {", ".join(sorted(known))}.')
+
+
+def _first_steps(phase: experiment.Phase, bindings: Sequence[str],
+                 gin_files: Sequence[str]) -> list[str]:
+  """The restart's static phase runs for the pre-training's TRAIN_STEPS."""
+  if not phase.steps_from:
+    return []
+  _parse(phase.steps_from, bindings, gin_files, finalize=False)
+  return [f"TRAIN_STEPS = {recipe.value('TRAIN_STEPS')}"]
+
+
+def _model_mismatch(have: dict, want: dict) -> str:
+  """'' when two parameter trees agree, else a short description."""
+  if have == want:
+    return ''
+  names = sorted(set(have) ^ set(want)) or sorted(
+      n for n in want if have[n] != want[n])
+  example = names[0]
+  return (f'{len(names)} parameters differ, e.g. {example}: '
+          f'{have.get(example, "absent")} in the checkpoint, '
+          f'{want.get(example, "absent")} in the recipe')
+
+
+def _check_checkpoints(run: PhaseRun) -> None:
+  """A phase directory must hold this run's model, and no step past its end."""
+  found = checkpoint.steps(run.model_dir)
+  if found and found[-1] > run.steps:
+    raise PreflightError(
+        f'{run.model_dir} holds checkpoint_{found[-1]}, past this phase\'s '
+        f'TRAIN_STEPS = {run.steps}: it is another run\'s directory; give '
+        'another --workdir.')
+  latest = next((checkpoint.path(run.model_dir, s) for s in reversed(found)
+                 if checkpoint.complete(checkpoint.path(run.model_dir, s))), '')
+  if latest and (diff := _model_mismatch(checkpoint.parameter_shapes(latest),
+                                         run.shapes)):
+    raise PreflightError(f'{latest} is not of the model that '
+                         f'{os.path.basename(run.phase.recipe)} builds ({diff}); '
+                         'give another --workdir.')
+
+
+def check_initial(initial: str, run: PhaseRun, fix: str) -> None:
+  """The fine-tune's initial checkpoint exists, is complete and fits its model;
+  `fix` says what to do when it is missing."""
+  if not checkpoint.complete(initial):
+    have = checkpoint.steps(os.path.dirname(initial))
+    raise PreflightError(f'{initial} is missing or incomplete (checkpoints '
+                         f'there: {have or "none"}): {fix}')
+  if diff := _model_mismatch(checkpoint.parameter_shapes(initial), run.shapes):
+    raise PreflightError(
+        f'{initial} is of a different model than '
+        f'{os.path.basename(run.phase.recipe)} ({diff}).')
+
+
+def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
+            phase: str = 'all', gin: Sequence[str] = (),
+            pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
+            gin_files: Sequence[str] = ()) -> list[PhaseRun]:
+  """Resolves and checks every phase to run; raises PreflightError."""
+  try:
+    phases = experiment.phases(name)
+  except ValueError as e:
+    raise PreflightError(str(e)) from e
+  if managed := _macro_names([*gin, *pretrain_gin, *finetune_gin]) & set(_MANAGED):
+    raise PreflightError(f'{", ".join(sorted(managed))} is set by ptjf run '
+                         '(from --workdir and --pretrain_dir); do not bind it.')
+  if len(phases) == 1 and (pretrain_gin or finetune_gin or pretrain_dir):
+    raise PreflightError(f'{name} has one phase: give its bindings with --gin '
+                         'and no --pretrain_dir.')
+  if pretrain_dir and phase == 'first':
+    raise PreflightError('--phase=first trains the first phase in <workdir>; '
+                         '--pretrain_dir names one that is already finished.')
+  if phase == 'first':
+    if finetune_gin:
+      raise PreflightError('--finetune_gin with --phase=first: the fine-tune '
+                           'does not run.')
+    phases = phases[:1]
+  hints = (['--gin for every phase, --pretrain_gin for this one',
+            '--gin for every phase, --finetune_gin for this one']
+           if len(phases) == 2 else ['--gin'])
+  runs, macros = [], {}
+  for i, p in enumerate(phases):
+    own = (pretrain_gin, finetune_gin)[i] if len(phases) == 2 else pretrain_gin
+    bindings = [*_first_steps(p, [*gin, *own], gin_files), *gin, *own]
+    model_dir = (pretrain_dir if i == 0 and pretrain_dir else
+                 os.path.join(workdir, p.arm))
+    if p.restores:
+      bindings.append(f"INITIAL_CHECKPOINT_PATH = '{runs[0].final_checkpoint}'")
+    steps, shapes, macros[i] = _resolve(
+        p.recipe, [*bindings, f"MODEL_DIR = '{model_dir}'"], gin_files, hints[i])
+    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes))
+  recipes = [r.phase.recipe for r in runs]
+  _check_macros('--gin', gin, set().union(*macros.values()), recipes)
+  for i, (flag, own) in enumerate([('--pretrain_gin', pretrain_gin),
+                                   ('--finetune_gin', finetune_gin)][:len(runs)]):
+    _check_macros(flag, own, macros[i], recipes[i:i + 1])
+  if len(runs) == 2:
+    first, second = runs
+    if _inside(second.model_dir, first.model_dir) or _inside(
+        first.model_dir, second.model_dir):
+      raise PreflightError(
+          f'the fine-tune directory {second.model_dir} and the first phase\'s '
+          f'{first.model_dir} overlap: give a --workdir outside the first '
+          'phase\'s directory, which the fine-tune never writes.')
+    if diff := _model_mismatch(first.shapes, second.shapes):
+      raise PreflightError(
+          f'{os.path.basename(first.phase.recipe)} and '
+          f'{os.path.basename(second.phase.recipe)} build different models '
+          f'({diff.replace("checkpoint", "first phase")}); bind model settings '
+          'with --gin so that both phases get them.')
+    if pretrain_dir:
+      check_initial(first.final_checkpoint, second,
+                    f'--pretrain_dir must hold a finished first phase; finish '
+                    f'it with ptjf run {name} --phase=first, or leave '
+                    '--pretrain_dir out to train it under --workdir.')
+  for run in runs:
+    _check_checkpoints(run)
+  if len(runs) == 2 and runs[0].done():
+    check_initial(runs[0].final_checkpoint, runs[1], '')
+  return runs
