@@ -29,6 +29,7 @@ setuptools.setup(
         'tensorflow-datasets>=4.9',
         'tensorflow-text>=2.16',
     ],
+    entry_points={'console_scripts': ['ptjf = ptjf.cli:main']},
     extras_require={
         'test': ['pytest'],
         # T5X and its git-only dependencies are not on PyPI.

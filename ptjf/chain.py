@@ -1,0 +1,148 @@
+"""Trains the phases of an experiment in order with `python -m t5x.train`,
+skipping finished ones and showing progress from T5X's log."""
+
+import datetime
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Sequence
+
+import tensorflow as tf
+
+from ptjf import checkpoint
+from ptjf import preflight
+from ptjf import recipe
+
+_STEP = r'\[(\d+)\] collection='
+_TRAIN_LINE = re.compile(_STEP + r'train (.*)')
+_EVAL_LINE = re.compile(_STEP + r'training_eval/(\S+) (.*)')
+_SAVING = re.compile(r'Saving checkpoint at step (\d+)')
+_METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)=([-\d.e+]+)')
+_COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
+
+
+class _Progress:
+  """Turns T5X's log lines into short progress lines."""
+
+  def __init__(self, total: int):
+    self.total, self.start, self.first = total, time.time(), None
+    self.evals: dict[int, dict[str, float]] = {}
+
+  def line(self, text: str) -> None:
+    if m := _TRAIN_LINE.search(text):
+      values = dict(_METRIC.findall(m.group(2)))
+      if 'loss' in values:
+        self.flush()
+        self._train(int(m.group(1)), values)
+    elif (m := _EVAL_LINE.search(text)) and (
+        loss := dict(_METRIC.findall(m.group(3))).get('loss')):
+      self.evals.setdefault(int(m.group(1)), {})[m.group(2)] = float(loss)
+    elif m := _SAVING.search(text):
+      self.flush()
+      print(f'    saving checkpoint_{m.group(1)}', flush=True)
+
+  def _train(self, step: int, values: dict[str, str]) -> None:
+    now = time.time()
+    if self.first is None:
+      self.first = (step, now)
+    rate = (step - self.first[0]) / (now - self.first[1]) if step > self.first[0] else 0
+    eta = (f'  eta {datetime.timedelta(seconds=round((self.total - step) / rate))}'
+           if rate else '')
+    lr = values.get('learning_rate/current')
+    print(f'    step {step}/{self.total} ({100 * step // self.total}%)  '
+          f'train loss {float(values["loss"]):.3f}'
+          + (f'  learning rate {float(lr):.4g}' if lr else '')
+          + (f'  {rate:.2f} steps/s' if rate else '') + eta, flush=True)
+
+  def flush(self) -> None:
+    for step, losses in sorted(self.evals.items()):
+      print(f'    validation loss at step {step}: ' + ', '.join(
+          f'{task} {loss:.3f}' for task, loss in sorted(losses.items())),
+            flush=True)
+    self.evals.clear()
+
+
+def _log_path(log_dir: str, arm: str) -> str:
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
+  return os.path.join(log_dir, f'{arm}.{socket.gethostname()}.{stamp}.log')
+
+
+def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
+          t5x_flags: Sequence[str] = ()) -> None:
+  """Runs (or resumes) one phase through t5x.train, showing its progress.
+
+  SIGTERM and SIGINT are passed to t5x.train, which is then waited for.
+  """
+  command = recipe.train_command(run.phase.recipe, run.model_dir, run.bindings,
+                                 gin_files, t5x_flags)
+  tf.io.gfile.makedirs(log_dir)
+  log_path = _log_path(log_dir, run.phase.arm)
+  print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
+  progress, received = _Progress(run.steps), []
+  with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
+      command, cwd=recipe.REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True) as process:
+
+    def forward(signum, _):
+      received.append(signum)
+      process.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward)
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+      tail = []
+      for text in process.stdout:
+        log.write(text)
+        tail = (tail + [text])[-25:]
+        progress.line(text)
+      process.wait()
+    finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+  progress.flush()
+  if received:
+    sys.exit(f'stopped by signal {received[0]} during {run.phase.arm}; run the '
+             'same command again to resume.')
+  if process.returncode:
+    sys.exit(''.join(tail) + f'\nerror: t5x.train failed in {run.phase.arm} '
+             f'(exit {process.returncode}); full log: {log_path}')
+
+
+def _wait_until_done(run: preflight.PhaseRun) -> None:
+  deadline = time.time() + _COMPLETION_WAIT_S
+  while not run.done():
+    if time.time() > deadline:
+      sys.exit(f'error: t5x.train ended but {run.final_checkpoint} is not a '
+               'complete checkpoint; run the same command again to resume.')
+    time.sleep(5)
+
+
+def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
+                   gin_files: Sequence[str] = (),
+                   t5x_flags: Sequence[str] = ()) -> None:
+  """Trains each phase that is not finished, in order."""
+  for i, run in enumerate(runs, 1):
+    title = (f'[{i}/{len(runs)}] {run.phase.arm}: '
+             f'{os.path.relpath(run.phase.recipe, recipe.REPO)} -> {run.model_dir}')
+    if run.done():
+      print(f'{title}\n    complete ({os.path.basename(run.final_checkpoint)}); '
+            'skipped', flush=True)
+      continue
+    if run.phase.restores and i > 1:
+      preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase did not '
+                    'finish; run the same command again to resume it.')
+    found = checkpoint.steps(run.model_dir)
+    start = (f'resuming from checkpoint_{found[-1]}' if found else
+             f'restoring the parameters of {runs[0].final_checkpoint}'
+             if run.phase.restores else 'from scratch')
+    print(f'{title}\n    {run.steps} steps, {start}', flush=True)
+    began = time.time()
+    train(run, log_dir, gin_files, t5x_flags)
+    _wait_until_done(run)
+    print(f'    done in {datetime.timedelta(seconds=round(time.time() - began))}: '
+          f'{run.final_checkpoint}', flush=True)

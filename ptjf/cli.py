@@ -1,0 +1,46 @@
+"""ptjf: run, plan, sweep, launch and plot PTJF experiments on T5X.
+
+Usage: ptjf COMMAND [ARGS] [--flags]    (ptjf COMMAND --help for its flags)
+
+Commands:
+  run     pre-train, then joint fine-tune from its final checkpoint; resumable
+  plan    steps, tokens, rates and epochs per task of each phase; LR schedule PNG
+  sweep   the paper's grids as ptjf run commands or gin binding files
+  launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
+  plot    the high- vs low-resource trade-off front of a set of runs (PNG, CSV)
+"""
+
+import importlib
+import re
+import sys
+
+from absl import app
+from absl import flags
+
+COMMANDS = ('run', 'plan', 'sweep', 'launch', 'plot')
+# T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
+_GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
+
+
+def rewrite_gin_args(args: list[str]) -> list[str]:
+  """`--gin.LEARNING_RATE=5e-3` -> `--gin=LEARNING_RATE=5e-3`, as T5X accepts."""
+  return [_GIN_DOT.sub(r'--\1=\2', a) for a in args]
+
+
+def main(argv=None) -> None:
+  argv = list(sys.argv if argv is None else argv)
+  command = argv[1] if len(argv) > 1 else ''
+  if command not in COMMANDS:
+    print(__doc__.strip(), file=sys.stderr)
+    if command in ('-h', '--help', 'help'):
+      sys.exit(0)
+    sys.exit(f'\nerror: unknown command {command!r}: expected one of '
+             f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
+  module = importlib.import_module(f'ptjf.{command}')
+  sys.modules['__main__'].__doc__ = module.__doc__  # what --help prints
+  flags.adopt_module_key_flags(module)
+  app.run(module.main, argv=[f'ptjf {command}', *rewrite_gin_args(argv[2:])])
+
+
+if __name__ == '__main__':
+  main()

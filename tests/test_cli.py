@@ -1,0 +1,111 @@
+"""The `ptjf` entry point and the experiments it knows, without T5X."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptjf import chain
+from ptjf import cli
+from ptjf import experiment
+from ptjf import recipe
+
+
+def ptjf(*args):
+  return subprocess.run([sys.executable, '-m', 'ptjf.cli', *args],
+                        cwd=recipe.REPO, capture_output=True, text=True)
+
+
+def recipe_file(name):
+  return os.path.join(recipe.RECIPES_DIR, name + '.gin')
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('ptjf_mc4_xxl', [('pretrain', 'pretrain_mc4_xxl', None), ('ptjf', 'ptjf_mc4_xxl', None)]),
+    ('transfer_wmt_ro_fr_3layer', [('pretrain', 'pretrain_wmt_ro_fr_3layer', None),
+                                   ('transfer', 'transfer_wmt_ro_fr_3layer', None)]),
+    ('restart_synth_mc4_tiny', [('static', 'static_synth_mc4_tiny', 'pretrain_synth_mc4_tiny'),
+                                ('restart', 'restart_synth_mc4_tiny', None)]),
+    ('static_mc4_xl', [('static', 'static_mc4_xl', None)]),
+    ('pretrain_wmt_zh_fr_6layer', [('pretrain', 'pretrain_wmt_zh_fr_6layer', None)]),
+])
+def test_phases_of_each_arm(name, expected):
+  assert experiment.phases(name) == [
+      experiment.Phase(arm, recipe_file(r), s and recipe_file(s))
+      for arm, r, s in expected]
+  assert experiment.phases(recipe_file(name)) == experiment.phases(name)
+
+
+@pytest.mark.parametrize('name, message', [
+    ('ptjf_mc4_xxxl', "unknown experiment 'ptjf_mc4_xxxl': did you mean ptjf_mc4_xxl"),
+    ('/nowhere/ptjf_x.gin', "recipe file '/nowhere/ptjf_x.gin' does not exist"),
+])
+def test_unknown_experiments(name, message):
+  with pytest.raises(ValueError, match=message):
+    experiment.phases(name)
+
+
+def test_recipe_outside_the_naming_scheme(tmp_path):
+  path = tmp_path / 'mine.gin'
+  path.write_text('')
+  with pytest.raises(ValueError, match=r"'mine.gin' is not named <arm>_<data>_<model>"):
+    experiment.phases(str(path))
+
+
+def test_gin_dot_spelling_is_rewritten():
+  assert cli.rewrite_gin_args([
+      '--gin.LEARNING_RATE=5e-3', "--finetune_gin.HIGH_RESOURCE_RATE=0.3",
+      '--pretrain_gin.TRAIN_STEPS=10', '--workdir=/w', '--gin=X = 1']) == [
+          '--gin=LEARNING_RATE=5e-3', '--finetune_gin=HIGH_RESOURCE_RATE=0.3',
+          '--pretrain_gin=TRAIN_STEPS=10', '--workdir=/w', '--gin=X = 1']
+
+
+def test_progress_lines_from_t5x_log(capsys):
+  progress = chain._Progress(total=160)  # pylint: disable=protected-access
+  prefix = 'I1121 22:23:49.592712 1401 logging_writer.py:48] '
+  progress.line(prefix + '[20] collection=train accuracy=0.29, loss=4.56, '
+                'learning_rate/current=0.0075, z_loss=0.1')
+  progress.line(prefix + '[20] collection=training_eval/ptjf_synth.gd '
+                'accuracy=0.28, loss=5.5529, loss_per_all_target_tokens=0.01')
+  progress.line(prefix + '[20] collection=training_eval/ptjf_synth.en loss=3.4727')
+  progress.line('I1121 checkpoint_manager.py:1527] Saving checkpoint at step 80')
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0].split() == ['step', '20/160', '(12%)', 'train', 'loss', '4.560',
+                              'learning', 'rate', '0.0075']
+  assert lines[1].strip() == ('validation loss at step 20: ptjf_synth.en 3.473, '
+                              'ptjf_synth.gd 5.553')
+  assert lines[2].strip() == 'saving checkpoint_80'
+
+
+def test_no_command_lists_the_commands():
+  result = ptjf()
+  assert result.returncode == 1
+  assert all(f'\n  {c} ' in result.stderr for c in cli.COMMANDS)
+  assert result.stderr.strip().endswith('error: no command given.')
+
+
+def test_unknown_command():
+  result = ptjf('train')
+  assert result.returncode == 1 and 'Traceback' not in result.stderr
+  assert "error: unknown command 'train': expected one of run, plan, sweep, launch, plot." in result.stderr
+
+
+@pytest.mark.parametrize('command', ['run', 'plan'])
+def test_help_explains_the_command_and_its_flags(command):
+  result = ptjf(command, '--help')  # absl exits 1 after printing help
+  assert f'Usage: ptjf {command} EXPERIMENT' in result.stdout
+  assert '--gin:' in result.stdout and '--finetune_gin:' in result.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['run'], 'give exactly one EXPERIMENT'),
+    (['run', 'ptjf_mc4_xxl'], '--workdir is required'),
+    (['run', 'a', 'b', '--workdir=/tmp/x'], 'give exactly one EXPERIMENT'),
+    (['run', 'ptjf_mc4_xxl', '--workdir=/tmp/x', '--phase=second'], "value should be one of <all|first>"),
+    (['plan'], 'give exactly one EXPERIMENT'),
+])
+def test_usage_errors(args, message):
+  result = ptjf(*args)
+  assert result.returncode != 0 and message in result.stderr
+  assert 'Traceback' not in result.stderr
