@@ -1,0 +1,311 @@
+r"""Prints what each phase of an experiment will train on, without training,
+and draws its learning-rate schedule across the phases.
+
+Usage: ptjf plan EXPERIMENT [--gin='NAME = VALUE']... [--max_epochs=4] [flags]
+
+For each phase (see `ptjf run --help` for the phases of an experiment): steps,
+batch, feature lengths and token slots per step; the learning rate at the start,
+the end of warm-up and the end; and for each task of the mixture its sampling
+rate, the examples and token slots it gets, its training set in examples, and
+how many epochs of it that is. A last table sums the phases per task, and a
+warning names every task repeated past --max_epochs, where low-resource tasks
+overfit under static sampling.
+
+How the numbers are counted:
+  sequences = steps x batch x rate (packed rows, the unit a batch counts)
+  token slots = sequences x (inputs + targets length), padding included
+  examples = sequences x examples per sequence: exactly 1 for span corruption,
+    whose examples fill the inputs; for other tasks 1 unless --packing_rows
+    measures it on the real pipeline, so examples and epochs are lower bounds
+    ('>=')
+  training set: span-corruption tasks have (source tokens) / (tokens per
+    chunk) examples, from mC4's mT5 token counts or, for other sources, the
+    mean of 200 tokenized documents; other tasks count their source's examples
+    (WMT: the paper's Table 1); --task_size=TASK=EXAMPLES overrides any.
+
+Example:
+  ptjf plan ptjf_mc4_xxl --schedule_png=/tmp/ptjf_mc4_xxl_lr.png
+"""
+
+import dataclasses
+import os
+import sys
+from typing import Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from ptjf import bindings
+from ptjf import preflight
+from ptjf import recipe
+
+flags.adopt_module_key_flags(bindings)
+_MAX_EPOCHS = flags.DEFINE_float(
+    'max_epochs', 4.0, 'Warn when a task is seen more often than this over the '
+    'experiment (4 is where repeated data stopped helping in Muennighoff et al. '
+    '2023).')
+_SCHEDULE_PNG = flags.DEFINE_string(
+    'schedule_png', None, 'PNG of the learning rate over both phases; default '
+    '<EXPERIMENT>_learning_rate.png in the current directory.')
+_TASK_SIZE = flags.DEFINE_multi_string(
+    'task_size', [], 'TASK=EXAMPLES: the training set size of a task, in '
+    'examples, where the plan cannot know it.')
+_PACKING_ROWS = flags.DEFINE_integer(
+    'packing_rows', 0, 'Measure examples per packed sequence on this many rows '
+    "of each phase's real training pipeline (reads data).")
+
+_DOCUMENTS_SAMPLED = 200
+_LR_POINTS = 2000
+
+
+@dataclasses.dataclass
+class TaskPlan:
+  task: str
+  rate: float
+  sequences: float
+  examples: float
+  token_slots: float
+  dataset_examples: Optional[float]
+  exact: bool  # False: examples per sequence assumed 1, so a lower bound
+
+  @property
+  def epochs(self) -> Optional[float]:
+    return self.examples / self.dataset_examples if self.dataset_examples else None
+
+
+@dataclasses.dataclass
+class PhasePlan:
+  run: preflight.PhaseRun
+  batch: int
+  lengths: dict[str, int]
+  learning_rates: list[float]  # at _LR_POINTS evenly spaced steps, both ends
+  milestones: dict[int, float]  # step -> learning rate at 0, WARMUP_STEPS, end
+  tasks: list[TaskPlan]
+
+
+def _rates(mixture_name: str) -> dict[str, float]:
+  import seqio  # pylint: disable=g-import-not-at-top
+  mixture = seqio.get_mixture_or_task(mixture_name)
+  if isinstance(mixture, seqio.Mixture):
+    total = sum(mixture.get_rate(t) for t in mixture.tasks)
+    return {t.name: mixture.get_rate(t) / total for t in mixture.tasks}
+  return {mixture.name: 1.0}
+
+
+def _is_span_corruption(task) -> bool:
+  from tasks import span_corruption  # pylint: disable=g-import-not-at-top
+  return span_corruption.span_corruption in task.preprocessors
+
+
+def _source_tokens(task) -> float:
+  """Tokens of a span-corruption task's training documents."""
+  from mixtures import sizes  # pylint: disable=g-import-not-at-top
+  from tasks import mc4  # pylint: disable=g-import-not-at-top
+  lang = task.name[len(mc4.PREFIX) + 1:]
+  if task.name.startswith(mc4.PREFIX + '.') and lang in sizes.MC4_MT5_TOKENS_BILLIONS:
+    return sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9
+  documents = task.source.num_input_examples('train')
+  if documents is None:
+    raise ValueError(f'{task.name}: its source does not know its size')
+  vocabulary = task.output_features['targets'].vocabulary
+  sample = task.source.get_dataset('train', shuffle=False).take(_DOCUMENTS_SAMPLED)
+  counts = [len(vocabulary.encode(x['text'].numpy().decode())) for x in sample]
+  return documents * sum(counts) / len(counts)
+
+
+def dataset_examples(task_name: str, inputs_length: int,
+                     given: dict[str, float]) -> Optional[float]:
+  """A task's training set in examples at this inputs length (None: unknown)."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  from mixtures import sizes  # pylint: disable=g-import-not-at-top
+  from tasks import span_corruption  # pylint: disable=g-import-not-at-top
+  from tasks import wmt  # pylint: disable=g-import-not-at-top
+  if task_name in given:
+    return given[task_name]
+  task = seqio.get_mixture_or_task(task_name)
+  pair = task_name[len(wmt.PREFIX) + 1:]
+  try:
+    if _is_span_corruption(task):
+      return _source_tokens(task) / span_corruption.chunk_length_for(inputs_length)[0]
+    if task_name.startswith(wmt.PREFIX + '.') and pair in sizes.WMT_EXAMPLES:
+      return float(sizes.WMT_EXAMPLES[pair])
+    return float(task.source.num_input_examples('train'))
+  except Exception:  # pylint: disable=broad-except
+    return None  # e.g. TFDS metadata not reachable: shown as unknown
+
+
+def examples_per_sequence(mixture: str, lengths: dict[str, int], rows: int) -> float:
+  """Mean examples packed into a row of the real training pipeline."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  model = recipe.value('MODEL')
+  dataset = seqio.get_dataset(
+      mixture, lengths, dataset_split='train', shuffle=True, seed=0, num_epochs=None,
+      feature_converter=model.FEATURE_CONVERTER_CLS(pack=True))
+  key = next(k for k in ('encoder_segment_ids', 'decoder_segment_ids')
+             if k in dataset.element_spec)
+  counts = [int(x[key].max()) for x in dataset.take(rows).as_numpy_iterator()]
+  return sum(counts) / len(counts)
+
+
+def _warmup() -> Optional[int]:
+  try:
+    return recipe.value('WARMUP_STEPS')
+  except ValueError:
+    return None
+
+
+def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
+               given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
+  """Re-parses the phase's config and counts what it trains on."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  recipe.parse(run.phase.recipe, [*run.bindings, f"MODEL_DIR = '{run.model_dir}'"],
+               more_gin_files=gin_files)
+  batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
+  mixture = recipe.value('MIXTURE_OR_TASK_NAME')
+  per_sequence = (examples_per_sequence(mixture, lengths, packing_rows)
+                  if packing_rows else None)
+  schedule = recipe.value('trainer.Trainer.learning_rate_fn')
+  steps = np.linspace(0, run.steps, _LR_POINTS).round().astype(np.int32)
+  learning_rates = [float(schedule(int(s))) for s in steps]
+  warmup = _warmup()
+  milestones = {s: float(schedule(s)) for s in sorted(
+      {0, run.steps, *([warmup] if warmup and warmup < run.steps else [])})}
+  slots = sum(lengths.values())
+  tasks = []
+  for task, rate in _rates(mixture).items():
+    import seqio  # pylint: disable=g-import-not-at-top
+    sequences = run.steps * batch * rate
+    exact = _is_span_corruption(seqio.get_mixture_or_task(task))
+    factor = 1.0 if exact else (per_sequence or 1.0)
+    tasks.append(TaskPlan(task, rate, sequences, sequences * factor,
+                          sequences * slots,
+                          dataset_examples(task, lengths['inputs'], given_sizes),
+                          exact or per_sequence is not None))
+  return PhasePlan(run, batch, lengths, learning_rates, milestones, tasks)
+
+
+def _number(x: Optional[float], exact: bool = True) -> str:
+  if x is None:
+    return '?'
+  text = f'{x:,.0f}' if x >= 100 else f'{x:.3g}'
+  return text if exact else '>=' + text
+
+
+def print_plan(plans: Sequence[PhasePlan], max_epochs: float) -> list[str]:
+  """Prints the tables; returns the warnings."""
+  for i, p in enumerate(plans, 1):
+    run = p.run
+    lengths = ' / '.join(f'{k} {v:,}' for k, v in p.lengths.items())
+    print(f'\n[{i}/{len(plans)}] {run.phase.arm}: '
+          f'{os.path.relpath(run.phase.recipe, recipe.REPO)}\n'
+          f'  steps {run.steps:,}  batch {p.batch:,}  lengths {lengths}  '
+          f'token slots {run.steps * p.batch * sum(p.lengths.values()):,}\n'
+          '  learning rate ' + ', '.join(f'{lr:.4g} at step {s:,}'
+                                         for s, lr in p.milestones.items())
+          + f' (max {max(p.learning_rates):.4g})')
+    _print_tasks(p.tasks, with_rate=True)
+  if len(plans) > 1:
+    print('\nboth phases')
+    _print_tasks(_sum_tasks(plans), with_rate=False)
+  total = _sum_tasks(plans)
+  return [f'{t.task} is seen {_number(t.epochs, t.exact)} epochs, past '
+          f'--max_epochs={max_epochs:g}: expect it to overfit (fewer steps or a '
+          'lower rate on it help).' for t in total
+          if t.epochs is not None and t.epochs > max_epochs]
+
+
+def _sum_tasks(plans: Sequence[PhasePlan]) -> list[TaskPlan]:
+  totals: dict[str, TaskPlan] = {}
+  for p in plans:
+    for t in p.tasks:
+      if t.task in totals:
+        s = totals[t.task]
+        totals[t.task] = TaskPlan(t.task, 0.0, s.sequences + t.sequences,
+                                  s.examples + t.examples,
+                                  s.token_slots + t.token_slots,
+                                  s.dataset_examples, s.exact and t.exact)
+      else:
+        totals[t.task] = dataclasses.replace(t)
+  return list(totals.values())
+
+
+def _print_tasks(tasks: Sequence[TaskPlan], with_rate: bool) -> None:
+  header = ['task', *(['rate'] if with_rate else []), 'sequences', 'examples',
+            'token slots', 'training set', 'epochs']
+  rows = [[t.task, *([f'{t.rate:.6f}'] if with_rate else []),
+           _number(t.sequences), _number(t.examples, t.exact),
+           _number(t.token_slots), _number(t.dataset_examples),
+           _number(t.epochs, t.exact)] for t in tasks]
+  widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+  for r in [header, *rows]:
+    print('  ' + '  '.join(x.ljust(w) if c == 0 else x.rjust(w)
+                           for c, (x, w) in enumerate(zip(r, widths))))
+
+
+def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
+  """The learning rate against the experiment's step, one colour per phase."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  figure, axes = plt.subplots(figsize=(8, 4))
+  offset = 0
+  for p in plans:
+    steps = offset + np.linspace(0, p.run.steps, len(p.learning_rates))
+    axes.plot(steps, p.learning_rates, label=f'{p.run.phase.arm} '
+              f'({os.path.basename(p.run.phase.recipe)})')
+    offset += p.run.steps
+    if offset < sum(q.run.steps for q in plans):
+      axes.axvline(offset, color='grey', linestyle=':', linewidth=1)
+  axes.set_xlabel('step of the experiment')
+  axes.set_ylabel('learning rate')
+  axes.set_title('Learning rate across phases (optimizer and warm-up reset '
+                 'at the dotted line)' if len(plans) > 1 else 'Learning rate')
+  axes.legend()
+  figure.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def _given_sizes(values: Sequence[str]) -> dict[str, float]:
+  out = {}
+  for value in values:
+    task, _, size = value.partition('=')
+    try:
+      out[task] = float(size)
+      assert out[task] > 0
+    except (ValueError, AssertionError):
+      raise app.UsageError(f'--task_size={value!r}: expected TASK=EXAMPLES with '
+                           'a positive number, e.g. ptjf_wmt.en_ro=610000.') from None
+  return out
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError('give exactly one EXPERIMENT, e.g. ptjf plan '
+                         f'ptjf_mc4_xxl (got {argv[1:]}).')
+  if _MAX_EPOCHS.value <= 0 or _PACKING_ROWS.value < 0:
+    raise app.UsageError('--max_epochs must be > 0 and --packing_rows >= 0.')
+  given = _given_sizes(_TASK_SIZE.value)
+  if message := recipe.t5x_missing():
+    sys.exit(f'error: {message}')
+  logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
+  name = argv[1]
+  output = _SCHEDULE_PNG.value or f'{os.path.basename(name).removesuffix(".gin")}_learning_rate.png'
+  try:
+    runs = preflight.prepare(name, '<workdir>', **bindings.values())
+  except preflight.PreflightError as e:
+    sys.exit(f'error: {e}')
+  plans = [plan_phase(r, bindings.gin_files(), given, _PACKING_ROWS.value)
+           for r in runs]
+  warnings = print_plan(plans, _MAX_EPOCHS.value)
+  for warning in warnings:
+    print(f'\nwarning: {warning}', end='')
+  plot_learning_rate(plans, output)
+  print(f'\n\nLearning-rate schedule: {output}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,111 @@
+"""`ptjf plan`: its numbers against hand computation from the paper's tables."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mixtures import sizes
+from ptjf import plan
+from ptjf import preflight
+from ptjf import recipe
+
+pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
+                                reason=recipe.t5x_missing())
+
+# Table 2 characters (billions) and eq. 4 at tau = 3.33, by hand.
+TABLE2 = {'en': 13396.0, 'hi': 75.0, 'gu': 3.6, 'gd': 0.8, 'sw': 4.1}
+WEIGHTS = {k: (v / sum(TABLE2.values())) ** (1 / 3.33) for k, v in TABLE2.items()}
+RATES = {k: w / sum(WEIGHTS.values()) for k, w in WEIGHTS.items()}
+STEPS, BATCH, CHUNK = 500_000, 1024, 1137  # 1137 tokens -> 1024 inputs + 229 targets
+
+
+@pytest.fixture(scope='module')
+def xxl():
+  runs = preflight.prepare('ptjf_mc4_xxl', '<workdir>')
+  return [plan.plan_phase(r, (), {}, 0) for r in runs]
+
+
+def test_phase_totals_and_rates(xxl):
+  pretrain, finetune = xxl
+  assert [p.run.steps for p in xxl] == [STEPS, STEPS]
+  assert [p.batch for p in xxl] == [BATCH, BATCH]
+  assert pretrain.lengths == finetune.lengths == {'inputs': 1024, 'targets': 229}
+  assert [(t.task, t.rate) for t in pretrain.tasks] == [('ptjf_mc4.en', 1.0)]
+  rates = {t.task.split('.')[1]: t.rate for t in finetune.tasks}
+  assert rates == pytest.approx(RATES, rel=1e-6)
+
+
+@pytest.mark.parametrize('lang', sorted(TABLE2))
+def test_examples_tokens_and_epochs_per_language(xxl, lang):
+  task = next(t for t in xxl[1].tasks if t.task == f'ptjf_mc4.{lang}')
+  sequences = STEPS * BATCH * RATES[lang]
+  training_set = sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9 / CHUNK
+  assert task.exact  # span corruption: one example fills a row
+  assert task.examples == pytest.approx(sequences, rel=1e-6)
+  assert task.token_slots == pytest.approx(sequences * (1024 + 229), rel=1e-6)
+  assert task.dataset_examples == pytest.approx(training_set, rel=1e-9)
+  assert task.epochs == pytest.approx(sequences / training_set, rel=1e-6)
+
+
+def test_warns_for_the_languages_repeated_past_max_epochs(xxl, capsys):
+  warnings = plan.print_plan(xxl, max_epochs=4)
+  printed = capsys.readouterr().out
+  en = STEPS * BATCH * (1 + RATES['en'])
+  assert f'{en:,.0f}' in printed  # English over both phases
+  epochs = {lang: STEPS * BATCH * RATES[lang] * CHUNK /
+            (sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9) for lang in TABLE2}
+  over = sorted(lang for lang, e in epochs.items() if e > 4)
+  assert over == ['gd', 'gu', 'sw']  # hi is seen ~3.6 times, en well under once
+  assert [w.split()[0] for w in warnings] == [f'ptjf_mc4.{l}' for l in over]
+
+
+def test_learning_rate_milestones(xxl):
+  pretrain, finetune = xxl
+  assert pretrain.milestones == pytest.approx(
+      {0: 0.01, 10_000: 0.01, STEPS: STEPS ** -0.5}, rel=1e-5)
+  assert finetune.milestones[0] == pytest.approx(0, abs=1e-7)  # warm-up restarts
+  assert finetune.milestones[10_000] == pytest.approx(0.01, rel=1e-5)
+
+
+def test_translation_examples_are_lower_bounds_unless_measured():
+  runs = preflight.prepare('ptjf_synth_ro_fr_tiny', '<workdir>',
+                           finetune_gin=['HIGH_RESOURCE_RATE = 0.3'])
+  assumed = plan.plan_phase(runs[1], (), {}, 0)
+  ro = next(t for t in assumed.tasks if t.task == 'ptjf_synth.en_ro')
+  assert not ro.exact and ro.examples == pytest.approx(100 * 16 * 0.7)
+  assert ro.dataset_examples == 500 and ro.epochs == pytest.approx(2.24)
+  measured = plan.plan_phase(runs[1], (), {'ptjf_synth.en_ro': 250.0}, 32)
+  ro = next(t for t in measured.tasks if t.task == 'ptjf_synth.en_ro')
+  assert ro.exact and ro.dataset_examples == 250
+  assert ro.examples >= 100 * 16 * 0.7 * (1 - 1e-9)
+
+
+def test_command_prints_tables_and_writes_the_schedule(tmp_path):
+  png = tmp_path / 'lr.png'
+  result = subprocess.run(
+      [sys.executable, '-m', 'ptjf.cli', 'plan', 'ptjf_mc4_xxl',
+       f'--schedule_png={png}'], cwd=recipe.REPO, env=recipe.cpu_env(),
+      capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+  gd = STEPS * BATCH * RATES['gd']
+  assert f'{gd:,.0f}' in result.stdout
+  assert 'warning: ptjf_mc4.gd is seen 54.6 epochs' in result.stdout
+  with open(png, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n' and os.path.getsize(png) > 10_000
+
+
+@pytest.mark.parametrize('args, message', [
+    (['ptjf_mc4_xxxl'], "unknown experiment 'ptjf_mc4_xxxl'"),
+    (['ptjf_wmt_ro_fr_3layer'], 'leaves LEARNING_RATE unbound'),
+    (['ptjf_mc4_xxl', '--task_size=ptjf_mc4.gd'], "--task_size='ptjf_mc4.gd': expected TASK=EXAMPLES"),
+    (['ptjf_mc4_xxl', '--max_epochs=0'], '--max_epochs must be > 0'),
+])
+def test_bad_arguments(tmp_path, args, message):
+  result = subprocess.run(
+      [sys.executable, '-m', 'ptjf.cli', 'plan', *args,
+       f'--schedule_png={tmp_path}/lr.png'], cwd=recipe.REPO,
+      env=recipe.cpu_env(), capture_output=True, text=True)
+  assert result.returncode != 0 and message in result.stderr
+  assert 'Traceback' not in result.stderr and not os.listdir(tmp_path)
