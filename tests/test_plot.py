@@ -1,0 +1,226 @@
+"""`ptjf plot`: run discovery, point choice, Pareto fronts, files and errors."""
+
+import csv
+import os
+import subprocess
+import sys
+
+from matplotlib import colors
+import pytest
+import tensorflow as tf
+
+from ptjf import plot
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HIGH, LOW = 'syn.high', 'syn.low'
+MACROS = f"    HIGH_RESOURCE_TASK = '{HIGH}'\n    LOW_RESOURCE_TASK = '{LOW}'\n"
+# Run -> task -> {step: loss}; all values exact in float32. Hand-worked:
+#   final: a/ptjf (20; 1.0, 3.0)  b/ptjf (20; 1.25, 2.25)
+#          c/static (20; 1.5, 2.75) (step 30 has no low)  d/static (20; 3.0, 3.0)
+#   best:  a/ptjf moves to (10; 1.5, 2.0); the others stay.
+#   lr/pretrain evaluates only the high task.
+SWEEP = {
+    'a/ptjf': {HIGH: {10: 1.5, 20: 1.0}, LOW: {10: 2.0, 20: 3.0},
+               'syn.mix': {10: 2.0, 20: 2.0}},
+    'b/ptjf': {HIGH: {10: 2.0, 20: 1.25}, LOW: {10: 2.5, 20: 2.25}},
+    'c/static': {HIGH: {10: 1.75, 20: 1.5, 30: 0.5}, LOW: {10: 3.0, 20: 2.75}},
+    'd/static': {HIGH: {20: 3.0}, LOW: {20: 3.0}},
+    'lr/pretrain': {HIGH: {10: 0.5, 20: 0.25}},
+}
+# (run, step, high, low, pareto, pareto_all), sorted by method then high.
+FINAL = [('a/ptjf', 20, 1.0, 3.0, True, True),
+         ('b/ptjf', 20, 1.25, 2.25, True, True),
+         ('c/static', 20, 1.5, 2.75, True, False),  # b dominates it
+         ('d/static', 20, 3.0, 3.0, False, False)]
+BEST = [('b/ptjf', 20, 1.25, 2.25, True, True),
+        ('a/ptjf', 10, 1.5, 2.0, True, True),
+        ('c/static', 20, 1.5, 2.75, True, False),  # a: equal x, lower y
+        ('d/static', 20, 3.0, 3.0, False, False)]
+
+
+# What tf.summary.scalar writes, without needing TensorBoard installed.
+SCALARS = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
+
+
+def make_run(run_dir, tasks, config=None):
+  """A T5X-like run: real event files under training_eval/<task>."""
+  for task, losses in tasks.items():
+    writer = tf.summary.create_file_writer(
+        os.path.join(run_dir, 'training_eval', task))
+    with writer.as_default():
+      for step, value in losses.items():
+        tf.summary.write('loss', tf.constant(value, tf.float32), step=step,
+                         metadata=SCALARS)
+    writer.close()
+  if config is not None:
+    with open(os.path.join(run_dir, 'config.gin'), 'w') as f:
+      f.write(config)
+
+
+@pytest.fixture(scope='module')
+def sweep(tmp_path_factory):
+  root = tmp_path_factory.mktemp('sweep')
+  for name, tasks in SWEEP.items():
+    # Two runs say which tasks they compare, as pair.gin recipes do.
+    config = MACROS if name in ('a/ptjf', 'c/static') else 'BATCH_SIZE = 8\n'
+    make_run(str(root / name), tasks, config)
+  (root / 'notes').mkdir()  # a directory without runs is passed over
+  return str(root)
+
+
+def expected(root, table):
+  return [(os.path.join(root, run), step, high, low, front, front_all)
+          for run, step, high, low, front, front_all in table]
+
+
+def as_tuples(points):
+  return [(p.run_dir, p.step, p.high, p.low, p.pareto, p.pareto_all)
+          for p in points]
+
+
+def test_pareto_mask_by_hand():
+  points = [(1, 5), (2, 3), (2, 3), (3, 1), (3, 3), (2, 4), (1, 5), (4, 1)]
+  # (2,3) twice and (1,5) twice: equal points don't dominate each other.
+  # (3,3) and (2,4) fall to (2,3); (4,1) falls to (3,1) on x alone.
+  assert plot.pareto_mask(points) == [True, True, True, True, False, False,
+                                      True, False]
+  assert plot.pareto_mask([]) == []
+  assert plot.pareto_mask([(7, 7)]) == [True]
+  assert plot.pareto_mask([(1, 1), (float('nan'), 0)]) == [True, False]
+
+
+def test_find_runs_recurses_and_keeps_named_runs(sweep):
+  found = plot.find_runs([sweep])
+  assert found == {os.path.join(sweep, r): False for r in sorted(SWEEP)}
+  named = os.path.join(sweep, 'a', 'ptjf')
+  assert plot.find_runs([named + '/', sweep])[named] is True
+
+
+def test_final_points_and_fronts(sweep, capsys):
+  points, high, low = plot.collect([sweep])  # tasks from config.gin
+  assert (high, low) == (HIGH, LOW)
+  assert as_tuples(points) == expected(sweep, FINAL)
+  assert [p.method for p in points] == ['ptjf', 'ptjf', 'static', 'static']
+  note = capsys.readouterr().out
+  assert (f"note: skipped {os.path.join(sweep, 'lr', 'pretrain')}: {LOW} was "
+          f'not evaluated (it evaluated {HIGH}).') in note
+
+
+def test_best_points(sweep):
+  points, _, _ = plot.collect([sweep], HIGH, LOW, point='best')
+  assert as_tuples(points) == expected(sweep, BEST)
+
+
+def test_measure_reads_one_run(sweep):
+  run = os.path.join(sweep, 'c', 'static')
+  point = plot.measure(run, HIGH, LOW)
+  assert (point.method, point.step, point.high, point.low) == (
+      'static', 20, 1.5, 2.75)
+  with pytest.raises(plot.MissingSummaries, match="its syn.high evaluations have no 'accuracy' scalar"):
+    plot.measure(run, HIGH, LOW, metric='accuracy')
+
+
+def test_flags_override_config_and_swap_axes(sweep):
+  points, high, low = plot.collect([sweep], high_task=LOW, low_task=HIGH)
+  assert (high, low) == (LOW, HIGH)
+  assert {(p.method, p.high, p.low) for p in points} == {
+      ('ptjf', 3.0, 1.0), ('ptjf', 2.25, 1.25), ('static', 2.75, 1.5),
+      ('static', 3.0, 3.0)}
+
+
+def test_configs_that_disagree_need_the_flag(tmp_path):
+  make_run(str(tmp_path / 'x' / 'ptjf'), {HIGH: {1: 1.0}, LOW: {1: 1.0}},
+           MACROS)
+  make_run(str(tmp_path / 'y' / 'ptjf'), {HIGH: {1: 1.0}, LOW: {1: 1.0}},
+           MACROS.replace(HIGH, 'syn.other'))
+  with pytest.raises(ValueError, match='disagree on HIGH_RESOURCE_TASK'):
+    plot.collect([str(tmp_path)])
+  points, high, _ = plot.collect([str(tmp_path)], high_task=HIGH)
+  assert high == HIGH and len(points) == 2
+
+
+def test_figure_draws_each_run_and_each_front(sweep):
+  points, high, low = plot.collect([sweep])
+  fig = plot.draw(points, high, low)
+  ax = fig.axes[0]
+  markers = {c.get_label(): c for c in ax.collections}
+  assert sorted(markers) == ['ptjf', 'static']
+  for method, collection in markers.items():
+    runs = [p for p in points if p.method == method]
+    assert collection.get_offsets().tolist() == [[p.high, p.low] for p in runs]
+    assert tuple(collection.get_facecolor()[0]) == colors.to_rgba(
+        plot.METHOD_COLOURS[method])
+  fronts = {line.get_gid(): line.get_xydata().tolist() for line in ax.lines}
+  assert fronts == {'ptjf': [[1.0, 3.0], [1.25, 2.25]],
+                    'static': [[1.5, 2.75]]}  # d/static is dominated
+  assert [t.get_text() for t in ax.get_legend().get_texts()] == ['ptjf',
+                                                                 'static']
+  assert ax.get_xlabel() == f'{HIGH} loss (high-resource)'
+  assert 'final evaluation' in ax.get_title()
+
+
+def test_method_colours_are_stable():
+  assert plot.method_colours(['static', 'zeta', 'alpha']) == {
+      'alpha': plot.EXTRA_COLOURS[0], 'static': 'tab:blue',
+      'zeta': plot.EXTRA_COLOURS[1]}
+  assert plot.method_colours(['ptjf'])['ptjf'] == plot.METHOD_COLOURS['ptjf']
+
+
+def ptjf_plot(*args, cwd=ROOT):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args],
+                        cwd=cwd, env=env, capture_output=True, text=True,
+                        check=False)
+
+
+def test_command_writes_png_and_csv(sweep, tmp_path):
+  prefix = tmp_path / 'out' / 'fronts'
+  result = ptjf_plot(sweep, f'--output={prefix}', '--point=best')
+  assert result.returncode == 0, result.stderr
+  assert 'note: skipped' in result.stdout and 'lr/pretrain' in result.stdout
+  assert f'wrote {prefix}.png' in result.stdout
+  assert f'wrote {prefix}.csv' in result.stdout
+  png = (tmp_path / 'out' / 'fronts.png').read_bytes()
+  assert png.startswith(b'\x89PNG\r\n\x1a\n') and len(png) > 10_000
+  with open(f'{prefix}.csv', newline='') as f:
+    rows = list(csv.reader(f))
+  assert rows[0] == ['run_dir', 'method', 'step', 'high_task', 'high_loss',
+                     'low_task', 'low_loss', 'pareto', 'pareto_all']
+  assert [(r[0], int(r[2]), float(r[4]), float(r[6]), r[7], r[8])
+          for r in rows[1:]] == [
+              (run, step, high, low, str(a).lower(), str(b).lower())
+              for run, step, high, low, a, b in expected(sweep, BEST)]
+  assert {(r[1], r[3], r[5]) for r in rows[1:]} == {('ptjf', HIGH, LOW),
+                                                    ('static', HIGH, LOW)}
+
+
+@pytest.mark.parametrize('args, message', [
+    (['{root}/nowhere'], "no T5X evaluation summaries (training_eval/) were "
+     "found below '{root}/nowhere' (it does not exist)"),
+    (['{root}/notes'], "no T5X evaluation summaries (training_eval/) were "
+     "found below '{root}/notes'."),
+    (['{root}', '--high_task=syn.hgih'], "--high_task 'syn.hgih' was not "
+     'evaluated by any run; the tasks evaluated are: syn.high, syn.low, '
+     'syn.mix.'),
+    (['{root}/a/ptjf', '{root}/lr/pretrain'], 'error: {root}/lr/pretrain: '
+     'syn.low was not evaluated (it evaluated syn.high)'),
+    ([], 'error: no run directory given'),
+], ids=['missing_path', 'no_summaries', 'unknown_high_task',
+        'named_run_lacks_low_task', 'no_run_dir'])
+def test_bad_arguments_fail_cleanly_and_write_nothing(sweep, tmp_path, args,
+                                                      message):
+  result = ptjf_plot(*[a.format(root=sweep) for a in args],
+                     f'--output={tmp_path}/out', cwd=tmp_path)
+  assert result.returncode != 0
+  assert message.format(root=sweep) in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith('error: ')
+  assert not os.listdir(tmp_path)
+
+
+def test_missing_task_names_need_flags(tmp_path):
+  make_run(str(tmp_path / 'static'), {'t.one': {5: 1.0}, 't.two': {5: 2.0}})
+  with pytest.raises(ValueError, match='no --high_task given and no '
+                     'HIGH_RESOURCE_TASK .* evaluated: t.one, t.two'):
+    plot.collect([str(tmp_path)])
