@@ -159,7 +159,7 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
                given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
   """Re-parses the phase's config and counts what it trains on."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  recipe.parse(run.phase.recipe, [*run.bindings, f"MODEL_DIR = '{run.model_dir}'"],
+  recipe.parse(run.phase.recipe, [*run.bindings, recipe.string_binding('MODEL_DIR', run.model_dir)],
                more_gin_files=gin_files)
   batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
   mixture = recipe.value('MIXTURE_OR_TASK_NAME')

@@ -191,9 +191,11 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     model_dir = (pretrain_dir if i == 0 and pretrain_dir else
                  os.path.join(workdir, p.arm))
     if p.restores:
-      bindings.append(f"INITIAL_CHECKPOINT_PATH = '{runs[0].final_checkpoint}'")
+      bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
+                                            runs[0].final_checkpoint))
     steps, shapes, macros[i] = _resolve(
-        p.recipe, [*bindings, f"MODEL_DIR = '{model_dir}'"], gin_files, hints[i])
+        p.recipe, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
+        gin_files, hints[i])
     runs.append(PhaseRun(p, model_dir, bindings, steps, shapes))
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)

@@ -71,6 +71,11 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
                                       finalize_config=finalize)
 
 
+def string_binding(name: str, text: str) -> str:
+  """'MODEL_DIR = "/tmp/x"': double quotes read cleanly inside shell quotes."""
+  return f'{name} = "{text}"'
+
+
 def train_command(gin_file: str, model_dir: str, bindings: Sequence[str] = (),
                   more_gin_files: Sequence[str] = (),
                   t5x_flags: Sequence[str] = ()) -> list[str]:
@@ -78,7 +83,7 @@ def train_command(gin_file: str, model_dir: str, bindings: Sequence[str] = (),
   'NAME = VALUE' gin strings; `t5x_flags` are passed as they are."""
   return [sys.executable, '-m', 't5x.train', f'--gin_search_paths={REPO}',
           *(f'--gin_file={f}' for f in (gin_file, *more_gin_files)),
-          f"--gin_bindings=MODEL_DIR = '{model_dir}'",
+          f"--gin_bindings={string_binding('MODEL_DIR', model_dir)}",
           *(f'--gin_bindings={binding}' for binding in bindings), *t5x_flags]
 
 
