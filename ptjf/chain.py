@@ -76,7 +76,8 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
           t5x_flags: Sequence[str] = ()) -> None:
   """Runs (or resumes) one phase through t5x.train, showing its progress.
 
-  SIGTERM and SIGINT are passed to t5x.train, which is then waited for.
+  On SIGTERM or SIGINT, t5x.train is terminated and waited for; its latest
+  checkpoint is where the next attempt resumes.
   """
   command = recipe.train_command(run.phase.recipe, run.model_dir, run.bindings,
                                  gin_files, t5x_flags)
@@ -90,7 +91,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
 
     def forward(signum, _):
       received.append(signum)
-      process.send_signal(signum)
+      process.terminate()  # t5x.train carries on after SIGINT; SIGTERM stops it
 
     previous = {s: signal.signal(s, forward)
                 for s in (signal.SIGTERM, signal.SIGINT)}
