@@ -242,8 +242,18 @@ def execute(plan: Sequence[tuple[str, list[str]]]) -> None:
                f'status {status}: {shlex.join(argv)}')
 
 
+def _refuse_sweep_flags() -> None:
+  """Importing ptjf.sweep defines its flags here too; none of them applies."""
+  given = sorted(f.name for f in flags.FLAGS.flags_by_module_dict().get(
+      sweep.__name__, []) if f.present)
+  if given:
+    raise ValueError(f'--{", --".join(given)}: ptjf sweep flags, which ptjf '
+                     'launch does not take (see ptjf launch --help).')
+
+
 def main(argv: Sequence[str]) -> None:
   try:
+    _refuse_sweep_flags()
     name, phases = sweep.parse_experiment(argv)
     pass_through = sweep.pass_through_from_flags()
     check_flags(phases, pass_through)

@@ -126,6 +126,9 @@ def test_missing_flags_are_refused():
       _launch('static_mc4_xxl', *WHERE, '--pretrain_gin=TRAIN_STEPS=5'))
   assert 'first phase of a two-phase' in one_line_error(
       _launch('static_mc4_xxl', *WHERE, '--pretrain_dir=gs://b/p'))
+  assert one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--run', '--root=/r')) == (
+      'error: --root, --run: ptjf sweep flags, which ptjf launch does not '
+      'take (see ptjf launch --help).')
 
 
 def test_missing_required_macros_are_named_with_their_flag():
