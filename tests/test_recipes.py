@@ -81,6 +81,23 @@ def test_recipe_resolves_under_t5x(name):
     assert restore == []  # from scratch: static sampling never resets
 
 
+@pytest.mark.parametrize('name', [n for n in RECIPES if n.startswith('transfer_')])
+def test_transfer_trains_on_the_low_task_and_evaluates_both(name):
+  parse(name)
+  high, low = recipe.value('HIGH_RESOURCE_TASK'), recipe.value('LOW_RESOURCE_TASK')
+  assert recipe.value('MIXTURE_OR_TASK_NAME') == low
+  evaluated = seqio.get_mixture_or_task(
+      recipe.value('train_eval/utils.DatasetConfig.mixture_or_task_name'))
+  assert sorted(t.name for t in evaluated.tasks) == sorted([high, low])
+
+
+@pytest.mark.parametrize('name', [n for n in RECIPES if not n.startswith('transfer_')])
+def test_other_arms_evaluate_what_they_train_on(name):
+  parse(name)
+  assert recipe.value('train_eval/utils.DatasetConfig.mixture_or_task_name') == (
+      recipe.value('MIXTURE_OR_TASK_NAME'))
+
+
 def network(name):
   parse(name)
   return recipe.value('MODEL').module.config
