@@ -1,6 +1,7 @@
 """Trains the phases of an experiment in order with `python -m t5x.train`,
 skipping finished ones and showing progress from T5X's log."""
 
+import collections
 import datetime
 import os
 import re
@@ -30,7 +31,7 @@ class _Progress:
   """Turns T5X's log lines into short progress lines."""
 
   def __init__(self, total: int):
-    self.total, self.start, self.first = total, time.time(), None
+    self.total, self.first = total, None
     self.evals: dict[int, dict[str, float]] = {}
 
   def line(self, text: str) -> None:
@@ -96,10 +97,10 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
     previous = {s: signal.signal(s, forward)
                 for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-      tail = []
+      tail = collections.deque(maxlen=25)  # shown if t5x.train fails
       for text in process.stdout:
         log.write(text)
-        tail = (tail + [text])[-25:]
+        tail.append(text)
         progress.line(text)
       process.wait()
     finally:
@@ -134,9 +135,9 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
       print(f'{title}\n    complete ({os.path.basename(run.final_checkpoint)}); '
             'skipped', flush=True)
       continue
-    if run.phase.restores and i > 1:
-      preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase did not '
-                    'finish; run the same command again to resume it.')
+    if run.phase.restores:
+      preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase '
+                              'did not finish; run the same command again.')
     found = checkpoint.steps(run.model_dir)
     start = (f'resuming from checkpoint_{found[-1]}' if found else
              f'restoring the parameters of {runs[0].final_checkpoint}'

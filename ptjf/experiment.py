@@ -14,7 +14,7 @@ its own directory named after its arm, e.g. <workdir>/pretrain and
 import dataclasses
 import difflib
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 from ptjf import recipe
 
@@ -22,6 +22,8 @@ from ptjf import recipe
 FIRST_PHASE = {'ptjf': 'pretrain', 'transfer': 'pretrain', 'restart': 'static'}
 SINGLE_PHASE = ('pretrain', 'static')
 ARMS = SINGLE_PHASE + tuple(FIRST_PHASE)
+# Macros `ptjf run` sets for each phase from its directories.
+SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,3 +84,25 @@ def phases(experiment: str) -> list[Phase]:
   first_arm = FIRST_PHASE[arm]
   steps_from = sibling('pretrain') if arm == 'restart' else None
   return [Phase(first_arm, sibling(first_arm), steps_from), last]
+
+
+def check_flags(name: str, phases: Sequence[Phase], gin: Sequence[str] = (),
+                pretrain_gin: Sequence[str] = (),
+                finetune_gin: Sequence[str] = (),
+                pretrain_dir: Optional[str] = None, phase: str = 'all') -> None:
+  """Raises ValueError for what `ptjf run` refuses from its flags alone,
+  before reading any recipe (ptjf sweep and launch check the same)."""
+  if managed := sorted({recipe.macro_name(b) for b in (
+      *gin, *pretrain_gin, *finetune_gin)} & SET_BY_RUN):
+    raise ValueError(f'{", ".join(managed)} is set by ptjf run from --workdir '
+                     'and --pretrain_dir; do not bind it.')
+  if len(phases) == 1 and (pretrain_gin or finetune_gin):
+    raise ValueError(f'{name} has one phase: give its bindings with --gin, '
+                     'not --pretrain_gin or --finetune_gin.')
+  if pretrain_dir and (len(phases) == 1 or phase == 'first'):
+    raise ValueError('--pretrain_dir is the first phase of a two-phase '
+                     'experiment, to fine-tune from: not with --phase=first or '
+                     'a one-phase experiment.')
+  if phase == 'first' and finetune_gin:
+    raise ValueError('--finetune_gin with --phase=first: the fine-tune does '
+                     'not run.')

@@ -175,20 +175,15 @@ def _require_gcs(flag: flags.FlagHolder) -> None:
                      'see the same checkpoints.')
 
 
-def check_flags(phases: Sequence[experiment.Phase],
+def check_flags(name: str, phases: Sequence[experiment.Phase],
                 pass_through: sweep.PassThrough) -> None:
   if not (_TPU.value and _ZONE.value):
     raise ValueError('--tpu and --zone are required: the TPU VM and its zone.')
   _require_gcs(_WORKDIR)
   if _PRETRAIN_DIR.value:
     _require_gcs(_PRETRAIN_DIR)
-  if _PRETRAIN_DIR.value and (len(phases) == 1 or _PHASE.value == 'first'):
-    raise ValueError('--pretrain_dir is the first phase of a two-phase '
-                     'experiment, to fine-tune from: not with --phase=first or '
-                     'a one-phase experiment.')
-  if _PHASE.value == 'first' and pass_through.bindings['finetune_gin']:
-    raise ValueError('--finetune_gin with --phase=first: the fine-tune does '
-                     'not run.')
+  experiment.check_flags(name, phases, **pass_through.bindings,
+                         pretrain_dir=_PRETRAIN_DIR.value, phase=_PHASE.value)
   if _SETUP.value != bool(_REPO_URL.value):
     raise ValueError('--setup clones --repo_url (the git URL of your copy of '
                      'this repository): give both or neither.')
@@ -197,11 +192,10 @@ def check_flags(phases: Sequence[experiment.Phase],
                      '--accelerator_type too.')
 
 
-def running_phases(phases: Sequence[experiment.Phase]) -> list[int]:
-  """Indices of the phases `ptjf run` will train."""
-  if _PHASE.value == 'first':
-    return [0]
-  return [len(phases) - 1] if _PRETRAIN_DIR.value else list(range(len(phases)))
+def this_run() -> sweep.Run:
+  """The `ptjf run` that every worker runs."""
+  return sweep.Run(_WORKDIR.value, {}, _PRETRAIN_DIR.value,
+                   first_only=_PHASE.value == 'first')
 
 
 def gcloud_steps(name: str, pass_through: sweep.PassThrough
@@ -221,8 +215,7 @@ def gcloud_steps(name: str, pass_through: sweep.PassThrough
                 f'.venv with {_PYTHON.value}, the t5x extra and jax[tpu]',
                 on_every_worker(*where, setup_command(
                     _REPO_URL.value, _CHECKOUT_DIR.value, _PYTHON.value))))
-  args = sweep.run_args(name, _WORKDIR.value, {}, pass_through,
-                        _PRETRAIN_DIR.value, _PHASE.value)
+  args = this_run().args(name, pass_through)
   out.append(('Train: every worker runs the same command; run it again to '
               'resume after a preemption',
               on_every_worker(*where, run_command(_CHECKOUT_DIR.value, args))))
@@ -256,9 +249,8 @@ def main(argv: Sequence[str]) -> None:
     _refuse_sweep_flags()
     name, phases = sweep.parse_experiment(argv)
     pass_through = sweep.pass_through_from_flags()
-    check_flags(phases, pass_through)
-    sweep.check_binding_flags(name, phases, pass_through.bindings)
-    sweep.check_required(name, phases, running_phases(phases),
+    check_flags(name, phases, pass_through)
+    sweep.check_required(name, phases, this_run().phase_indices(phases),
                          pass_through.bindings, pass_through.gin_files)
     plan = gcloud_steps(experiment_argument(name), pass_through)
   except ValueError as e:

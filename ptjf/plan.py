@@ -159,7 +159,9 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
                given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
   """Re-parses the phase's config and counts what it trains on."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  recipe.parse(run.phase.recipe, [*run.bindings, recipe.string_binding('MODEL_DIR', run.model_dir)],
+  import seqio  # pylint: disable=g-import-not-at-top
+  recipe.parse(run.phase.recipe,
+               [*run.bindings, recipe.string_binding('MODEL_DIR', run.model_dir)],
                more_gin_files=gin_files)
   batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
   mixture = recipe.value('MIXTURE_OR_TASK_NAME')
@@ -174,7 +176,6 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
   slots = sum(lengths.values())
   tasks = []
   for task, rate in _rates(mixture).items():
-    import seqio  # pylint: disable=g-import-not-at-top
     sequences = run.steps * batch * rate
     exact = _is_span_corruption(seqio.get_mixture_or_task(task))
     factor = 1.0 if exact else (per_sequence or 1.0)
@@ -275,10 +276,11 @@ def _given_sizes(values: Sequence[str]) -> dict[str, float]:
     task, _, size = value.partition('=')
     try:
       out[task] = float(size)
-      assert out[task] > 0
-    except (ValueError, AssertionError):
+    except ValueError:
+      out[task] = 0.0
+    if not out[task] > 0:
       raise app.UsageError(f'--task_size={value!r}: expected TASK=EXAMPLES with '
-                           'a positive number, e.g. ptjf_wmt.en_ro=610000.') from None
+                           'a positive number, e.g. ptjf_wmt.en_ro=610000.')
   return out
 
 

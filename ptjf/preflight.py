@@ -15,10 +15,6 @@ from ptjf import checkpoint
 from ptjf import experiment
 from ptjf import recipe
 
-# Set by `ptjf run`, never by the user's bindings.
-_MANAGED = ('MODEL_DIR', 'INITIAL_CHECKPOINT_PATH')
-
-
 class PreflightError(ValueError):
   """A problem found before any training; its message is one line."""
 
@@ -49,10 +45,6 @@ def _inside(path: str, parent: str) -> bool:
   return path == parent or path.startswith(parent + '/')
 
 
-def _macro_names(bindings: Sequence[str]) -> set[str]:
-  return {b.split('=', 1)[0].strip() for b in bindings}
-
-
 def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
            finalize: bool = True, hint: str = '--gin') -> None:
   """Parses like t5x.train, turning what gin rejects into a PreflightError;
@@ -61,7 +53,7 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
   try:
     recipe.parse(path, bindings, finalize=False, more_gin_files=gin_files)
     if finalize and (unbound := [m for m in recipe.unbound_required()
-                                 if m not in _MANAGED]):
+                                 if m not in experiment.SET_BY_RUN]):
       raise PreflightError(
           f'{name} leaves {", ".join(unbound)} unbound: bind '
           + ' '.join(f"--gin='{m} = ...'" for m in unbound)
@@ -99,7 +91,7 @@ def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
                   recipes: Sequence[str]) -> None:
   """A macro no recipe defines is a typo: gin alone would accept it unused."""
-  macros = {n for n in _macro_names(bindings) if '.' not in n}
+  macros = {n for n in map(recipe.macro_name, bindings) if '.' not in n}
   if unknown := sorted(macros - known):
     raise PreflightError(
         f'{flag} binds {", ".join(unknown)}, which '
@@ -165,21 +157,11 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
   """Resolves and checks every phase to run; raises PreflightError."""
   try:
     phases = experiment.phases(name)
+    experiment.check_flags(name, phases, gin, pretrain_gin, finetune_gin,
+                           pretrain_dir, phase)
   except ValueError as e:
     raise PreflightError(str(e)) from e
-  if managed := _macro_names([*gin, *pretrain_gin, *finetune_gin]) & set(_MANAGED):
-    raise PreflightError(f'{", ".join(sorted(managed))} is set by ptjf run '
-                         '(from --workdir and --pretrain_dir); do not bind it.')
-  if len(phases) == 1 and (pretrain_gin or finetune_gin or pretrain_dir):
-    raise PreflightError(f'{name} has one phase: give its bindings with --gin '
-                         'and no --pretrain_dir.')
-  if pretrain_dir and phase == 'first':
-    raise PreflightError('--phase=first trains the first phase in <workdir>; '
-                         '--pretrain_dir names one that is already finished.')
   if phase == 'first':
-    if finetune_gin:
-      raise PreflightError('--finetune_gin with --phase=first: the fine-tune '
-                           'does not run.')
     phases = phases[:1]
   hints = (['--gin for every phase, --pretrain_gin for this one',
             '--gin for every phase, --finetune_gin for this one']
@@ -216,13 +198,11 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
           f'{os.path.basename(second.phase.recipe)} build different models '
           f'({diff.replace("checkpoint", "first phase")}); bind model settings '
           'with --gin so that both phases get them.')
-    if pretrain_dir:
+    if pretrain_dir or first.done():  # --pretrain_dir must hold a finished one
       check_initial(first.final_checkpoint, second,
                     f'--pretrain_dir must hold a finished first phase; finish '
                     f'it with ptjf run {name} --phase=first, or leave '
                     '--pretrain_dir out to train it under --workdir.')
   for run in runs:
     _check_checkpoints(run)
-  if len(runs) == 2 and runs[0].done():
-    check_initial(runs[0].final_checkpoint, runs[1], '')
   return runs

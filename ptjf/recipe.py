@@ -71,6 +71,11 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
                                       finalize_config=finalize)
 
 
+def macro_name(binding: str) -> str:
+  """'LEARNING_RATE' for 'LEARNING_RATE = 5e-3'."""
+  return binding.split('=', 1)[0].strip()
+
+
 def string_binding(name: str, text: str) -> str:
   """'MODEL_DIR = "/tmp/x"': double quotes read cleanly inside shell quotes."""
   return f'{name} = "{text}"'

@@ -73,8 +73,6 @@ from ptjf import recipe
 
 # `ptjf run` binding flags, in the order it applies them; each maps to phases.
 SCOPES = ('gin', 'pretrain_gin', 'finetune_gin')
-# Macros `ptjf run` sets itself for each phase.
-SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH'})
 
 # Flags passed through to `ptjf run` (ptjf launch takes the same), defined in
 # ptjf.bindings.
@@ -188,11 +186,6 @@ def _read(path: str) -> str:
     return f.read()
 
 
-def macro_name(binding: str) -> str:
-  """'LEARNING_RATE' for 'LEARNING_RATE = 5e-3'."""
-  return binding.split('=', 1)[0].strip()
-
-
 def gin_string(text: str) -> str:
   """A gin string literal; double quotes need no escaping inside shell quotes."""
   return json.dumps(text)
@@ -224,7 +217,7 @@ def phase_bindings(phases: Sequence[experiment.Phase], index: int,
 
 
 def _declared(phase: experiment.Phase) -> set[str]:
-  return set(recipe.declared_required(phase.recipe)) - SET_BY_RUN
+  return set(recipe.declared_required(phase.recipe)) - experiment.SET_BY_RUN
 
 
 def _gin_file_macros(paths: Sequence[str]) -> set[str]:
@@ -242,7 +235,7 @@ def check_required(name: str, phases: Sequence[experiment.Phase],
   from_files = _gin_file_macros(gin_files)
   missing = {}
   for i in running:
-    bound = {macro_name(b) for b in phase_bindings(phases, i, bindings)}
+    bound = {recipe.macro_name(b) for b in phase_bindings(phases, i, bindings)}
     for macro in sorted(_declared(phases[i]) - bound - from_files):
       arms = {p.arm for p in phases if macro in _declared(p)}
       missing[macro] = scope_of(arms, phases)
@@ -273,8 +266,9 @@ def merged(bindings: Mapping[str, Sequence[str]],
 
 
 def pass_through_from_flags() -> PassThrough:
-  return PassThrough({s: list(flags.FLAGS[s].value) for s in SCOPES},
-                     _binding_flags.gin_files(), _binding_flags.tfds_data_dir())
+  given = _binding_flags.values()
+  return PassThrough({s: given[s] for s in SCOPES}, given['gin_files'],
+                     _binding_flags.tfds_data_dir())
 
 
 def run_args(name: str, workdir: str, bindings: Mapping[str, Sequence[str]],
@@ -295,20 +289,6 @@ def run_args(name: str, workdir: str, bindings: Mapping[str, Sequence[str]],
   if extra.tfds_data_dir:
     args.append(f'--tfds_data_dir={extra.tfds_data_dir}')
   return args
-
-
-def check_binding_flags(name: str, phases: Sequence[experiment.Phase],
-                        bindings: Mapping[str, Sequence[str]]) -> None:
-  """Refuses what `ptjf run` would: --pretrain_gin or --finetune_gin for a
-  one-phase experiment, and bindings of the macros it sets itself."""
-  if len(phases) == 1 and (bindings.get('pretrain_gin') or
-                           bindings.get('finetune_gin')):
-    raise ValueError(f'{name} has one phase: give its bindings with --gin, '
-                     'not --pretrain_gin or --finetune_gin.')
-  for binding in (b for s in SCOPES for b in bindings.get(s, ())):
-    if macro_name(binding) in SET_BY_RUN:
-      raise ValueError(f'{macro_name(binding)} is set by ptjf run from the '
-                       'directories; do not bind it.')
 
 
 def parse_experiment(argv: Sequence[str]) -> tuple[str, list[experiment.Phase]]:
@@ -386,7 +366,7 @@ def dimensions(name: str, phases: Sequence[experiment.Phase],
     scope = scope_of(arms, phases)
     for user_scope in SCOPES:  # a second binding of the macro would win silently
       clash = [b for b in extra.bindings.get(user_scope, ())
-               if macro_name(b) == axis.macro]
+               if recipe.macro_name(b) == axis.macro]
       if clash and _arms(user_scope, phases) & _arms(scope, phases):
         raise ValueError(f'--{user_scope}={clash[0]} sets {axis.macro}, which '
                          f'the sweep sets: use --{axis.flag.name}=... instead.')
@@ -530,7 +510,7 @@ def final_step(phases: Sequence[experiment.Phase],
                bindings: Mapping[str, Sequence[str]]) -> int:
   """The step of the first phase's final checkpoint: its last TRAIN_STEPS."""
   steps = [b.split('=', 1)[1] for b in first_phase_bindings(phases, bindings)
-           if macro_name(b) == 'TRAIN_STEPS']
+           if recipe.macro_name(b) == 'TRAIN_STEPS']
   if not steps:
     return recipe_train_steps(phases[0].recipe)
   try:
@@ -573,7 +553,8 @@ def gin_files(sweep: Sweep, extra: PassThrough) -> list[GinFile]:
       text = '\n'.join([
           f'# The {phase.arm} phase of `ptjf sweep {sweep.name}`; train it '
           'with:', f'# {command}',
-          *(f'{macro_name(b)} = {b.split("=", 1)[1].strip()}' for b in lines)])
+          *(f'{recipe.macro_name(b)} = {b.split("=", 1)[1].strip()}'
+            for b in lines)])
       out.append(GinFile(path, text + '\n', command))
   return out
 
@@ -621,7 +602,7 @@ def main(argv: Sequence[str]) -> None:
     if name.endswith('.gin'):
       name = experiment.recipe_path(name)  # `ptjf run` starts in the repository
     extra = pass_through_from_flags()
-    check_binding_flags(argv[1], phases, extra.bindings)
+    experiment.check_flags(argv[1], phases, **extra.bindings)
     # Runs start in the repository: keep gin files found from here findable.
     extra = dataclasses.replace(extra, gin_files=[
         os.path.abspath(f) if os.path.isfile(f) else f for f in extra.gin_files])
