@@ -9,16 +9,20 @@ bad value before anything is registered or trained.
 from typing import Mapping
 
 
-def _check_sizes(sizes: Mapping[str, float]) -> None:
-  if not sizes:
-    raise ValueError('sizes is empty: give at least one task with its size.')
-  for task, size in sizes.items():
-    if not isinstance(size, (int, float)) or size != size or size < 0:
+def check_weights(weights: Mapping[str, float], kind: str = 'size') -> None:
+  """Raises ValueError unless `weights` (task sizes or rates) are numbers >= 0,
+  not all zero, for at least one task."""
+  if not weights:
+    raise ValueError(f'{kind}s is empty: give at least one task with its '
+                     f'{kind}.')
+  for task, weight in weights.items():
+    if not isinstance(weight, (int, float)) or weight != weight or weight < 0:
       raise ValueError(
-          f'size of task {task!r} is {size!r}: sizes must be numbers >= 0.')
-  if sum(sizes.values()) <= 0:
+          f'{kind} of task {task!r} is {weight!r}: {kind}s must be numbers >= 0.')
+  if sum(weights.values()) <= 0:
     raise ValueError(
-        f'all sizes are zero ({dict(sizes)}): at least one task needs data.')
+        f'all {kind}s are zero ({dict(weights)}): at least one task needs '
+        f'{"data" if kind == "size" else "a rate above zero"}.')
 
 
 def _normalise(weights: Mapping[str, float]) -> dict[str, float]:
@@ -28,7 +32,7 @@ def _normalise(weights: Mapping[str, float]) -> dict[str, float]:
 
 def proportional(sizes: Mapping[str, float]) -> dict[str, float]:
   """P_i = D_i / sum_j D_j (the paper's eq. 3)."""
-  _check_sizes(sizes)
+  check_weights(sizes)
   return _normalise(sizes)
 
 
@@ -44,7 +48,7 @@ def temperature(sizes: Mapping[str, float], tau: float) -> dict[str, float]:
 
 def uniform(sizes: Mapping[str, float]) -> dict[str, float]:
   """Equal rate for every task that has data."""
-  _check_sizes(sizes)
+  check_weights(sizes)
   return _normalise({t: 1.0 if d > 0 else 0.0 for t, d in sizes.items()})
 
 
@@ -61,7 +65,7 @@ def unimax(sizes: Mapping[str, float], budget: float,
     budget: how much data the whole run will consume, in that unit.
     max_epochs: the most passes any task may get (>= 1).
   """
-  _check_sizes(sizes)
+  check_weights(sizes)
   if not isinstance(budget, (int, float)) or not budget > 0:
     raise ValueError(f'budget is {budget!r}: it must be a number > 0, in the '
                      'same unit as the sizes.')

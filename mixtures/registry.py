@@ -33,6 +33,10 @@ def register_mixture(name: str, rates: Mapping[str, float],
 
   `sizes` (in `unit`), when known, are kept for `show` to print beside rates.
   """
+  try:
+    rates_lib.check_weights(rates, 'rate')
+  except ValueError as e:
+    raise ValueError(f'mixture {name!r}: {e}') from e
   for task in rates:
     _check_task(task)
   if name in seqio.MixtureRegistry.names():
