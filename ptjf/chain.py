@@ -138,7 +138,7 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
     if run.phase.restores:
       preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase '
                               'did not finish; run the same command again.')
-    found = checkpoint.steps(run.model_dir)
+    found = checkpoint.complete_steps(run.model_dir)
     start = (f'resuming from checkpoint_{found[-1]}' if found else
              f'restoring the parameters of {runs[0].final_checkpoint}'
              if run.phase.restores else 'from scratch')

@@ -37,6 +37,11 @@ def complete(checkpoint: str) -> bool:
           ocp.utils.is_checkpoint_finalized(checkpoint))
 
 
+def complete_steps(model_dir: str) -> list[int]:
+  """Steps of the checkpoints a resumed run can restore, ascending."""
+  return [s for s in steps(model_dir) if complete(path(model_dir, s))]
+
+
 def parameter_shapes(checkpoint: str) -> dict[str, tuple[int, ...]]:
   """'encoder/layers_0/mlp/wi_0/kernel' -> shape, read from the checkpoint's
   metadata without loading an array."""

@@ -1,9 +1,10 @@
-"""ptjf: run, plan, sweep, launch and plot PTJF experiments on T5X.
+"""ptjf: run, check, plan, sweep, launch and plot PTJF experiments on T5X.
 
 Usage: ptjf COMMAND [ARGS] [--flags]    (ptjf COMMAND --help for its flags)
 
 Commands:
   run     pre-train, then joint fine-tune from its final checkpoint; resumable
+  check   every check ptjf run makes before training, and nothing else
   plan    steps, tokens, rates and epochs per task of each phase; LR schedule PNG
   sweep   the paper's grids as ptjf run commands or gin binding files
   launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
@@ -17,7 +18,7 @@ import sys
 from absl import app
 from absl import flags
 
-COMMANDS = ('run', 'plan', 'sweep', 'launch', 'plot')
+COMMANDS = ('run', 'check', 'plan', 'sweep', 'launch', 'plot')
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
 _GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
 

@@ -12,6 +12,7 @@ import os
 from typing import Optional, Sequence
 
 from ptjf import checkpoint
+from ptjf import datasets
 from ptjf import experiment
 from ptjf import recipe
 
@@ -27,6 +28,7 @@ class PhaseRun:
   bindings: list[str]
   steps: int
   shapes: dict[str, tuple[int, ...]]
+  report: list[str] = dataclasses.field(default_factory=list)
 
   @property
   def final_checkpoint(self) -> str:
@@ -67,9 +69,10 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
 
 
 def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
-             hint: str) -> tuple[int, dict[str, tuple[int, ...]], set[str]]:
-  """TRAIN_STEPS, parameter shapes and the macros a recipe defines itself."""
-  import seqio  # pylint: disable=g-import-not-at-top
+             hint: str) -> tuple[int, dict[str, tuple[int, ...]], set[str],
+                                 list[str]]:
+  """TRAIN_STEPS, parameter shapes, the macros a recipe defines itself and
+  what was checked of its datasets."""
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
   _parse(path, bindings, gin_files, hint=hint)
@@ -78,14 +81,11 @@ def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
   if not isinstance(steps, int) or steps < 1:
     raise PreflightError(f'{name}: TRAIN_STEPS is {steps!r}; it must be a '
                          'positive integer.')
-  mixture = recipe.value('MIXTURE_OR_TASK_NAME')
   try:
-    seqio.get_mixture_or_task(mixture)
+    report = datasets.check()
   except ValueError as e:
-    raise PreflightError(f'{name}: MIXTURE_OR_TASK_NAME {mixture!r} is not a '
-                         'registered seqio task or mixture (see python -m '
-                         'mixtures.show --list).') from e
-  return steps, recipe.parameter_shapes(), macros
+    raise PreflightError(f'{name}: {e}') from e
+  return steps, recipe.parameter_shapes(), macros, report
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -128,8 +128,8 @@ def _check_checkpoints(run: PhaseRun) -> None:
         f'{run.model_dir} holds checkpoint_{found[-1]}, past this phase\'s '
         f'TRAIN_STEPS = {run.steps}: it is another run\'s directory; give '
         'another --workdir.')
-  latest = next((checkpoint.path(run.model_dir, s) for s in reversed(found)
-                 if checkpoint.complete(checkpoint.path(run.model_dir, s))), '')
+  resumable = checkpoint.complete_steps(run.model_dir)
+  latest = checkpoint.path(run.model_dir, resumable[-1]) if resumable else ''
   if latest and (diff := _model_mismatch(checkpoint.parameter_shapes(latest),
                                          run.shapes)):
     raise PreflightError(f'{latest} is not of the model that '
@@ -175,10 +175,10 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     if p.restores:
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
                                             runs[0].final_checkpoint))
-    steps, shapes, macros[i] = _resolve(
+    steps, shapes, macros[i], report = _resolve(
         p.recipe, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
         gin_files, hints[i])
-    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes))
+    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes, report))
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)
   for i, (flag, own) in enumerate([('--pretrain_gin', pretrain_gin),

@@ -16,11 +16,10 @@ are skipped; an interrupted phase resumes from its own latest checkpoint with
 its own optimizer state and step, so the fine-tune restores the pre-trained
 parameters only once, when it starts.
 
-Before any training it checks, and refuses with one line: REQUIRED macros
-left unbound, bindings the recipe does not accept, an unknown mixture, a
-fine-tune directory equal to or inside the first phase's, a --pretrain_dir
-without a complete final checkpoint, and checkpoints of a different model
-(parameter names and shapes) than the recipe builds.
+Before any training it makes the checks of `ptjf check` (REQUIRED macros
+bound, bindings the recipes define, tasks, splits, feature lengths,
+vocabulary files, directories and checkpoints) and refuses with one line
+naming the bad value and the fix.
 
 On a TPU pod, run the same command on every worker with a gs:// --workdir
 (see `ptjf launch`). On several GPU hosts, run it on each host with
@@ -64,9 +63,11 @@ _T5X_FLAG = flags.DEFINE_multi_string(
     '--t5x_flag=--multiprocess_gpu.')
 
 
-def main(argv):
+def prepare(argv) -> list[preflight.PhaseRun]:
+  """The checked phases of the experiment the flags name (ptjf check shares
+  this); raises PreflightError or UsageError."""
   if len(argv) != 2:
-    raise app.UsageError('give exactly one EXPERIMENT, e.g. ptjf run '
+    raise app.UsageError(f'give exactly one EXPERIMENT, e.g. {argv[0]} '
                          f'ptjf_synth_mc4_tiny --workdir=DIR (got {argv[1:]}).')
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required: the directory where each '
@@ -74,9 +75,13 @@ def main(argv):
   if message := recipe.t5x_missing():
     sys.exit(f'error: {message}')
   logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
+  return preflight.prepare(argv[1], _WORKDIR.value, _PRETRAIN_DIR.value,
+                           _PHASE.value, **bindings.values())
+
+
+def main(argv):
   try:
-    runs = preflight.prepare(argv[1], _WORKDIR.value, _PRETRAIN_DIR.value,
-                             _PHASE.value, **bindings.values())
+    runs = prepare(argv)
     flags_for_t5x = [*_T5X_FLAG.value, *(
         [f'--tfds_data_dir={bindings.tfds_data_dir()}']
         if bindings.tfds_data_dir() else [])]

@@ -58,15 +58,20 @@ class ConfiguredVocabulary(seqio.SentencePieceVocabulary):
   def extra_ids(self) -> int:
     return self._configurable()[1]
 
+  def check_file(self) -> None:
+    """Raises FileNotFoundError, naming the binding to fix, when the file
+    the configurable names does not exist."""
+    path = self.sentencepiece_model_file
+    if not tf.io.gfile.exists(path):
+      raise FileNotFoundError(
+          f'SentencePiece model {path!r} does not exist: bind '
+          f'ptjf.{self._configurable.__name__}.path to an existing .model '
+          'file (local or gs://).')
+
   def _model_context(self):
     if self._model is None:
-      path, self._extra_ids = self._configurable()
-      if not tf.io.gfile.exists(path):
-        name = self._configurable.__name__
-        raise FileNotFoundError(
-            f'SentencePiece model {path!r} does not exist: bind '
-            f'ptjf.{name}.path to an existing .model file (local or gs://).')
-      self._sentencepiece_model_file = path
+      self.check_file()
+      self._sentencepiece_model_file, self._extra_ids = self._configurable()
     return super()._model_context()
 
   def __eq__(self, other):

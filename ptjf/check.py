@@ -1,0 +1,65 @@
+r"""Checks an experiment as `ptjf run` does before training, and trains nothing.
+
+Usage: ptjf check EXPERIMENT --workdir=DIR [the flags of ptjf run]
+
+For each phase it checks, and says what it found:
+  - the recipe parses with the bindings, and no REQUIRED macro is left unbound;
+  - every task of the training and evaluation mixtures is registered and has
+    the split each reads;
+  - the feature lengths fit each task (span corruption's targets are long
+    enough for its inputs);
+  - local vocabulary files exist;
+  - checkpoints already in the phase's directory are of the recipe's model;
+  - the fine-tune's initial checkpoint is complete and of the same model, when
+    the first phase is finished or given with --pretrain_dir;
+  - the fine-tune's directory is not the first phase's, nor inside it.
+A failure is one line naming the bad value and the fix, with exit status 1.
+Nothing is written: not even --workdir is created.
+
+Example:
+  ptjf check ptjf_synth_mc4_tiny --workdir=/tmp/ptjf_tiny
+  ptjf check ptjf_wmt_ro_fr_3layer --workdir=gs://bucket/ro_fr \
+    --pretrain_dir=gs://bucket/pretrain_ro_fr --finetune_gin='HIGH_RESOURCE_RATE = 0.5'
+"""
+
+import os
+import sys
+
+from absl import flags
+
+from ptjf import checkpoint
+from ptjf import preflight
+from ptjf import recipe
+from ptjf import run as run_command
+
+flags.adopt_module_key_flags(run_command)
+
+
+def describe(runs: list[preflight.PhaseRun]) -> list[str]:
+  """What was checked of each phase, as `ptjf check` prints it."""
+  lines = []
+  for i, run in enumerate(runs, 1):
+    lines.append(f'[{i}/{len(runs)}] {run.phase.arm}: '
+                 f'{os.path.relpath(run.phase.recipe, recipe.REPO)} -> '
+                 f'{run.model_dir}')
+    lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays')
+    lines.extend(f'    {line}' for line in run.report)
+    if run.phase.restores:
+      initial = runs[0].final_checkpoint
+      lines.append(f'    initial checkpoint {initial}: ' + (
+          'complete, of this model' if checkpoint.complete(initial) else
+          'written by the first phase'))
+    resumable = checkpoint.complete_steps(run.model_dir)
+    lines.append('    checkpoints: ' + (
+        f'complete up to checkpoint_{resumable[-1]}, of this model'
+        if resumable else 'none yet'))
+  return lines
+
+
+def main(argv):
+  try:
+    runs = run_command.prepare(argv)
+  except preflight.PreflightError as e:
+    sys.exit(f'error: {e}')
+  print('\n'.join(describe(runs)))
+  print(f'ok: {argv[1]} passed every check; nothing was written.')
