@@ -74,14 +74,16 @@ def _log_path(log_dir: str, arm: str) -> str:
 
 
 def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
-          t5x_flags: Sequence[str] = ()) -> None:
-  """Runs (or resumes) one phase through t5x.train, showing its progress.
+          t5x_flags: Sequence[str] = (), start_step: int = 0) -> None:
+  """Runs (or resumes, from `start_step`) one phase through t5x.train,
+  showing its progress.
 
   On SIGTERM or SIGINT, t5x.train is terminated and waited for; its latest
   checkpoint is where the next attempt resumes.
   """
-  command = recipe.train_command(run.phase.recipe, run.model_dir, run.bindings,
-                                 gin_files, t5x_flags)
+  command = recipe.train_command(run.phase.recipe, run.model_dir,
+                                 run.attempt_bindings(start_step), gin_files,
+                                 t5x_flags)
   tf.io.gfile.makedirs(log_dir)
   log_path = _log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
@@ -144,7 +146,7 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
              if run.phase.restores else 'from scratch')
     print(f'{title}\n    {run.steps} steps, {start}', flush=True)
     began = time.time()
-    train(run, log_dir, gin_files, t5x_flags)
+    train(run, log_dir, gin_files, t5x_flags, found[-1] if found else 0)
     _wait_until_done(run)
     print(f'    done in {datetime.timedelta(seconds=round(time.time() - began))}: '
           f'{run.final_checkpoint}', flush=True)

@@ -42,7 +42,8 @@ def describe(runs: list[preflight.PhaseRun]) -> list[str]:
     lines.append(f'[{i}/{len(runs)}] {run.phase.arm}: '
                  f'{os.path.relpath(run.phase.recipe, recipe.REPO)} -> '
                  f'{run.model_dir}')
-    lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays')
+    lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays, '
+                 f'DATA_SEED {run.data_seed}')
     lines.extend(f'    {line}' for line in run.report)
     if run.phase.restores:
       initial = runs[0].final_checkpoint

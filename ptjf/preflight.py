@@ -29,6 +29,14 @@ class PhaseRun:
   steps: int
   shapes: dict[str, tuple[int, ...]]
   report: list[str] = dataclasses.field(default_factory=list)
+  data_seed: Optional[int] = None
+
+  def attempt_bindings(self, start_step: int) -> list[str]:
+    """The bindings of an attempt resuming at `start_step`: a fixed
+    DATA_SEED moves on with the step, so no batch is replayed."""
+    if self.data_seed is None or not start_step:
+      return self.bindings
+    return [*self.bindings, f'DATA_SEED = {self.data_seed + start_step}']
 
   @property
   def final_checkpoint(self) -> str:
@@ -70,9 +78,9 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
 
 def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
              hint: str) -> tuple[int, dict[str, tuple[int, ...]], set[str],
-                                 list[str]]:
-  """TRAIN_STEPS, parameter shapes, the macros a recipe defines itself and
-  what was checked of its datasets."""
+                                 list[str], Optional[int]]:
+  """TRAIN_STEPS, parameter shapes, the macros a recipe defines itself,
+  what was checked of its datasets and DATA_SEED."""
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
   _parse(path, bindings, gin_files, hint=hint)
@@ -81,11 +89,15 @@ def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
   if not isinstance(steps, int) or steps < 1:
     raise PreflightError(f'{name}: TRAIN_STEPS is {steps!r}; it must be a '
                          'positive integer.')
+  seed = recipe.value('DATA_SEED')
+  if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    raise PreflightError(f'{name}: DATA_SEED is {seed!r}; it must be an '
+                         'integer, or None for a new seed per run.')
   try:
     report = datasets.check()
   except ValueError as e:
     raise PreflightError(f'{name}: {e}') from e
-  return steps, recipe.parameter_shapes(), macros, report
+  return steps, recipe.parameter_shapes(), macros, report, seed
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -175,10 +187,10 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     if p.restores:
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
                                             runs[0].final_checkpoint))
-    steps, shapes, macros[i], report = _resolve(
+    steps, shapes, macros[i], report, seed = _resolve(
         p.recipe, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
         gin_files, hints[i])
-    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes, report))
+    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes, report, seed))
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)
   for i, (flag, own) in enumerate([('--pretrain_gin', pretrain_gin),
