@@ -1,0 +1,212 @@
+"""Bad input at every door, as a new user would type it: each is refused
+before training with one line naming the bad value and the fix, and nothing
+on disk is written or deleted (nor is any seqio registration changed).
+
+The command-line cases run `ptjf` and `python -m mixtures.show` as
+subprocesses; those that read a recipe need T5X and skip without it.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import seqio
+
+from mixtures import rates
+from mixtures import registry
+from ptjf import recipe
+from tasks import mc4
+from tasks import synthetic
+from tasks import vocab
+from tasks import wmt
+
+NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
+                               reason=recipe.t5x_missing())
+TINY = 'ptjf_synth_mc4_tiny'
+
+
+def snapshot(*roots):
+  """Every file and directory under `roots`: size and modification time."""
+  out = {}
+  for root in roots:
+    for parent, dirs, files in os.walk(root):
+      dirs[:] = [d for d in dirs if d not in (
+          '.git', '.venv', '__pycache__', '.pytest_cache')]
+      for name in [*dirs, *files]:
+        stat = os.stat(os.path.join(parent, name))
+        out[os.path.join(parent, name)] = (stat.st_size, stat.st_mtime_ns)
+  return out
+
+
+def write_checkpoint(path, shapes, step):
+  """A checkpoint of parameters of `shapes` (zeros), as T5X's Orbax lays it out."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  target = {}
+  for name, shape in shapes.items():
+    *parents, leaf = name.split('/')
+    node = target
+    for key in parents:
+      node = node.setdefault(key, {})
+    node[leaf] = np.zeros(shape, np.float32)
+  ocp.PyTreeCheckpointer().save(os.path.join(path, 'state'), {
+      'target': target, 'state': {'step': np.int32(step)}})
+
+
+@pytest.fixture(scope='module')
+def disk(tmp_path_factory):
+  """Directories a user might point at: an empty one, a half-written
+  checkpoint, and a finished pre-training of a bigger model."""
+  root = tmp_path_factory.mktemp('disk')
+  (root / 'empty').mkdir()
+  partial = root / 'partial' / 'checkpoint_160'
+  (partial / 'state' / 'd').mkdir(parents=True)  # killed before _METADATA
+  (partial / 'state' / 'd' / 'abc').write_bytes(b'\0' * 64)
+  if not recipe.t5x_missing():
+    recipe.parse(os.path.join(recipe.RECIPES_DIR, 'pretrain_synth_mc4_tiny.gin'),
+                 ['MODEL_DIR = "/unused"', 'network.T5Config.emb_dim = 96'])
+    write_checkpoint(str(root / 'wider' / 'checkpoint_160'),
+                     recipe.parameter_shapes(), 160)
+  return root
+
+
+# (id, argv after `ptjf`, or a `python -m` module's argv, the message's start)
+COMMAND_LINE = [
+    ('unknown command', ['train'], "error: unknown command 'train': expected one of"),
+    ('no workdir', ['run', TINY], '--workdir is required'),
+    ('bad phase', ['run', TINY, '--workdir={w}', '--phase=second'],
+     'value should be one of <all|first>'),
+    ('misspelt flag', ['check', TINY, '--workdirr={w}'],
+     "Unknown command line flag 'workdirr'"),
+    ('unknown mixture to show', ['-m', 'mixtures.show', 'ptjf_synth.tau0'],
+     "unknown mixture or task 'ptjf_synth.tau0'"),
+]
+COMMAND_LINE_T5X = [
+    ('unknown recipe', ['check', 'ptjf_mc4_xxxl', '--workdir={w}'],
+     "error: unknown experiment 'ptjf_mc4_xxxl': did you mean ptjf_mc4_xxl"),
+    ('REQUIRED macro unbound', ['check', 'ptjf_synth_ro_fr_tiny', '--workdir={w}'],
+     'error: recipes/ptjf_synth_ro_fr_tiny.gin leaves HIGH_RESOURCE_RATE '
+     "unbound: bind --gin='HIGH_RESOURCE_RATE = ...'"),
+    ('misspelt macro', ['run', TINY, '--workdir={w}', '--gin.LEARNING_RATES=1e-3'],
+     'error: --gin binds LEARNING_RATES, which pretrain_synth_mc4_tiny.gin and '
+     'ptjf_synth_mc4_tiny.gin do not define'),
+    ('negative steps', ['run', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = -5'],
+     'error: recipes/pretrain_synth_mc4_tiny.gin: TRAIN_STEPS is -5; it must be '
+     'a positive integer'),
+    ('unknown mixture (tau 0)', ['check', 'static_synth_mc4_tiny', '--workdir={w}',
+                                "--gin=MIXTURE_OR_TASK_NAME = 'ptjf_synth.tau0'"],
+     "error: recipes/static_synth_mc4_tiny.gin: 'ptjf_synth.tau0' is not a "
+     'registered seqio task or mixture'),
+    ('split the tasks lack', ['check', TINY, '--workdir={w}',
+                             "--gin=train_eval/utils.DatasetConfig.split = 'test'"],
+     "error: recipes/pretrain_synth_mc4_tiny.gin: task ptjf_synth.en of "
+     "ptjf_synth.en_only has no 'test' split, which train_eval reads; its "
+     'splits: train, validation'),
+    ('targets too short for span corruption',
+     ['check', TINY, '--workdir={w}',
+      "--gin=TASK_FEATURE_LENGTHS = {'inputs': 128, 'targets': 16}"],
+     'error: recipes/pretrain_synth_mc4_tiny.gin: TASK_FEATURE_LENGTHS targets '
+     '16 is too short for span corruption of 128 input tokens (task '
+     'ptjf_synth.en): it produces 29 target tokens; set targets to at least 29'),
+    ('missing vocabulary file',
+     ['run', TINY, '--workdir={w}',
+      "--gin=ptjf.synthetic_vocabulary.path = '/nowhere/spm.model'"],
+     "SentencePiece model '/nowhere/spm.model' does not exist: bind "
+     'ptjf.synthetic_vocabulary.path to an existing .model file'),
+    ('missing checkpoint', ['run', TINY, '--workdir={w}', '--pretrain_dir={d}/empty'],
+     'checkpoint_160 is missing or incomplete (checkpoints there: none): '
+     '--pretrain_dir must hold a finished first phase'),
+    ('partial checkpoint', ['check', TINY, '--workdir={w}', '--pretrain_dir={d}/partial'],
+     'checkpoint_160 is missing or incomplete (checkpoints there: [160])'),
+    ('checkpoint of another model size',
+     ['run', TINY, '--workdir={w}', '--pretrain_dir={d}/wider'],
+     'parameters differ, e.g. decoder/decoder_norm/scale: (96,) in the '
+     'checkpoint, (64,) in the recipe)'),
+    ('fine-tune dir is the pre-training dir',
+     ['run', TINY, '--workdir={d}', '--pretrain_dir={d}/ptjf'],
+     'overlap: give a --workdir outside the first phase'),
+    ('MODEL_DIR bound by hand', ['run', TINY, '--workdir={w}',
+                                 "--gin=MODEL_DIR = '/elsewhere'"],
+     'error: MODEL_DIR is set by ptjf run from --workdir and --pretrain_dir; do '
+     'not bind it'),
+    ('non-integer seed', ['check', TINY, '--workdir={w}', "--gin=DATA_SEED = 'x'"],
+     "DATA_SEED is 'x'; it must be an integer, or None"),
+    ('sweep flags given to launch',
+     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z',
+      '--workdir=gs://b/w', '--learning_rates=1e-3'],
+     'error: --learning_rates: ptjf sweep flags, which ptjf launch does not take'),
+]
+
+
+def run_refused(argv, disk, tmp_path, env=None):
+  workdir = tmp_path / 'w'  # never created
+  args = [a.replace('{w}', str(workdir)).replace('{d}', str(disk)) for a in argv]
+  command = args if args[0] == '-m' else ['-m', 'ptjf.cli', *args]
+  before = snapshot(disk, recipe.REPO)
+  result = subprocess.run([sys.executable, *command], cwd=recipe.REPO,
+                          env=env or recipe.cpu_env(), capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode != 0, result.stdout
+  assert snapshot(disk, recipe.REPO) == before
+  assert not workdir.exists()
+  return result.stderr
+
+
+@pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE],
+                         ids=[c[0] for c in COMMAND_LINE])
+def test_command_line_refuses(argv, message, disk, tmp_path):
+  stderr = run_refused(argv, disk, tmp_path)
+  assert message in stderr
+  assert 'Traceback' not in stderr
+
+
+@NEEDS_T5X
+@pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE_T5X],
+                         ids=[c[0] for c in COMMAND_LINE_T5X])
+def test_command_line_refuses_a_recipe(argv, message, disk, tmp_path):
+  stderr = run_refused(argv, disk, tmp_path)
+  last = stderr.strip().splitlines()[-1]  # one line, the last one
+  assert message in last and last.startswith(('error:', 'FATAL Flags parsing'))
+  assert 'Traceback' not in stderr
+
+
+# (id, what a user's own task or mixture module might call, the message)
+IN_PYTHON = [
+    ('unknown language code', lambda: mc4.task_name('xx'), "unknown mC4 language 'xx'"),
+    ('unknown WMT pair', lambda: wmt.task_name('en_de'), "unknown WMT pair 'en_de'"),
+    ('unknown synthetic language', lambda: synthetic.task_name('de'),
+     "unknown synthetic language or pair 'de'"),
+    ('tau of zero', lambda: rates.temperature({'a': 10, 'b': 1}, 0), 'tau is 0'),
+    ('negative tau', lambda: rates.temperature({'a': 10, 'b': 1}, -2), 'tau is -2'),
+    ('empty mixture', lambda: registry.register_mixture('my.empty', {}),
+     "mixture 'my.empty': rates is empty: give at least one task with its rate"),
+    ('all rates zero', lambda: registry.register_mixture(
+        'my.zero', {'ptjf_synth.en': 0, 'ptjf_synth.gd': 0.0}),
+     "mixture 'my.zero': all rates are zero"),
+    ('negative rate', lambda: registry.register_mixture(
+        'my.neg', {'ptjf_synth.en': 1, 'ptjf_synth.gd': -0.5}),
+     "mixture 'my.neg': rate of task 'ptjf_synth.gd' is -0.5"),
+    ('unregistered task in a mixture', lambda: registry.register_mixture(
+        'my.mix', {'ptjf_synth.en': 1, 'my.task': 1}), "unknown task 'my.task'"),
+    ('pair rate of 1', lambda: registry.pair_mixture(
+        'ptjf_synth.en_fr', 'ptjf_synth.en_ro', 1.0), 'high_rate is 1.0'),
+    ('missing vocabulary file', lambda: vocab.ConfiguredVocabulary(
+        lambda: ('/nowhere/spm.model', 0)).check_file(),
+     "SentencePiece model '/nowhere/spm.model' does not exist"),
+]
+
+
+@pytest.mark.parametrize('call, message', [c[1:] for c in IN_PYTHON],
+                         ids=[c[0] for c in IN_PYTHON])
+def test_python_refuses(call, message, disk):
+  names = set(seqio.MixtureRegistry.names()), set(seqio.TaskRegistry.names())
+  before = snapshot(disk, recipe.REPO)
+  with pytest.raises((ValueError, FileNotFoundError)) as error:
+    call()
+  # gin adds the configurable's name on a line of its own when it calls one
+  assert message in str(error.value).splitlines()[0]
+  assert (set(seqio.MixtureRegistry.names()),
+          set(seqio.TaskRegistry.names())) == names
+  assert snapshot(disk, recipe.REPO) == before
+
