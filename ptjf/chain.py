@@ -131,8 +131,7 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
                    t5x_flags: Sequence[str] = ()) -> None:
   """Trains each phase that is not finished, in order."""
   for i, run in enumerate(runs, 1):
-    title = (f'[{i}/{len(runs)}] {run.phase.arm}: '
-             f'{os.path.relpath(run.phase.recipe, recipe.REPO)} -> {run.model_dir}')
+    title = run.heading(i, len(runs))
     if run.done():
       print(f'{title}\n    complete ({os.path.basename(run.final_checkpoint)}); '
             'skipped', flush=True)

@@ -22,14 +22,12 @@ Example:
     --pretrain_dir=gs://bucket/pretrain_ro_fr --finetune_gin='HIGH_RESOURCE_RATE = 0.5'
 """
 
-import os
 import sys
 
 from absl import flags
 
 from ptjf import checkpoint
 from ptjf import preflight
-from ptjf import recipe
 from ptjf import run as run_command
 
 flags.adopt_module_key_flags(run_command)
@@ -39,16 +37,13 @@ def describe(runs: list[preflight.PhaseRun]) -> list[str]:
   """What was checked of each phase, as `ptjf check` prints it."""
   lines = []
   for i, run in enumerate(runs, 1):
-    lines.append(f'[{i}/{len(runs)}] {run.phase.arm}: '
-                 f'{os.path.relpath(run.phase.recipe, recipe.REPO)} -> '
-                 f'{run.model_dir}')
+    lines.append(run.heading(i, len(runs)))
     lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays, '
                  f'DATA_SEED {run.data_seed}')
     lines.extend(f'    {line}' for line in run.report)
     if run.phase.restores:
-      initial = runs[0].final_checkpoint
-      lines.append(f'    initial checkpoint {initial}: ' + (
-          'complete, of this model' if checkpoint.complete(initial) else
+      lines.append(f'    initial checkpoint {runs[0].final_checkpoint}: ' + (
+          'complete, of this model' if runs[0].done() else
           'written by the first phase'))
     resumable = checkpoint.complete_steps(run.model_dir)
     lines.append('    checkpoints: ' + (

@@ -38,6 +38,11 @@ class PhaseRun:
       return self.bindings
     return [*self.bindings, f'DATA_SEED = {self.data_seed + start_step}']
 
+  def heading(self, index: int, total: int) -> str:
+    """'[1/2] pretrain: recipes/pretrain_X.gin -> DIR/pretrain'."""
+    return (f'[{index}/{total}] {self.phase.arm}: '
+            f'{os.path.relpath(self.phase.recipe, recipe.REPO)} -> {self.model_dir}')
+
   @property
   def final_checkpoint(self) -> str:
     return checkpoint.path(self.model_dir, self.steps)
@@ -76,14 +81,14 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
 
 
-def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
-             hint: str) -> tuple[int, dict[str, tuple[int, ...]], set[str],
-                                 list[str], Optional[int]]:
-  """TRAIN_STEPS, parameter shapes, the macros a recipe defines itself,
-  what was checked of its datasets and DATA_SEED."""
+def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
+             gin_files: Sequence[str], hint: str) -> tuple[PhaseRun, set[str]]:
+  """The phase's run, checked, and the macros its recipe defines itself."""
+  path = phase.recipe
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
-  _parse(path, bindings, gin_files, hint=hint)
+  _parse(path, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
+         gin_files, hint=hint)
   name = os.path.relpath(path, recipe.REPO)
   steps = recipe.value('TRAIN_STEPS')
   if not isinstance(steps, int) or steps < 1:
@@ -97,7 +102,8 @@ def _resolve(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     report = datasets.check()
   except ValueError as e:
     raise PreflightError(f'{name}: {e}') from e
-  return steps, recipe.parameter_shapes(), macros, report, seed
+  return PhaseRun(phase, model_dir, bindings, steps, recipe.parameter_shapes(),
+                  report, seed), macros
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -187,10 +193,8 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     if p.restores:
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
                                             runs[0].final_checkpoint))
-    steps, shapes, macros[i], report, seed = _resolve(
-        p.recipe, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
-        gin_files, hints[i])
-    runs.append(PhaseRun(p, model_dir, bindings, steps, shapes, report, seed))
+    run, macros[i] = _resolve(p, model_dir, bindings, gin_files, hints[i])
+    runs.append(run)
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)
   for i, (flag, own) in enumerate([('--pretrain_gin', pretrain_gin),

@@ -63,6 +63,7 @@ def disk(tmp_path_factory):
   partial = root / 'partial' / 'checkpoint_160'
   (partial / 'state' / 'd').mkdir(parents=True)  # killed before _METADATA
   (partial / 'state' / 'd' / 'abc').write_bytes(b'\0' * 64)
+  (root / 'early' / 'checkpoint_80').mkdir(parents=True)  # stopped mid-way
   if not recipe.t5x_missing():
     recipe.parse(os.path.join(recipe.RECIPES_DIR, 'pretrain_synth_mc4_tiny.gin'),
                  ['MODEL_DIR = "/unused"', 'network.T5Config.emb_dim = 96'])
@@ -119,6 +120,9 @@ COMMAND_LINE_T5X = [
      '--pretrain_dir must hold a finished first phase'),
     ('partial checkpoint', ['check', TINY, '--workdir={w}', '--pretrain_dir={d}/partial'],
      'checkpoint_160 is missing or incomplete (checkpoints there: [160])'),
+    ('unfinished pre-training', ['check', TINY, '--workdir={w}',
+                                '--pretrain_dir={d}/early'],
+     'checkpoint_160 is missing or incomplete (checkpoints there: [80])'),
     ('checkpoint of another model size',
      ['run', TINY, '--workdir={w}', '--pretrain_dir={d}/wider'],
      'parameters differ, e.g. decoder/decoder_norm/scale: (96,) in the '
@@ -126,6 +130,19 @@ COMMAND_LINE_T5X = [
     ('fine-tune dir is the pre-training dir',
      ['run', TINY, '--workdir={d}', '--pretrain_dir={d}/ptjf'],
      'overlap: give a --workdir outside the first phase'),
+    ('phases of different models', ['check', TINY, '--workdir={w}',
+                                    '--finetune_gin=network.T5Config.emb_dim = 32'],
+     'pretrain_synth_mc4_tiny.gin and ptjf_synth_mc4_tiny.gin build different '
+     'models'),
+    ('misspelt parameter', ['check', TINY, '--workdir={w}',
+                            '--finetune_gin=network.T5Config.emb_dimx = 32'],
+     "doesn't have a parameter named 'emb_dimx'"),
+    ('phase bindings on a one-phase recipe',
+     ['run', 'static_synth_mc4_tiny', '--workdir={w}', '--pretrain_gin=TRAIN_STEPS = 3'],
+     'error: static_synth_mc4_tiny has one phase: give its bindings with --gin'),
+    ('fine-tune bindings with --phase=first',
+     ['run', TINY, '--workdir={w}', '--phase=first', '--finetune_gin=WARMUP_STEPS = 3'],
+     'error: --finetune_gin with --phase=first: the fine-tune does not run'),
     ('MODEL_DIR bound by hand', ['run', TINY, '--workdir={w}',
                                  "--gin=MODEL_DIR = '/elsewhere'"],
      'error: MODEL_DIR is set by ptjf run from --workdir and --pretrain_dir; do '
@@ -139,13 +156,13 @@ COMMAND_LINE_T5X = [
 ]
 
 
-def run_refused(argv, disk, tmp_path, env=None):
+def run_refused(argv, disk, tmp_path):
   workdir = tmp_path / 'w'  # never created
   args = [a.replace('{w}', str(workdir)).replace('{d}', str(disk)) for a in argv]
   command = args if args[0] == '-m' else ['-m', 'ptjf.cli', *args]
   before = snapshot(disk, recipe.REPO)
   result = subprocess.run([sys.executable, *command], cwd=recipe.REPO,
-                          env=env or recipe.cpu_env(), capture_output=True,
+                          env=recipe.cpu_env(), capture_output=True,
                           text=True, timeout=300)
   assert result.returncode != 0, result.stdout
   assert snapshot(disk, recipe.REPO) == before
