@@ -25,6 +25,10 @@ _EVAL_LINE = re.compile(_STEP + r'training_eval/(\S+) (.*)')
 _SAVING = re.compile(r'Saving checkpoint at step (\d+)')
 _METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)=([-\d.e+]+)')
 _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
+# First and last lines of each attempt's log: when t5x.train was launched
+# (and how), and when it exited.
+LAUNCH_LINE = re.compile(r'^ptjf: launched at ([\d.]+): (.*)$')
+EXIT_LINE = re.compile(r'^ptjf: exited with (-?\d+) at ([\d.]+)$')
 
 
 class _Progress:
@@ -91,6 +95,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
       command, cwd=recipe.REPO, stdout=subprocess.PIPE,
       stderr=subprocess.STDOUT, text=True) as process:
+    log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
 
     def forward(signum, _):
       received.append(signum)
@@ -105,6 +110,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
         tail.append(text)
         progress.line(text)
       process.wait()
+      log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
     finally:
       for s, handler in previous.items():
         signal.signal(s, handler)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks import t5x_log
 from ptjf import checkpoint
 from ptjf import recipe
 from ptjf import preflight
@@ -149,6 +150,17 @@ def test_finetune_restored_pretraining_parameters_once(preempted):
   assert from_pretraining == sorted(from_pretraining, reverse=True)
   first_own = next(k for k in kills if k['arm'] == 'ptjf' and k['complete'])
   assert os.path.getmtime(checkpoint.path(finetune, 0)) < first_own['time']
+
+
+def test_last_attempt_logs_break_down_into_every_part(preempted):
+  logs = os.path.join(preempted[0], 'logs')
+  for arm in ('pretrain', 'ptjf'):
+    last = sorted(f for f in os.listdir(logs) if f.startswith(f'{arm}.'))[-1]
+    attempt = t5x_log.Attempt(os.path.join(logs, last))
+    parts = attempt.breakdown()
+    assert all(seconds >= 0 for seconds in parts.values()), parts
+    assert parts['imports'] > 0 and parts['compile'] > 0 and parts['steps'] > 0
+    assert sum(parts.values()) == pytest.approx(attempt.ended - attempt.launched)
 
 
 def train_loss_steps_per_event_file(run_dir):
