@@ -1,0 +1,114 @@
+"""The grid of the laptop-scale reproduction and its table, from its runs'
+summaries (benchmarks/reproduce_tiny.py runs them)."""
+
+import dataclasses
+import math
+import os
+from typing import Optional, Sequence
+
+from ptjf import preflight
+from ptjf import recipe
+from ptjf import summaries
+
+DATA = 'synth_ro_fr_tiny'
+HIGH, LOW = 'ptjf_synth.en_fr', 'ptjf_synth.en_ro'
+CADENCE_GIN = os.path.join(recipe.REPO, 'gin', 'runs', 'reproduce_tiny.gin')
+METHODS = ('static', 'ptjf', 'restart', 'transfer')
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One experiment of the grid: its `ptjf run` arguments."""
+  experiment: str
+  workdir: str
+  rate: Optional[float]  # en_fr's share in the fine-tune (static: all along)
+  first_steps: int  # steps before the measured phase starts (0 for static)
+
+  @property
+  def arm(self) -> str:
+    return self.experiment.split('_')[0]
+
+  @property
+  def model_dir(self) -> str:
+    return os.path.join(self.workdir, self.arm)
+
+  def prepare(self, pretrain_dir: str, total_steps: int,
+              gin: Sequence[str] = ()) -> list[preflight.PhaseRun]:
+    """Its phases, checked; `gin` binds every phase."""
+    rate = [] if self.rate is None else [f'HIGH_RESOURCE_RATE = {self.rate}']
+    if self.arm == 'static':
+      return preflight.prepare(self.experiment, self.workdir,
+                               gin=[f'TRAIN_STEPS = {total_steps}', *rate, *gin],
+                               gin_files=[CADENCE_GIN])
+    restart = self.arm == 'restart'  # its first phase is its own static run
+    return preflight.prepare(
+        self.experiment, self.workdir, pretrain_dir=None if restart else pretrain_dir,
+        gin=[*(rate if restart else []), *gin],
+        pretrain_gin=[f'TRAIN_STEPS = {self.first_steps}'],
+        finetune_gin=[f'TRAIN_STEPS = {total_steps - self.first_steps}',
+                      *([] if restart else rate)],
+        gin_files=[CADENCE_GIN])
+
+
+def low_tokens_per_step(rate: Optional[float]) -> float:
+  """en_ro tokens (inputs and targets, EOS included) a step trains on, on
+  average: the mixture's measured examples per packed row, times en_ro's share
+  of examples, times its mean example length."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'static_{DATA}.gin'),
+               [f'HIGH_RESOURCE_RATE = {rate or 0.5}', 'MODEL_DIR = "/unused"'])
+  lengths, batch = recipe.value('TASK_FEATURE_LENGTHS'), recipe.value('BATCH_SIZE')
+  mixture = LOW if rate is None else recipe.value('MIXTURE_OR_TASK_NAME')
+  packed = seqio.get_dataset(
+      mixture, lengths, dataset_split='train', shuffle=True, seed=0,
+      feature_converter=seqio.EncDecFeatureConverter(pack=True))
+  rows = list(packed.take(400).as_numpy_iterator())
+  per_row = sum(int(r['encoder_segment_ids'].max()) for r in rows) / len(rows)
+  examples = list(seqio.get_mixture_or_task(LOW).get_dataset(
+      lengths, 'train', shuffle=False).as_numpy_iterator())
+  tokens = sum(len(e['inputs']) + len(e['targets']) for e in examples) / len(examples)
+  return batch * per_row * (1.0 - (rate or 0.0)) * tokens
+
+
+@dataclasses.dataclass
+class Curve:
+  """One run's en_fr and en_ro validation losses by total step."""
+  method: str
+  run: Run
+  high: dict[int, float]
+  low: dict[int, float]
+
+
+def curves(runs: list[Run]) -> list[Curve]:
+  out = []
+  for run in runs:
+    high, low = (summaries.scalars(run.model_dir, f'training_eval/{t}')['loss']
+                 for t in (HIGH, LOW))
+    shift = run.first_steps
+    out.append(Curve(run.arm, run, {s + shift: v for s, v in high.items()},
+                     {s + shift: v for s, v in low.items()}))
+  return out
+
+
+def table(all_curves: list[Curve]) -> list[str]:
+  static_best = min(min(c.low.values()) for c in all_curves if c.method == 'static')
+  token_rate = {}
+  lines = ['| method | best en_ro loss | en_fr loss there | en_fr rate | step | '
+           'en_ro tokens seen | steps to static\'s best en_ro |',
+           '|---|---|---|---|---|---|---|']
+  for method in METHODS:
+    group = [c for c in all_curves if c.method == method]
+    best_low, step, curve = min(
+        ((v, s, c) for c in group for s, v in c.low.items() if not math.isnan(v)),
+        key=lambda found: found[:2])
+    rate = curve.run.rate
+    if rate not in token_rate:
+      token_rate[rate] = low_tokens_per_step(rate)
+    measured = step - curve.run.first_steps  # en_ro is seen in this phase only
+    tokens = token_rate[rate] * measured
+    reached = [s for c in group for s, v in c.low.items() if v <= static_best]
+    lines.append(
+        f'| {method} | {best_low:.3f} | {curve.high[step]:.3f} | '
+        f'{"en_ro only" if rate is None else rate} | {step} | '
+        f'{tokens / 1e3:,.0f}k | {min(reached) if reached else "not reached"} |')
+  return lines
