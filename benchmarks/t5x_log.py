@@ -43,11 +43,15 @@ class Attempt:
                                            '%Y%m%d %H:%M:%S.%f')
         self.lines.append((stamp.timestamp(), line))
 
-  def first(self, marker: str) -> float:
+  def first_line(self, marker: str) -> tuple[float, str]:
+    """The time and text of the first line containing `marker`."""
     for when, line in self.lines:
       if marker in line:
-        return when
+        return when, line
     raise ValueError(f'no log line contains {marker!r}')
+
+  def first(self, marker: str) -> float:
+    return self.first_line(marker)[0]
 
   def spans(self, begin: str, end: str) -> float:
     """Seconds between each line with `begin` and the next with `end`, summed."""
@@ -66,9 +70,8 @@ class Attempt:
 
   def breakdown(self) -> dict[str, float]:
     configured = self.first('Gin Configuration:')
-    restored = self.first('Initialize/restore complete')
-    restore = float(_RESTORE.search(
-        next(l for _, l in self.lines if 'Initialize/restore complete' in l)).group(1))
+    restored, line = self.first_line('Initialize/restore complete')
+    restore = float(_RESTORE.search(line).group(1))
     loop = self.first('Starting training loop.')
     # A run that starts at step 0 saves a checkpoint before its loop; T5X times
     # only those inside the loop.

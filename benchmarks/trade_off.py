@@ -2,10 +2,12 @@
 summaries (benchmarks/reproduce_tiny.py runs them)."""
 
 import dataclasses
+import functools
 import math
 import os
 from typing import Optional, Sequence
 
+from mixtures import registry
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import summaries
@@ -50,23 +52,34 @@ class Run:
         gin_files=[CADENCE_GIN])
 
 
-def low_tokens_per_step(rate: Optional[float]) -> float:
-  """en_ro tokens (inputs and targets, EOS included) a step trains on, on
-  average: the mixture's measured examples per packed row, times en_ro's share
-  of examples, times its mean example length."""
+@functools.cache
+def _lengths_batch_and_low_example_tokens() -> tuple[dict[str, int], int, float]:
+  """The tiny NMT recipes' feature lengths and batch, and en_ro's mean example
+  length in tokens (inputs and targets, EOS included)."""
   import seqio  # pylint: disable=g-import-not-at-top
-  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'static_{DATA}.gin'),
-               [f'HIGH_RESOURCE_RATE = {rate or 0.5}', 'MODEL_DIR = "/unused"'])
+  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'pretrain_{DATA}.gin'),
+               ['MODEL_DIR = "/unused"'])
   lengths, batch = recipe.value('TASK_FEATURE_LENGTHS'), recipe.value('BATCH_SIZE')
-  mixture = LOW if rate is None else recipe.value('MIXTURE_OR_TASK_NAME')
+  examples = list(seqio.get_mixture_or_task(LOW).get_dataset(
+      lengths, 'train', shuffle=False).as_numpy_iterator())
+  tokens = sum(len(e['inputs']) + len(e['targets']) for e in examples) / len(examples)
+  return lengths, batch, tokens
+
+
+@functools.cache
+def low_tokens_per_step(rate: Optional[float]) -> float:
+  """en_ro tokens a step trains on, on average: the mixture's measured
+  examples per packed row, times en_ro's share of examples, times its mean
+  example length. `rate` is en_fr's share; None trains on en_ro alone."""
+  import seqio  # pylint: disable=g-import-not-at-top
+  lengths, batch, tokens = _lengths_batch_and_low_example_tokens()
+  mixture = LOW if rate is None else registry.pair_mixture(
+      high_task=HIGH, low_task=LOW, high_rate=rate)
   packed = seqio.get_dataset(
       mixture, lengths, dataset_split='train', shuffle=True, seed=0,
       feature_converter=seqio.EncDecFeatureConverter(pack=True))
   rows = list(packed.take(400).as_numpy_iterator())
   per_row = sum(int(r['encoder_segment_ids'].max()) for r in rows) / len(rows)
-  examples = list(seqio.get_mixture_or_task(LOW).get_dataset(
-      lengths, 'train', shuffle=False).as_numpy_iterator())
-  tokens = sum(len(e['inputs']) + len(e['targets']) for e in examples) / len(examples)
   return batch * per_row * (1.0 - (rate or 0.0)) * tokens
 
 
@@ -91,8 +104,8 @@ def curves(runs: list[Run]) -> list[Curve]:
 
 
 def table(all_curves: list[Curve]) -> list[str]:
-  static_best = min(min(c.low.values()) for c in all_curves if c.method == 'static')
-  token_rate = {}
+  static_best = min(v for c in all_curves if c.method == 'static'
+                    for v in c.low.values() if not math.isnan(v))
   lines = ['| method | best en_ro loss | en_fr loss there | en_fr rate | step | '
            'en_ro tokens seen | steps to static\'s best en_ro |',
            '|---|---|---|---|---|---|---|']
@@ -102,10 +115,8 @@ def table(all_curves: list[Curve]) -> list[str]:
         ((v, s, c) for c in group for s, v in c.low.items() if not math.isnan(v)),
         key=lambda found: found[:2])
     rate = curve.run.rate
-    if rate not in token_rate:
-      token_rate[rate] = low_tokens_per_step(rate)
     measured = step - curve.run.first_steps  # en_ro is seen in this phase only
-    tokens = token_rate[rate] * measured
+    tokens = low_tokens_per_step(rate) * measured
     reached = [s for c in group for s, v in c.low.items() if v <= static_best]
     lines.append(
         f'| {method} | {best_low:.3f} | {curve.high[step]:.3f} | '
