@@ -1,4 +1,7 @@
 # make test: install into .venv (if needed) and run the suite.
+# make test-t5x: the whole suite with the interpreter of a provisioned T5X
+#   environment (T5X_PYTHON, by default the venv at ~/.cache/ptjf-t5x) against
+#   this checkout's code; a test that skips for lack of T5X fails.
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
 #   the t5x extra into .venv first unless T5X already imports there.
 # make bench: the benchmarks (the input pipeline's alone needs no T5X:
@@ -8,7 +11,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: test demo bench bench-input reproduce install install-t5x
+.PHONY: test test-t5x demo bench bench-input bench-tpu reproduce install install-t5x
 
 install: $(VENV)/.installed
 
@@ -20,6 +23,11 @@ $(VENV)/.installed: setup.py
 
 test: install
 	$(PY) -m pytest -q tests
+
+T5X_PYTHON ?= $(HOME)/.cache/ptjf-t5x/bin/python
+test-t5x:
+	@test -x '$(T5X_PYTHON)' || { echo "No T5X environment: $(T5X_PYTHON) is not an interpreter (set T5X_PYTHON; README, Set up)."; exit 1; }
+	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q tests
 
 install-t5x: $(VENV)/.installed-t5x
 

@@ -39,5 +39,7 @@ setuptools.setup(
             'jestimator @ git+https://github.com/google-research/jestimator',
             'tensorboard',
         ],
+        # libtpu, the TPU compiler, for ptjf compile (runs on any host).
+        'tpu': ['jax[tpu]'],
     },
 )

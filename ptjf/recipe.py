@@ -27,6 +27,15 @@ def t5x_missing() -> str:
   return ''
 
 
+def libtpu_missing() -> str:
+  """'' when libtpu (the TPU compiler) can be loaded, else how to install it."""
+  if importlib.util.find_spec('libtpu') is None:
+    return (f"libtpu is not installed in {sys.executable}: pip install -e "
+            "'.[tpu]'  (the TPU compiler, from PyPI; it compiles for TPU slices "
+            'on any machine)')
+  return ''
+
+
 def recipes() -> list[str]:
   """Paths of every recipe, sorted."""
   return sorted(os.path.join(RECIPES_DIR, f) for f in os.listdir(RECIPES_DIR)
