@@ -5,6 +5,7 @@ install it when it is missing.
 """
 
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -55,6 +56,26 @@ def declared_required(path: str) -> list[str]:
                  if m} - {'REQUIRED'})
 
 
+class _GinSearchFilter(logging.Filter):
+  """gin logs an ERROR for each search path an include is not under, before
+  it finds the file under the next: noise, wherever the command is run from."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith('Path not found: ')
+
+
+def _forget_example_networks() -> None:
+  """T5X's example networks (t5, scalable_t5, ...) each define `network.T5Config`;
+  once two recipes of one process have used two of them, gin finds the name
+  ambiguous. Unregistered, a network is registered again by the next recipe
+  that imports it, as in a process of its own."""
+  registry = gin_config._REGISTRY  # pylint: disable=protected-access
+  for selector, info in [(s, i) for s, i in registry.items()
+                         if s.startswith('t5x.examples.')]:
+    registry.pop(selector)
+    gin_config._INVERSE_REGISTRY.pop(info.wrapped, None)  # pylint: disable=protected-access
+
+
 def search_paths() -> list[str]:
   """This repository, then T5X's own root, as `t5x.train` searches them."""
   import t5x  # pylint: disable=g-import-not-at-top
@@ -74,6 +95,9 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
   if not hasattr(sys.modules['__main__'], 'train'):
     sys.modules['__main__'].train = train.train
   gin.clear_config(clear_constants=False)
+  _forget_example_networks()
+  if not any(isinstance(f, _GinSearchFilter) for f in logging.getLogger().filters):
+    logging.getLogger().addFilter(_GinSearchFilter())
   for path in search_paths():
     gin.add_config_file_search_path(path)
   gin.parse_config_files_and_bindings([recipe, *more_gin_files], list(bindings),

@@ -125,8 +125,8 @@ COMMAND_LINE_T5X = [
      'checkpoint_160 is missing or incomplete (checkpoints there: [80])'),
     ('checkpoint of another model size',
      ['run', TINY, '--workdir={w}', '--pretrain_dir={d}/wider'],
-     'parameters differ, e.g. decoder/decoder_norm/scale: (96,) in the '
-     'checkpoint, (64,) in the recipe)'),
+     '27 parameters differ, e.g. decoder/decoder/encoder_decoder_attention/'
+     'key/kernel: (96, 2, 2, 32) in the checkpoint, (64, 2, 2, 32) in the recipe)'),
     ('fine-tune dir is the pre-training dir',
      ['run', TINY, '--workdir={d}', '--pretrain_dir={d}/ptjf'],
      'overlap: give a --workdir outside the first phase'),
