@@ -5,7 +5,9 @@
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
 #   the t5x extra into .venv first unless T5X already imports there.
 # make bench: the benchmarks (the input pipeline's alone needs no T5X:
-#   make bench-input). make reproduce: the tiny reproduction, two grids of about 30 min each.
+#   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
+#   umT5-XXL, compiled for a v4-256 (needs the tpu extra; about 25 min).
+# make reproduce: the tiny reproduction, two grids of about 30 min each.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -45,6 +47,10 @@ bench-input: install
 bench: bench-input install-t5x
 	$(PY) -m benchmarks.phase_switch
 	$(PY) -m benchmarks.demo_breakdown
+
+bench-tpu: install-t5x
+	$(PY) -c 'import libtpu' 2>/dev/null || $(PY) -m pip install --quiet -e '.[tpu]'
+	$(PY) -m benchmarks.stock_umt5
 
 REPRODUCTION_DIR ?= /tmp/ptjf_reproduction
 reproduce: install-t5x

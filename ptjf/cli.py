@@ -1,4 +1,4 @@
-"""ptjf: run, check, plan, sweep, launch and plot PTJF experiments on T5X.
+"""ptjf: run, check, plan, compile, sweep, launch and plot PTJF experiments on T5X.
 
 Usage: ptjf COMMAND [ARGS] [--flags]    (ptjf COMMAND --help for its flags)
 
@@ -6,6 +6,7 @@ Commands:
   run     pre-train, then joint fine-tune from its final checkpoint; resumable
   check   every check ptjf run makes before training, and nothing else
   plan    steps, tokens, rates and epochs per task of each phase; LR schedule PNG
+  compile each phase's train step compiled for a Cloud TPU slice: memory, FLOPs
   sweep   the paper's grids as ptjf run commands or gin binding files
   launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
   plot    the high- vs low-resource trade-off front of a set of runs (PNG, CSV)
@@ -17,8 +18,9 @@ import sys
 
 from absl import app
 from absl import flags
+import jax
 
-COMMANDS = ('run', 'check', 'plan', 'sweep', 'launch', 'plot')
+COMMANDS = ('run', 'check', 'plan', 'compile', 'sweep', 'launch', 'plot')
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
 _GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
 
@@ -37,6 +39,9 @@ def main(argv=None) -> None:
       sys.exit(0)
     sys.exit(f'\nerror: unknown command {command!r}: expected one of '
              f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
+  # ptjf's own process only reads configs and checkpoints: it must leave the
+  # TPU (one process at a time) to the t5x.train it starts.
+  jax.config.update('jax_platforms', 'cpu')
   module = importlib.import_module(f'ptjf.{command}')
   sys.modules['__main__'].__doc__ = module.__doc__  # what --help prints
   flags.adopt_module_key_flags(module)

@@ -88,10 +88,10 @@ def test_no_command_lists_the_commands():
 def test_unknown_command():
   result = ptjf('train')
   assert result.returncode == 1 and 'Traceback' not in result.stderr
-  assert "error: unknown command 'train': expected one of run, check, plan, sweep, launch, plot." in result.stderr
+  assert "error: unknown command 'train': expected one of run, check, plan, compile, sweep, launch, plot." in result.stderr
 
 
-@pytest.mark.parametrize('command', ['run', 'check', 'plan'])
+@pytest.mark.parametrize('command', ['run', 'check', 'plan', 'compile'])
 def test_help_explains_the_command_and_its_flags(command):
   result = ptjf(command, '--help')  # absl exits 1 after printing help
   assert f'Usage: ptjf {command} EXPERIMENT' in result.stdout
