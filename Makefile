@@ -6,7 +6,7 @@
 #   the t5x extra into .venv first unless T5X already imports there.
 # make bench: the benchmarks (the input pipeline's alone needs no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
-#   umT5-XXL, compiled for a v4-256 (needs the tpu extra; about 25 min).
+#   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
 # make reproduce: the tiny reproduction, two grids of about 30 min each.
 PYTHON ?= python3
 VENV ?= .venv
