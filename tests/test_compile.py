@@ -6,6 +6,7 @@ names need neither.
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -143,5 +144,18 @@ def test_a_step_too_big_is_refused_with_a_setting_that_fits(tmp_path):
   line = last_line(result)
   assert line.startswith('error: pretrain does not fit v4-8: it needs ')
   assert 'per chip, 30.75 GiB are available; ' in line
-  assert line.endswith("--gin='trainer.Trainer.num_microbatches = 4' fits.")
+  fits = re.search(r"--gin='trainer.Trainer.num_microbatches = (\d+)' fits\.$", line)
+  assert fits, line
   assert not result.stdout
+  # What it suggests compiles, and half of it does not.
+  devices = tpu.parse('v4-8').devices()
+  k = int(fits.group(1))
+  for microbatches, fit in ((k, True), (k // 2, False)):
+    run = preflight.prepare('pretrain_synth_mc4_tiny', '<workdir>', gin=[
+        'BATCH_SIZE = 524288', f'trainer.Trainer.num_microbatches = {microbatches}'])[0]
+    compile_command._parse(run, [])  # pylint: disable=protected-access
+    if fit:
+      assert aot.compile_step(devices).peak_bytes <= tpu.CHIPS['v4'].usable_bytes
+    else:
+      with pytest.raises(aot.DoesNotFit):
+        aot.compile_step(devices)
