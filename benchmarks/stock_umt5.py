@@ -23,7 +23,6 @@ import tempfile
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 
 from ptjf import aot
 from ptjf import recipe
@@ -61,15 +60,15 @@ def main(argv):
   if message := recipe.t5x_missing() or recipe.libtpu_missing():
     sys.exit(f'error: {message}')
   logging.set_verbosity(logging.FATAL)
-  jax.config.update('jax_platforms', 'cpu')
   where = tpu.parse(_TOPOLOGY.value)
   devices = where.devices()
   project_parse = lambda extra=(): recipe.parse(PROJECT, [  # pylint: disable=g-long-lambda
       'MODEL_DIR = "<workdir>"', *extra])
   project_parse()
   settings = {name: recipe.value(name) for name in SHARED}
-  settings['remat_policy'] = aot.step_config().remat_policy
-  settings['num_microbatches'] = aot.step_config().num_microbatches
+  step = aot.step_config()
+  settings.update(remat_policy=step.remat_policy,
+                  num_microbatches=step.num_microbatches)
   with tempfile.TemporaryDirectory() as search_dir:
     runs = os.path.join(search_dir, 't5x', 'configs', 'runs')
     os.makedirs(runs)

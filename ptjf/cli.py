@@ -18,7 +18,6 @@ import sys
 
 from absl import app
 from absl import flags
-import jax
 
 COMMANDS = ('run', 'check', 'plan', 'compile', 'sweep', 'launch', 'plot')
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
@@ -39,9 +38,6 @@ def main(argv=None) -> None:
       sys.exit(0)
     sys.exit(f'\nerror: unknown command {command!r}: expected one of '
              f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
-  # ptjf's own process only reads configs and checkpoints: it must leave the
-  # TPU (one process at a time) to the t5x.train it starts.
-  jax.config.update('jax_platforms', 'cpu')
   module = importlib.import_module(f'ptjf.{command}')
   sys.modules['__main__'].__doc__ = module.__doc__  # what --help prints
   flags.adopt_module_key_flags(module)

@@ -16,7 +16,6 @@ import tempfile
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 
 from ptjf import recipe
 from ptjf import chain
@@ -60,8 +59,7 @@ def main(argv):
   print('Tiny PTJF chain on the synthetic corpus, T5X on CPU '
         f'(ptjf run {EXPERIMENT} --workdir={workdir}).', flush=True)
   logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
-  os.environ.update(recipe.cpu_env())  # for t5x.train, and ptjf's own JAX:
-  jax.config.update('jax_platforms', 'cpu')
+  os.environ.update(recipe.cpu_env())
   pretrain, finetune = preflight.prepare(EXPERIMENT, workdir)
   chain.run_experiment([pretrain, finetune], os.path.join(workdir, 'logs'))
   report(pretrain.model_dir, finetune.model_dir, pretrain.final_checkpoint)

@@ -90,7 +90,11 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
   Finalising, as T5X does, validates every macro reference and fails on an
   unbound REQUIRED macro; `finalize=False` leaves those for `unbound_required`.
   """
+  import jax  # pylint: disable=g-import-not-at-top
   from t5x import train  # pylint: disable=g-import-not-at-top
+  # The process that reads recipes (ptjf's own, a test's) only reads configs
+  # and checkpoints: it leaves the TPU (one process at a time) to t5x.train.
+  jax.config.update('jax_platforms', 'cpu')
   # T5X's run files bind `train_script.train`, importing __main__ as train_script.
   if not hasattr(sys.modules['__main__'], 'train'):
     sys.modules['__main__'].train = train.train
