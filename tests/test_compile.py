@@ -159,3 +159,13 @@ def test_a_step_too_big_is_refused_with_a_setting_that_fits(tmp_path):
     else:
       with pytest.raises(aot.DoesNotFit):
         aot.compile_step(devices)
+
+
+@NEEDS_LIBTPU
+def test_a_mesh_that_does_not_tile_the_slice_is_refused(tmp_path):
+  # XXL's submesh (1, 1, 8, 1) needs a z extent of 8; a v4-8 is 2x2x1.
+  result = ptjf_compile(tmp_path, 'pretrain_mc4_xxl', '--topology=v4-8')
+  assert result.returncode == 1
+  assert last_line(result).startswith(
+      'error: pretrain: the mesh does not tile v4-8 (v4:2x2x1): ')
+  assert not result.stdout
