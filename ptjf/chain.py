@@ -9,7 +9,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import time
 from typing import Sequence
 
@@ -29,6 +28,15 @@ _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
 # (and how), and when it exited.
 LAUNCH_LINE = re.compile(r'^ptjf: launched at ([\d.]+): (.*)$')
 EXIT_LINE = re.compile(r'^ptjf: exited with (-?\d+) at ([\d.]+)$')
+
+
+class PhaseFailed(RuntimeError):
+  """A phase stopped before its final checkpoint; the message is one line,
+  `log_tail` the end of t5x.train's output where it failed."""
+
+  def __init__(self, message: str, log_tail: str = ''):
+    super().__init__(message)
+    self.log_tail = log_tail
 
 
 class _Progress:
@@ -83,11 +91,11 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   showing its progress.
 
   On SIGTERM or SIGINT, t5x.train is terminated and waited for; its latest
-  checkpoint is where the next attempt resumes.
+  checkpoint is where the next attempt resumes. Raises PhaseFailed then, or
+  when t5x.train fails.
   """
-  command = recipe.train_command(run.phase.recipe, run.model_dir,
-                                 run.attempt_bindings(start_step), gin_files,
-                                 t5x_flags)
+  command = recipe.train_command([run.phase.recipe, *gin_files],
+                                 run.attempt_bindings(start_step), t5x_flags)
   tf.io.gfile.makedirs(log_dir)
   log_path = _log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
@@ -116,19 +124,21 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
         signal.signal(s, handler)
   progress.flush()
   if received:
-    sys.exit(f'stopped by signal {received[0]} during {run.phase.arm}; run the '
-             'same command again to resume.')
+    raise PhaseFailed(f'stopped by signal {received[0]} during '
+                      f'{run.phase.arm}; run the same command again to resume.')
   if process.returncode:
-    sys.exit(''.join(tail) + f'\nerror: t5x.train failed in {run.phase.arm} '
-             f'(exit {process.returncode}); full log: {log_path}')
+    raise PhaseFailed(f't5x.train failed in {run.phase.arm} (exit '
+                      f'{process.returncode}); full log: {log_path}',
+                      ''.join(tail))
 
 
 def _wait_until_done(run: preflight.PhaseRun) -> None:
   deadline = time.time() + _COMPLETION_WAIT_S
   while not run.done():
     if time.time() > deadline:
-      sys.exit(f'error: t5x.train ended but {run.final_checkpoint} is not a '
-               'complete checkpoint; run the same command again to resume.')
+      raise PhaseFailed(f't5x.train ended but {run.final_checkpoint} is not a '
+                        'complete checkpoint; run the same command again to '
+                        'resume.')
     time.sleep(5)
 
 

@@ -27,10 +27,13 @@ import sys
 from absl import flags
 
 from ptjf import checkpoint
+from ptjf import experiment
 from ptjf import preflight
-from ptjf import run as run_command
+from ptjf import recipe
+from ptjf import run_flags
 
-flags.adopt_module_key_flags(run_command)
+flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(run_flags)
 
 
 def describe(runs: list[preflight.PhaseRun]) -> list[str]:
@@ -54,8 +57,12 @@ def describe(runs: list[preflight.PhaseRun]) -> list[str]:
 
 def main(argv):
   try:
-    runs = run_command.prepare(argv)
-  except preflight.PreflightError as e:
+    name = experiment.from_argv(argv)
+    call = run_flags.invocation_from_flags()
+    recipe.require_t5x()
+    runs = preflight.prepare_call(name, call,
+                                  experiment.pass_through_from_flags())
+  except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   print('\n'.join(describe(runs)))
-  print(f'ok: {argv[1]} passed every check; nothing was written.')
+  print(f'ok: {name} passed every check; nothing was written.')

@@ -34,25 +34,17 @@ from typing import Any, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from ptjf import aot
-from ptjf import bindings
+from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
 
-flags.adopt_module_key_flags(bindings)
+flags.adopt_module_key_flags(experiment)
 _TOPOLOGY = flags.DEFINE_string(
     'topology', 'v4-256', 'The Cloud TPU slice, as gcloud --accelerator-type '
     'names it: v4-256, v5e-256 (v5litepod-256), v5p-128, v6e-64, ...')
-
-
-def _parse(run: preflight.PhaseRun, gin_files: Sequence[str],
-           extra: Sequence[str] = ()) -> None:
-  recipe.parse(run.phase.recipe, [
-      *run.bindings, recipe.string_binding('MODEL_DIR', run.model_dir), *extra],
-               more_gin_files=gin_files)
 
 
 def _percent(part: float, whole: float) -> str:
@@ -96,7 +88,7 @@ def compile_phase(index: int, total: int, run: preflight.PhaseRun,
                   gin_files: Sequence[str], where: tpu.Slice,
                   devices: Sequence[Any]) -> list[str]:
   """Compiles one phase; raises preflight.PreflightError if it does not fit."""
-  parse = lambda extra=(): _parse(run, gin_files, extra)
+  parse = lambda extra=(): run.parse(gin_files, extra)
   parse()
   step = aot.step_config()
   try:
@@ -122,25 +114,20 @@ def compile_phase(index: int, total: int, run: preflight.PhaseRun,
 
 
 def main(argv):
-  if len(argv) != 2:
-    raise app.UsageError(f'give exactly one EXPERIMENT, e.g. {argv[0]} '
-                         f'ptjf_mc4_xxl --topology=v4-256 (got {argv[1:]}).')
   try:
+    name = experiment.from_argv(argv)
     where = tpu.parse(_TOPOLOGY.value)
-  except ValueError as e:
-    sys.exit(f'error: {e}')
-  if message := recipe.t5x_missing() or recipe.libtpu_missing():
-    sys.exit(f'error: {message}')
-  logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
-  # flax warns, once per stack, that remat ignores keyword arguments it is not given.
-  warnings.filterwarnings('ignore', 'kwargs are not supported in remat')
-  try:
-    runs = preflight.prepare(argv[1], '<workdir>', **bindings.values())
+    recipe.require_t5x(libtpu=True)
+    # flax warns, once per stack, that remat ignores keyword arguments it is not given.
+    warnings.filterwarnings('ignore', 'kwargs are not supported in remat')
+    extra = experiment.pass_through_from_flags()
+    runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
+                             **extra.bindings)
     devices = where.devices()
     for i, run in enumerate(runs, 1):
-      print('\n'.join(compile_phase(i, len(runs), run, bindings.gin_files(),
+      print('\n'.join(compile_phase(i, len(runs), run, extra.gin_files,
                                     where, devices)), flush=True)
-  except preflight.PreflightError as e:
+  except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
 
 

@@ -33,8 +33,7 @@ def _check_lengths(task: seqio.Task, lengths: dict[str, int]) -> str:
   if missing := sorted(set(task.output_features) - set(lengths)):
     raise ValueError(f'TASK_FEATURE_LENGTHS {lengths} has no length for '
                      f'{", ".join(missing)} of task {task.name}.')
-  if not any(getattr(p, 'func', p) is span_corruption.span_corruption
-             for p in task.preprocessors):
+  if not span_corruption.is_span_corruption(task):
     return ''
   _, needed = span_corruption.chunk_length_for(lengths['inputs'])
   if lengths['targets'] < needed:

@@ -15,7 +15,6 @@ import tempfile
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from ptjf import recipe
 from ptjf import chain
@@ -47,8 +46,10 @@ def report(pretrain_dir: str, finetune_dir: str, initial: str) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if message := recipe.t5x_missing():
-    sys.exit(message)
+  try:
+    recipe.require_t5x()
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   workdir = _WORKDIR.value or tempfile.mkdtemp(prefix='ptjf_demo_')
   if os.path.exists(workdir) and not (os.path.isdir(workdir) and
                                       not os.listdir(workdir)):
@@ -58,10 +59,12 @@ def main(argv):
   os.makedirs(workdir, exist_ok=True)
   print('Tiny PTJF chain on the synthetic corpus, T5X on CPU '
         f'(ptjf run {EXPERIMENT} --workdir={workdir}).', flush=True)
-  logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
   os.environ.update(recipe.cpu_env())
-  pretrain, finetune = preflight.prepare(EXPERIMENT, workdir)
-  chain.run_experiment([pretrain, finetune], os.path.join(workdir, 'logs'))
+  try:
+    pretrain, finetune = preflight.prepare(EXPERIMENT, workdir)
+    chain.run_experiment([pretrain, finetune], os.path.join(workdir, 'logs'))
+  except chain.PhaseFailed as e:
+    sys.exit(f'{e.log_tail}\nerror: {e}')
   report(pretrain.model_dir, finetune.model_dir, pretrain.final_checkpoint)
 
 

@@ -1,4 +1,6 @@
-"""An experiment is a recipe together with the run its checkpoint comes from.
+"""How an experiment is invoked: its phases, which binding flag reaches which
+phase, and the `ptjf run` call that runs it. Every command (run, check, plan,
+compile, sweep, launch) goes through here; nothing here needs T5X.
 
 Recipes are named `<arm>_<data>_<model>`. The fine-tune arms start from the
 final checkpoint of another arm of the same data and model:
@@ -9,12 +11,18 @@ final checkpoint of another arm of the same data and model:
 `pretrain_X` and `static_X` are experiments of one phase. Each phase runs in
 its own directory named after its arm, e.g. <workdir>/pretrain and
 <workdir>/ptjf.
+
+Bindings reach phases by flag: --gin every phase, --pretrain_gin the first
+(pretrain, or static for a restart), --finetune_gin the fine-tune.
 """
 
 import dataclasses
 import difflib
 import os
-from typing import Optional, Sequence
+import re
+from typing import Mapping, Optional, Sequence
+
+from absl import flags
 
 from ptjf import recipe
 
@@ -24,6 +32,22 @@ SINGLE_PHASE = ('pretrain', 'static')
 ARMS = SINGLE_PHASE + tuple(FIRST_PHASE)
 # Macros `ptjf run` sets for each phase from its directories.
 SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH'})
+# The binding flags, in the order `ptjf run` applies them.
+SCOPES = ('gin', 'pretrain_gin', 'finetune_gin')
+
+_GIN = flags.DEFINE_multi_string(
+    'gin', [], "Gin binding for every phase, 'NAME = VALUE' (or T5X's "
+    '--gin.NAME=VALUE).')
+_PRETRAIN_GIN = flags.DEFINE_multi_string(
+    'pretrain_gin', [], 'Gin binding for the first phase only (pretrain, or '
+    'static for a restart).')
+_FINETUNE_GIN = flags.DEFINE_multi_string(
+    'finetune_gin', [], 'Gin binding for the fine-tune only.')
+_GIN_FILE = flags.DEFINE_multi_string(
+    'gin_file', [], 'Gin file parsed after the recipe in every phase, e.g. '
+    'gin/meshes/gpu_host.gin.')
+_TFDS_DATA_DIR = flags.DEFINE_string(
+    'tfds_data_dir', None, "Passed to t5x.train: where TFDS's prepared data is.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +74,15 @@ def split(name: str) -> tuple[str, str]:
   """('ptjf', 'mc4_xxl') for 'ptjf_mc4_xxl'."""
   arm, _, rest = name.partition('_')
   return arm, rest
+
+
+def from_argv(argv: Sequence[str]) -> str:
+  """The one EXPERIMENT positional of a command line; raises ValueError."""
+  if len(argv) != 2:
+    raise ValueError(f'give one EXPERIMENT (a recipe name such as '
+                     f'ptjf_wmt_ro_fr_3layer, or a .gin path), got '
+                     f'{len(argv) - 1}: {" ".join(argv[1:]) or "none"}.')
+  return argv[1]
 
 
 def recipe_path(experiment: str) -> str:
@@ -86,12 +119,102 @@ def phases(experiment: str) -> list[Phase]:
   return [Phase(first_arm, sibling(first_arm), steps_from), last]
 
 
+# --- Reading recipes as text -------------------------------------------------
+
+_HEADER_MACRO = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
+_TRAIN_STEPS = re.compile(r'^TRAIN_STEPS\s*=\s*([\d_]+)\s*(?:#.*)?$', re.M)
+_TOP_LEVEL_BINDING = re.compile(r'^([A-Za-z_][\w./]*)\s*=', re.M)
+
+
+def absolute(path: str) -> str:
+  """`path` absolute, `~` expanded (t5x.train starts in the repository),
+  unless it is a URL such as gs://."""
+  return path if '://' in path else os.path.abspath(os.path.expanduser(path))
+
+
+def read(path: str) -> str:
+  with open(path) as f:
+    return f.read()
+
+
+def declared_required(path: str) -> list[str]:
+  """Macro names listed under '# REQUIRED' in a recipe's header comment."""
+  with open(path) as f:
+    header = [line for line in iter(f.readline, '') if line.startswith('#')]
+  start = next((i for i, line in enumerate(header)
+                if line.startswith('# REQUIRED')), len(header))
+  return sorted({m.group(1) for m in map(_HEADER_MACRO.match, header[start:])
+                 if m} - {'REQUIRED'})
+
+
+def train_steps(path: str) -> int:
+  """The literal `TRAIN_STEPS = N` of a recipe."""
+  match = _TRAIN_STEPS.search(read(path))
+  if not match:
+    raise ValueError(f'{path} has no literal `TRAIN_STEPS = N` line to tell '
+                     'its final checkpoint.')
+  return int(match.group(1))
+
+
+def _gin_file_macros(paths: Sequence[str]) -> set[str]:
+  """Names bound at the top level of the gin files that exist here."""
+  candidates = [c for p in paths for c in (p, os.path.join(recipe.REPO, p))]
+  return {m for path in candidates if os.path.isfile(path)
+          for m in _TOP_LEVEL_BINDING.findall(read(path))}
+
+
+# --- Which phases a binding reaches ------------------------------------------
+
+
+def scope_phases(scope: str, phases: Sequence[Phase]) -> list[Phase]:
+  """The phases a binding flag (an entry of SCOPES) applies to."""
+  return {'gin': list(phases), 'pretrain_gin': list(phases[:1]),
+          'finetune_gin': list(phases[1:])}[scope]
+
+
+def scope_of(arms: set[str], phases: Sequence[Phase]) -> str:
+  """The binding flag that reaches exactly the phases `arms` (or all of them)."""
+  if len(phases) == 1 or arms == {p.arm for p in phases}:
+    return 'gin'
+  return 'pretrain_gin' if arms == {phases[0].arm} else 'finetune_gin'
+
+
+def phase_bindings(phases: Sequence[Phase], index: int,
+                   bindings: Mapping[str, Sequence[str]]) -> list[str]:
+  """The bindings of `phases[index]`, in the order `ptjf run` applies them.
+  The restart's static phase first runs for the pre-training's TRAIN_STEPS,
+  so the arms compare at equal steps; the user's bindings come after."""
+  steps_from = phases[index].steps_from
+  steps = [f'TRAIN_STEPS = {train_steps(steps_from)}'] if steps_from else []
+  return steps + [b for scope in SCOPES
+                  if phases[index] in scope_phases(scope, phases)
+                  for b in bindings.get(scope, ())]
+
+
+def final_step(phases: Sequence[Phase],
+               bindings: Mapping[str, Sequence[str]]) -> int:
+  """The step of the first phase's final checkpoint: its last TRAIN_STEPS."""
+  steps = [b.split('=', 1)[1].strip() for b in phase_bindings(
+      phases, 0, bindings) if recipe.macro_name(b) == 'TRAIN_STEPS']
+  if not steps:
+    return train_steps(phases[0].recipe)
+  try:
+    return int(steps[-1])
+  except ValueError:
+    raise ValueError(f'TRAIN_STEPS = {steps[-1]} is not a number of steps: '
+                     "cannot name the first phase's final checkpoint."
+                     ) from None
+
+
+# --- What a `ptjf run` call may be given -------------------------------------
+
+
 def check_flags(name: str, phases: Sequence[Phase], gin: Sequence[str] = (),
                 pretrain_gin: Sequence[str] = (),
                 finetune_gin: Sequence[str] = (),
                 pretrain_dir: Optional[str] = None, phase: str = 'all') -> None:
   """Raises ValueError for what `ptjf run` refuses from its flags alone,
-  before reading any recipe (ptjf sweep and launch check the same)."""
+  before reading any recipe."""
   if managed := sorted({recipe.macro_name(b) for b in (
       *gin, *pretrain_gin, *finetune_gin)} & SET_BY_RUN):
     raise ValueError(f'{", ".join(managed)} is set by ptjf run from --workdir '
@@ -106,3 +229,100 @@ def check_flags(name: str, phases: Sequence[Phase], gin: Sequence[str] = (),
   if phase == 'first' and finetune_gin:
     raise ValueError('--finetune_gin with --phase=first: the fine-tune does '
                      'not run.')
+
+
+def _declared(phase: Phase) -> set[str]:
+  return set(declared_required(phase.recipe)) - SET_BY_RUN
+
+
+def check_required(name: str, phases: Sequence[Phase], running: Sequence[int],
+                   bindings: Mapping[str, Sequence[str]],
+                   gin_files: Sequence[str] = ()) -> None:
+  """Raises ValueError naming each REQUIRED macro of the phases that run
+  (indices `running`) that no binding or gin file sets, and its flag."""
+  from_files = _gin_file_macros(gin_files)
+  missing = {}
+  for i in running:
+    bound = {recipe.macro_name(b) for b in phase_bindings(phases, i, bindings)}
+    for macro in sorted(_declared(phases[i]) - bound - from_files):
+      arms = {p.arm for p in phases if macro in _declared(p)}
+      missing[macro] = scope_of(arms, phases)
+  if missing:
+    flags_text = ', '.join(f"--{scope}='{macro} = ...'"
+                           for macro, scope in missing.items())
+    them = 'it' if len(missing) == 1 else 'them'
+    raise ValueError(f'{name} leaves {", ".join(missing)} REQUIRED: bind '
+                     f'{them} with {flags_text} (or sweep {them} with ptjf '
+                     'sweep).')
+
+
+# --- One `ptjf run` call -----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PassThrough:
+  """What the user gives every phase run: bindings per scope, gin files
+  (absolute where they exist here: t5x.train starts in the repository) and
+  TFDS's data directory."""
+  bindings: Mapping[str, Sequence[str]]
+  gin_files: Sequence[str] = ()
+  tfds_data_dir: Optional[str] = None
+
+  @property
+  def t5x_flags(self) -> list[str]:
+    return ([f'--tfds_data_dir={self.tfds_data_dir}']
+            if self.tfds_data_dir else [])
+
+
+def pass_through_from_flags() -> PassThrough:
+  return PassThrough(
+      {'gin': list(_GIN.value), 'pretrain_gin': list(_PRETRAIN_GIN.value),
+       'finetune_gin': list(_FINETUNE_GIN.value)},
+      [os.path.abspath(f) if os.path.isfile(f) else f for f in _GIN_FILE.value],
+      _TFDS_DATA_DIR.value)
+
+
+def merged(bindings: Mapping[str, Sequence[str]],
+           extra: PassThrough) -> dict[str, tuple[str, ...]]:
+  """Per scope, `bindings` then the user's."""
+  return {s: (*bindings.get(s, ()), *extra.bindings.get(s, ())) for s in SCOPES}
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+  """One `ptjf run` call.
+
+  Attributes:
+    workdir: its --workdir; each phase it runs writes workdir/<arm>.
+    bindings: scope (an entry of SCOPES) -> 'NAME=VALUE' bindings, before
+      the user's own.
+    pretrain_dir: a finished first phase it fine-tunes from, if any.
+    first_only: it runs only the first phase (--phase=first).
+    t5x_flags: flags passed as they are to every t5x.train.
+  """
+  workdir: str
+  bindings: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+  pretrain_dir: Optional[str] = None
+  first_only: bool = False
+  t5x_flags: Sequence[str] = ()
+
+  def phase_indices(self, phases: Sequence[Phase]) -> list[int]:
+    """The indices of the phases this call trains."""
+    if self.first_only:
+      return [0]
+    return [len(phases) - 1] if self.pretrain_dir else list(range(len(phases)))
+
+  def args(self, name: str, extra: PassThrough) -> list[str]:
+    """Its arguments from 'run' on; `extra`'s bindings come after its own.
+    --phase=first drops --finetune_gin, which ptjf run refuses there."""
+    args = ['run', name, *(['--phase=first'] if self.first_only else []),
+            f'--workdir={self.workdir}']
+    args += [f'--pretrain_dir={self.pretrain_dir}'] if self.pretrain_dir else []
+    args += [f'--{scope}={b}'
+             for scope, scope_bindings in merged(self.bindings, extra).items()
+             if not (self.first_only and scope == 'finetune_gin')
+             for b in scope_bindings]
+    args += [f'--gin_file={f}' for f in extra.gin_files]
+    if extra.tfds_data_dir:
+      args.append(f'--tfds_data_dir={extra.tfds_data_dir}')
+    return args + [f'--t5x_flag={f}' for f in self.t5x_flags]

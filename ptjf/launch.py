@@ -54,6 +54,7 @@ NUM_PARTITIONS GPUs of one host, 8 by default (mT5-XXL); add
 --gin='NUM_PARTITIONS = 1' for XL and smaller models.
 """
 
+import dataclasses
 import os
 import re
 import shlex
@@ -67,13 +68,13 @@ from absl import flags
 
 from ptjf import experiment
 from ptjf import recipe
-from ptjf import sweep
+from ptjf import run_flags
+
+flags.adopt_module_key_flags(experiment)  # passed to every worker's ptjf run
+flags.adopt_module_key_flags(run_flags)
 
 _TPU = flags.DEFINE_string('tpu', None, 'Name of the TPU VM (pod slice).')
 _ZONE = flags.DEFINE_string('zone', None, 'Zone of the TPU VM, e.g. us-central2-b.')
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'gs:// directory of the experiment; each phase writes '
-    'WORKDIR/<arm>.')
 _PROJECT = flags.DEFINE_string('project', None, 'Google Cloud project.')
 _ACCELERATOR_TYPE = flags.DEFINE_string(
     'accelerator_type', None, 'Create the TPU VM first, of this type, e.g. '
@@ -92,16 +93,8 @@ _CHECKOUT_DIR = flags.DEFINE_string(
 _PYTHON = flags.DEFINE_string(
     'python', 'python3.11', 'Python (>= 3.11; also the Ubuntu package name) '
     'that --setup installs and makes the .venv with.')
-_PRETRAIN_DIR = flags.DEFINE_string(
-    'pretrain_dir', None, 'gs:// directory of a complete first phase to '
-    'fine-tune from (ptjf run --pretrain_dir).')
-_PHASE = flags.DEFINE_enum(
-    'phase', None, ['all', 'first'], "ptjf run --phase: 'first' runs only the "
-    'first phase.')
 _EXECUTE = flags.DEFINE_bool(
     'execute', False, 'Run the gcloud commands instead of printing them.')
-for _name in sweep.PASS_THROUGH_FLAGS:
-  flags.declare_key_flag(_name)  # passed to ptjf run; listed by --help
 
 # TPU software version by accelerator family (cloud.google.com/tpu/docs/runtimes).
 RUNTIME_VERSIONS = {'v6e': 'v2-alpha-tpuv6e', 'v5p': 'v2-alpha-tpuv5',
@@ -155,16 +148,20 @@ def run_command(checkout_dir: str, run_args: Sequence[str]) -> str:
           f'{" ".join(map(quote, [".venv/bin/ptjf", *run_args]))}')
 
 
-def experiment_argument(name: str) -> str:
-  """The experiment as the workers' checkout names it: a .gin path must be
-  in this repository, and is then given relative to it."""
-  if not name.endswith('.gin'):
-    return name
-  relative = os.path.relpath(experiment.recipe_path(name), recipe.REPO)
+def in_checkout(path: str) -> str:
+  """A local file as the workers' checkout names it: it must be in this
+  repository, and is then given relative to it."""
+  relative = os.path.relpath(os.path.abspath(path), recipe.REPO)
   if relative.startswith('..'):
-    raise ValueError(f'{name} is outside the repository, so the workers do '
+    raise ValueError(f'{path} is outside the repository, so the workers do '
                      'not have it: add it to the repository (e.g. recipes/).')
   return relative
+
+
+def experiment_argument(name: str) -> str:
+  """The experiment as the workers' checkout names it."""
+  return in_checkout(experiment.recipe_path(name)) if name.endswith(
+      '.gin') else name
 
 
 def _require_gcs(flag: flags.FlagHolder) -> None:
@@ -176,14 +173,15 @@ def _require_gcs(flag: flags.FlagHolder) -> None:
 
 
 def check_flags(name: str, phases: Sequence[experiment.Phase],
-                pass_through: sweep.PassThrough) -> None:
+                pass_through: experiment.PassThrough) -> None:
   if not (_TPU.value and _ZONE.value):
     raise ValueError('--tpu and --zone are required: the TPU VM and its zone.')
-  _require_gcs(_WORKDIR)
-  if _PRETRAIN_DIR.value:
-    _require_gcs(_PRETRAIN_DIR)
+  _require_gcs(run_flags.WORKDIR)
+  if run_flags.PRETRAIN_DIR.value:
+    _require_gcs(run_flags.PRETRAIN_DIR)
   experiment.check_flags(name, phases, **pass_through.bindings,
-                         pretrain_dir=_PRETRAIN_DIR.value, phase=_PHASE.value)
+                         pretrain_dir=run_flags.PRETRAIN_DIR.value,
+                         phase=run_flags.PHASE.value)
   if _SETUP.value != bool(_REPO_URL.value):
     raise ValueError('--setup clones --repo_url (the git URL of your copy of '
                      'this repository): give both or neither.')
@@ -192,13 +190,8 @@ def check_flags(name: str, phases: Sequence[experiment.Phase],
                      '--accelerator_type too.')
 
 
-def this_run() -> sweep.Run:
-  """The `ptjf run` that every worker runs."""
-  return sweep.Run(_WORKDIR.value, {}, _PRETRAIN_DIR.value,
-                   first_only=_PHASE.value == 'first')
-
-
-def gcloud_steps(name: str, pass_through: sweep.PassThrough
+def gcloud_steps(name: str, call: experiment.Invocation,
+                 pass_through: experiment.PassThrough
                  ) -> list[tuple[str, list[str]]]:
   """(what it does, gcloud argv) in order."""
   where = (_TPU.value, _ZONE.value, _PROJECT.value)
@@ -215,7 +208,7 @@ def gcloud_steps(name: str, pass_through: sweep.PassThrough
                 f'.venv with {_PYTHON.value}, the t5x extra and jax[tpu]',
                 on_every_worker(*where, setup_command(
                     _REPO_URL.value, _CHECKOUT_DIR.value, _PYTHON.value))))
-  args = this_run().args(name, pass_through)
+  args = call.args(name, pass_through)
   out.append(('Train: every worker runs the same command; run it again to '
               'resume after a preemption',
               on_every_worker(*where, run_command(_CHECKOUT_DIR.value, args))))
@@ -235,24 +228,19 @@ def execute(plan: Sequence[tuple[str, list[str]]]) -> None:
                f'status {status}: {shlex.join(argv)}')
 
 
-def _refuse_sweep_flags() -> None:
-  """Importing ptjf.sweep defines its flags here too; none of them applies."""
-  given = sorted(f.name for f in flags.FLAGS.flags_by_module_dict().get(
-      sweep.__name__, []) if f.present)
-  if given:
-    raise ValueError(f'--{", --".join(given)}: ptjf sweep flags, which ptjf '
-                     'launch does not take (see ptjf launch --help).')
-
-
 def main(argv: Sequence[str]) -> None:
   try:
-    _refuse_sweep_flags()
-    name, phases = sweep.parse_experiment(argv)
-    pass_through = sweep.pass_through_from_flags()
+    name = experiment.from_argv(argv)
+    phases = experiment.phases(name)
+    pass_through = experiment.pass_through_from_flags()
+    pass_through = dataclasses.replace(pass_through, gin_files=[
+        in_checkout(f) if os.path.isfile(f) else f
+        for f in pass_through.gin_files])
     check_flags(name, phases, pass_through)
-    sweep.check_required(name, phases, this_run().phase_indices(phases),
-                         pass_through.bindings, pass_through.gin_files)
-    plan = gcloud_steps(experiment_argument(name), pass_through)
+    call = run_flags.invocation_from_flags()
+    experiment.check_required(name, phases, call.phase_indices(phases),
+                              pass_through.bindings, pass_through.gin_files)
+    plan = gcloud_steps(experiment_argument(name), call, pass_through)
   except ValueError as e:
     sys.exit(f'error: {e}')
   if _EXECUTE.value:

@@ -23,6 +23,9 @@ How the numbers are counted:
     mean of 200 tokenized documents; other tasks count their source's examples
     (WMT: the paper's Table 1); --task_size=TASK=EXAMPLES overrides any.
 
+--schedule_png=FILE.png (or an existing DIR) draws the learning rate across
+the phases; without it nothing is written.
+
 Example:
   ptjf plan ptjf_mc4_xxl --schedule_png=/tmp/ptjf_mc4_xxl_lr.png
 """
@@ -34,20 +37,27 @@ from typing import Optional, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
+from matplotlib import figure as mpl_figure
+import numpy as np
+import seqio
 
-from ptjf import bindings
+from mixtures import sizes
+from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
+from tasks import mc4
+from tasks import span_corruption
+from tasks import wmt
 
-flags.adopt_module_key_flags(bindings)
+flags.adopt_module_key_flags(experiment)
 _MAX_EPOCHS = flags.DEFINE_float(
     'max_epochs', 4.0, 'Warn when a task is seen more often than this over the '
     'experiment (4 is where repeated data stopped helping in Muennighoff et al. '
     '2023).')
 _SCHEDULE_PNG = flags.DEFINE_string(
-    'schedule_png', None, 'PNG of the learning rate over both phases; default '
-    '<EXPERIMENT>_learning_rate.png in the current directory.')
+    'schedule_png', None, 'Draw the learning rate over both phases into this '
+    '.png file, or into <EXPERIMENT>_learning_rate.png in this existing '
+    'directory; nothing is written without it.')
 _TASK_SIZE = flags.DEFINE_multi_string(
     'task_size', [], 'TASK=EXAMPLES: the training set size of a task, in '
     'examples, where the plan cannot know it.')
@@ -85,7 +95,6 @@ class PhasePlan:
 
 
 def _rates(mixture_name: str) -> dict[str, float]:
-  import seqio  # pylint: disable=g-import-not-at-top
   mixture = seqio.get_mixture_or_task(mixture_name)
   if isinstance(mixture, seqio.Mixture):
     total = sum(mixture.get_rate(t) for t in mixture.tasks)
@@ -93,15 +102,8 @@ def _rates(mixture_name: str) -> dict[str, float]:
   return {mixture.name: 1.0}
 
 
-def _is_span_corruption(task) -> bool:
-  from tasks import span_corruption  # pylint: disable=g-import-not-at-top
-  return span_corruption.span_corruption in task.preprocessors
-
-
 def _source_tokens(task) -> float:
   """Tokens of a span-corruption task's training documents."""
-  from mixtures import sizes  # pylint: disable=g-import-not-at-top
-  from tasks import mc4  # pylint: disable=g-import-not-at-top
   lang = task.name[len(mc4.PREFIX) + 1:]
   if task.name.startswith(mc4.PREFIX + '.') and lang in sizes.MC4_MT5_TOKENS_BILLIONS:
     return sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9
@@ -117,16 +119,12 @@ def _source_tokens(task) -> float:
 def dataset_examples(task_name: str, inputs_length: int,
                      given: dict[str, float]) -> Optional[float]:
   """A task's training set in examples at this inputs length (None: unknown)."""
-  import seqio  # pylint: disable=g-import-not-at-top
-  from mixtures import sizes  # pylint: disable=g-import-not-at-top
-  from tasks import span_corruption  # pylint: disable=g-import-not-at-top
-  from tasks import wmt  # pylint: disable=g-import-not-at-top
   if task_name in given:
     return given[task_name]
   task = seqio.get_mixture_or_task(task_name)
   pair = task_name[len(wmt.PREFIX) + 1:]
   try:
-    if _is_span_corruption(task):
+    if span_corruption.is_span_corruption(task):
       return _source_tokens(task) / span_corruption.chunk_length_for(inputs_length)[0]
     if task_name.startswith(wmt.PREFIX + '.') and pair in sizes.WMT_EXAMPLES:
       return float(sizes.WMT_EXAMPLES[pair])
@@ -137,7 +135,6 @@ def dataset_examples(task_name: str, inputs_length: int,
 
 def examples_per_sequence(mixture: str, lengths: dict[str, int], rows: int) -> float:
   """Mean examples packed into a row of the real training pipeline."""
-  import seqio  # pylint: disable=g-import-not-at-top
   model = recipe.value('MODEL')
   dataset = seqio.get_dataset(
       mixture, lengths, dataset_split='train', shuffle=True, seed=0, num_epochs=None,
@@ -158,11 +155,7 @@ def _warmup() -> Optional[int]:
 def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
                given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
   """Re-parses the phase's config and counts what it trains on."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import seqio  # pylint: disable=g-import-not-at-top
-  recipe.parse(run.phase.recipe,
-               [*run.bindings, recipe.string_binding('MODEL_DIR', run.model_dir)],
-               more_gin_files=gin_files)
+  run.parse(gin_files)
   batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
   mixture = recipe.value('MIXTURE_OR_TASK_NAME')
   per_sequence = (examples_per_sequence(mixture, lengths, packing_rows)
@@ -177,7 +170,7 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
   tasks = []
   for task, rate in _rates(mixture).items():
     sequences = run.steps * batch * rate
-    exact = _is_span_corruption(seqio.get_mixture_or_task(task))
+    exact = span_corruption.is_span_corruption(seqio.get_mixture_or_task(task))
     factor = 1.0 if exact else (per_sequence or 1.0)
     tasks.append(TaskPlan(task, rate, sequences, sequences * factor,
                           sequences * slots,
@@ -246,11 +239,8 @@ def _print_tasks(tasks: Sequence[TaskPlan], with_rate: bool) -> None:
 
 def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
   """The learning rate against the experiment's step, one colour per phase."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  figure, axes = plt.subplots(figsize=(8, 4))
+  figure = mpl_figure.Figure(figsize=(8, 4))  # no pyplot: no GUI backend
+  axes = figure.subplots()
   offset = 0
   for p in plans:
     steps = offset + np.linspace(0, p.run.steps, len(p.learning_rates))
@@ -267,7 +257,6 @@ def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
   figure.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   figure.savefig(path, dpi=120)
-  plt.close(figure)
 
 
 def _given_sizes(values: Sequence[str]) -> dict[str, float]:
@@ -279,34 +268,49 @@ def _given_sizes(values: Sequence[str]) -> dict[str, float]:
     except ValueError:
       out[task] = 0.0
     if not out[task] > 0:
-      raise app.UsageError(f'--task_size={value!r}: expected TASK=EXAMPLES with '
+      raise ValueError(f'--task_size={value!r}: expected TASK=EXAMPLES with '
                            'a positive number, e.g. ptjf_wmt.en_ro=610000.')
   return out
 
 
+def schedule_path(given: Optional[str], name: str) -> Optional[str]:
+  """Where --schedule_png asks for the PNG: a file, or a directory that
+  exists, to hold <EXPERIMENT>_learning_rate.png; None when not asked."""
+  if not given:
+    return None
+  if os.path.isdir(given):
+    stem = os.path.basename(name).removesuffix('.gin')
+    return os.path.join(given, f'{stem}_learning_rate.png')
+  if not given.endswith('.png'):
+    raise ValueError(f'--schedule_png={given!r} is neither an existing '
+                     'directory nor a .png file.')
+  return given
+
+
 def main(argv):
-  if len(argv) != 2:
-    raise app.UsageError('give exactly one EXPERIMENT, e.g. ptjf plan '
-                         f'ptjf_mc4_xxl (got {argv[1:]}).')
-  if _MAX_EPOCHS.value <= 0 or _PACKING_ROWS.value < 0:
-    raise app.UsageError('--max_epochs must be > 0 and --packing_rows >= 0.')
-  given = _given_sizes(_TASK_SIZE.value)
-  if message := recipe.t5x_missing():
-    sys.exit(f'error: {message}')
-  logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
-  name = argv[1]
-  output = _SCHEDULE_PNG.value or f'{os.path.basename(name).removesuffix(".gin")}_learning_rate.png'
   try:
-    runs = preflight.prepare(name, '<workdir>', **bindings.values())
-  except preflight.PreflightError as e:
+    name = experiment.from_argv(argv)
+    if _MAX_EPOCHS.value <= 0 or _PACKING_ROWS.value < 0:
+      raise ValueError('--max_epochs must be > 0 and --packing_rows >= 0.')
+    given = _given_sizes(_TASK_SIZE.value)
+    output = schedule_path(_SCHEDULE_PNG.value, name)
+    recipe.require_t5x()
+    extra = experiment.pass_through_from_flags()
+    runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
+                             **extra.bindings)
+  except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
-  plans = [plan_phase(r, bindings.gin_files(), given, _PACKING_ROWS.value)
+  plans = [plan_phase(r, extra.gin_files, given, _PACKING_ROWS.value)
            for r in runs]
   warnings = print_plan(plans, _MAX_EPOCHS.value)
   for warning in warnings:
     print(f'\nwarning: {warning}', end='')
-  plot_learning_rate(plans, output)
-  print(f'\n\nLearning-rate schedule: {output}')
+  if output:
+    plot_learning_rate(plans, output)
+    print(f'\n\nLearning-rate schedule: {output}')
+  else:
+    print('\n\n--schedule_png=FILE.png or DIR draws the learning-rate '
+          'schedule.')
 
 
 if __name__ == '__main__':

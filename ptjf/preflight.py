@@ -31,12 +31,19 @@ class PhaseRun:
   report: list[str] = dataclasses.field(default_factory=list)
   data_seed: Optional[int] = None
 
-  def attempt_bindings(self, start_step: int) -> list[str]:
-    """The bindings of an attempt resuming at `start_step`: a fixed
-    DATA_SEED moves on with the step, so no batch is replayed."""
-    if self.data_seed is None or not start_step:
-      return self.bindings
-    return [*self.bindings, f'DATA_SEED = {self.data_seed + start_step}']
+  def attempt_bindings(self, start_step: int = 0) -> list[str]:
+    """The bindings of an attempt resuming at `start_step`, MODEL_DIR first:
+    a fixed DATA_SEED moves on with the step, so no batch is replayed."""
+    seed = ([f'DATA_SEED = {self.data_seed + start_step}']
+            if self.data_seed is not None and start_step else [])
+    return [recipe.string_binding('MODEL_DIR', self.model_dir), *self.bindings,
+            *seed]
+
+  def parse(self, gin_files: Sequence[str] = (), extra: Sequence[str] = ()
+            ) -> None:
+    """Parses the phase's config as its first attempt's t5x.train does."""
+    recipe.parse(self.phase.recipe, [*self.attempt_bindings(), *extra],
+                 more_gin_files=gin_files)
 
   def heading(self, index: int, total: int) -> str:
     """'[1/2] pretrain: recipes/pretrain_X.gin -> DIR/pretrain'."""
@@ -87,7 +94,7 @@ def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
   path = phase.recipe
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
-  _parse(path, [*bindings, recipe.string_binding('MODEL_DIR', model_dir)],
+  _parse(path, [recipe.string_binding('MODEL_DIR', model_dir), *bindings],
          gin_files, hint=hint)
   name = os.path.relpath(path, recipe.REPO)
   steps = recipe.value('TRAIN_STEPS')
@@ -115,15 +122,6 @@ def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
         f'{flag} binds {", ".join(unknown)}, which '
         f'{" and ".join(os.path.basename(r) for r in recipes)} do not define; '
         f'their macros: {", ".join(sorted(known))}.')
-
-
-def _first_steps(phase: experiment.Phase, bindings: Sequence[str],
-                 gin_files: Sequence[str]) -> list[str]:
-  """The restart's static phase runs for the pre-training's TRAIN_STEPS."""
-  if not phase.steps_from:
-    return []
-  _parse(phase.steps_from, bindings, gin_files, finalize=False)
-  return [f"TRAIN_STEPS = {recipe.value('TRAIN_STEPS')}"]
 
 
 def _model_mismatch(have: dict, want: dict) -> str:
@@ -173,21 +171,22 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
             gin_files: Sequence[str] = ()) -> list[PhaseRun]:
   """Resolves and checks every phase to run; raises PreflightError."""
+  scoped = {'gin': gin, 'pretrain_gin': pretrain_gin,
+            'finetune_gin': finetune_gin}
   try:
     phases = experiment.phases(name)
     experiment.check_flags(name, phases, gin, pretrain_gin, finetune_gin,
                            pretrain_dir, phase)
+    phase_bindings = [experiment.phase_bindings(phases, i, scoped)
+                      for i in range(1 if phase == 'first' else len(phases))]
   except ValueError as e:
     raise PreflightError(str(e)) from e
-  if phase == 'first':
-    phases = phases[:1]
   hints = (['--gin for every phase, --pretrain_gin for this one',
             '--gin for every phase, --finetune_gin for this one']
            if len(phases) == 2 else ['--gin'])
   runs, macros = [], {}
-  for i, p in enumerate(phases):
-    own = (pretrain_gin, finetune_gin)[i] if len(phases) == 2 else pretrain_gin
-    bindings = [*_first_steps(p, [*gin, *own], gin_files), *gin, *own]
+  for i, bindings in enumerate(phase_bindings):
+    p = phases[i]
     model_dir = (pretrain_dir if i == 0 and pretrain_dir else
                  os.path.join(workdir, p.arm))
     if p.restores:
@@ -222,3 +221,11 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
   for run in runs:
     _check_checkpoints(run)
   return runs
+
+
+def prepare_call(name: str, call: experiment.Invocation,
+                 extra: experiment.PassThrough) -> list[PhaseRun]:
+  """prepare() for one `ptjf run` call and what the user passes through."""
+  return prepare(name, call.workdir, call.pretrain_dir,
+                 'first' if call.first_only else 'all',
+                 gin_files=extra.gin_files, **extra.bindings)

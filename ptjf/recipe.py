@@ -5,12 +5,13 @@ install it when it is missing.
 """
 
 import importlib.util
+import json
 import logging
 import os
-import re
 import sys
 from typing import Any, Sequence
 
+from absl import logging as absl_logging
 import gin
 from gin import config as gin_config
 
@@ -28,6 +29,14 @@ def t5x_missing() -> str:
   return ''
 
 
+def require_t5x(libtpu: bool = False) -> None:
+  """What a command that reads recipes does first: raises ValueError saying
+  how to install T5X (and libtpu) if missing; quiets gin's search-path log."""
+  if message := t5x_missing() or (libtpu and libtpu_missing()):
+    raise ValueError(message)
+  absl_logging.set_verbosity(absl_logging.FATAL)  # gin logs every search path it tries
+
+
 def libtpu_missing() -> str:
   """'' when libtpu (the TPU compiler) can be loaded, else how to install it."""
   if importlib.util.find_spec('libtpu') is None:
@@ -41,19 +50,6 @@ def recipes() -> list[str]:
   """Paths of every recipe, sorted."""
   return sorted(os.path.join(RECIPES_DIR, f) for f in os.listdir(RECIPES_DIR)
                 if f.endswith('.gin'))
-
-
-_HEADER_MACRO = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
-
-
-def declared_required(path: str) -> list[str]:
-  """Macro names listed under '# REQUIRED' in a recipe's header comment."""
-  with open(path) as f:
-    header = [line for line in iter(f.readline, '') if line.startswith('#')]
-  start = next((i for i, line in enumerate(header)
-                if line.startswith('# REQUIRED')), len(header))
-  return sorted({m.group(1) for m in map(_HEADER_MACRO.match, header[start:])
-                 if m} - {'REQUIRED'})
 
 
 class _GinSearchFilter(logging.Filter):
@@ -113,19 +109,24 @@ def macro_name(binding: str) -> str:
   return binding.split('=', 1)[0].strip()
 
 
+def gin_string(text: str) -> str:
+  """A gin string literal of `text`: quotes, backslashes and control
+  characters escaped as Python reads them (JSON's escapes are a subset)."""
+  return json.dumps(text)
+
+
 def string_binding(name: str, text: str) -> str:
   """'MODEL_DIR = "/tmp/x"': double quotes read cleanly inside shell quotes."""
-  return f'{name} = "{text}"'
+  return f'{name} = {gin_string(text)}'
 
 
-def train_command(gin_file: str, model_dir: str, bindings: Sequence[str] = (),
-                  more_gin_files: Sequence[str] = (),
-                  t5x_flags: Sequence[str] = ()) -> list[str]:
-  """`python -m t5x.train` on a recipe, then `more_gin_files`; bindings are
-  'NAME = VALUE' gin strings; `t5x_flags` are passed as they are."""
-  return [sys.executable, '-m', 't5x.train', f'--gin_search_paths={REPO}',
-          *(f'--gin_file={f}' for f in (gin_file, *more_gin_files)),
-          f"--gin_bindings={string_binding('MODEL_DIR', model_dir)}",
+def train_command(gin_files: Sequence[str], bindings: Sequence[str] = (),
+                  t5x_flags: Sequence[str] = (),
+                  python: str = sys.executable) -> list[str]:
+  """`python -m t5x.train` on gin files (the recipe first, later ones
+  override), then 'NAME = VALUE' bindings; `t5x_flags` are passed as they are."""
+  return [python, '-m', 't5x.train', f'--gin_search_paths={REPO}',
+          *(f'--gin_file={f}' for f in gin_files),
           *(f'--gin_bindings={binding}' for binding in bindings), *t5x_flags]
 
 

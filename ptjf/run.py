@@ -40,54 +40,29 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 
-from ptjf import bindings
 from ptjf import chain
+from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
+from ptjf import run_flags
 
-flags.adopt_module_key_flags(bindings)
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Directory of the experiment (local or gs://); each phase '
-    'runs in <workdir>/<arm>.')
-_PRETRAIN_DIR = flags.DEFINE_string(
-    'pretrain_dir', None, 'A finished first phase to fine-tune from instead of '
-    '<workdir>/<first arm>, e.g. one shared by a sweep. Read only: it must hold '
-    'its final checkpoint.')
-_PHASE = flags.DEFINE_enum(
-    'phase', 'all', ['all', 'first'], "'first' runs only the first phase, e.g. "
-    'to share it among several fine-tunes through --pretrain_dir.')
-_T5X_FLAG = flags.DEFINE_multi_string(
-    't5x_flag', [], 'A flag passed as it is to every t5x.train, e.g. '
-    '--t5x_flag=--multiprocess_gpu.')
-
-
-def prepare(argv) -> list[preflight.PhaseRun]:
-  """The checked phases of the experiment the flags name (ptjf check shares
-  this); raises PreflightError or UsageError."""
-  if len(argv) != 2:
-    raise app.UsageError(f'give exactly one EXPERIMENT, e.g. {argv[0]} '
-                         f'ptjf_synth_mc4_tiny --workdir=DIR (got {argv[1:]}).')
-  if not _WORKDIR.value:
-    raise app.UsageError('--workdir is required: the directory where each '
-                         'phase runs (local or gs://).')
-  if message := recipe.t5x_missing():
-    sys.exit(f'error: {message}')
-  logging.set_verbosity(logging.FATAL)  # gin logs every search path it tries
-  return preflight.prepare(argv[1], _WORKDIR.value, _PRETRAIN_DIR.value,
-                           _PHASE.value, **bindings.values())
+flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(run_flags)
 
 
 def main(argv):
   try:
-    runs = prepare(argv)
-    flags_for_t5x = [*_T5X_FLAG.value, *(
-        [f'--tfds_data_dir={bindings.tfds_data_dir()}']
-        if bindings.tfds_data_dir() else [])]
-    chain.run_experiment(runs, os.path.join(_WORKDIR.value, 'logs'),
-                         bindings.gin_files(), flags_for_t5x)
-  except preflight.PreflightError as e:
+    name = experiment.from_argv(argv)
+    call = run_flags.invocation_from_flags()
+    recipe.require_t5x()
+    extra = experiment.pass_through_from_flags()
+    runs = preflight.prepare_call(name, call, extra)
+    chain.run_experiment(runs, os.path.join(call.workdir, 'logs'), extra.gin_files,
+                         [*call.t5x_flags, *extra.t5x_flags])
+  except chain.PhaseFailed as e:
+    sys.exit(f'{e.log_tail}\nerror: {e}' if e.log_tail else f'error: {e}')
+  except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
 
 

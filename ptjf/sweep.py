@@ -52,7 +52,6 @@ Example:
 
 import dataclasses
 import itertools
-import json
 import math
 import os
 import posixpath
@@ -66,19 +65,10 @@ from typing import Callable, Mapping, Optional, Sequence
 from absl import app
 from absl import flags
 
-# Defines --gin, --pretrain_gin, --finetune_gin and --gin_file for every command.
-from ptjf import bindings as _binding_flags
 from ptjf import experiment
 from ptjf import recipe
 
-# `ptjf run` binding flags, in the order it applies them; each maps to phases.
-SCOPES = ('gin', 'pretrain_gin', 'finetune_gin')
-
-# Flags passed through to `ptjf run` (ptjf launch takes the same), defined in
-# ptjf.bindings.
-PASS_THROUGH_FLAGS = (*SCOPES, 'gin_file', 'tfds_data_dir')
-for _name in PASS_THROUGH_FLAGS:
-  flags.declare_key_flag(_name)  # listed by --help
+flags.adopt_module_key_flags(experiment)  # passed to every `ptjf run`
 
 _ROOT = flags.DEFINE_string(
     'root', None, 'Directory (local or gs://) under which every run of the '
@@ -177,127 +167,6 @@ AXES = (
 
 _TAU_MIXTURE = re.compile(
     r"""^MIXTURE_OR_TASK_NAME\s*=\s*['"]([\w.-]+)\.tau[\d.]+['"]""", re.M)
-_TRAIN_STEPS = re.compile(r'^TRAIN_STEPS\s*=\s*([\d_]+)\s*(?:#.*)?$', re.M)
-_TOP_LEVEL_BINDING = re.compile(r'^([A-Za-z_][\w./]*)\s*=', re.M)
-
-
-def _read(path: str) -> str:
-  with open(path) as f:
-    return f.read()
-
-
-def gin_string(text: str) -> str:
-  """A gin string literal; double quotes need no escaping inside shell quotes."""
-  return json.dumps(text)
-
-
-# --- Phases and the flags that bind in them (shared with ptjf launch) --------
-
-
-def scope_phases(scope: str, phases: Sequence[experiment.Phase]
-                 ) -> list[experiment.Phase]:
-  """The phases a `ptjf run` binding flag (an entry of SCOPES) applies to."""
-  return {'gin': list(phases), 'pretrain_gin': list(phases[:1]),
-          'finetune_gin': list(phases[1:])}[scope]
-
-
-def scope_of(arms: set[str], phases: Sequence[experiment.Phase]) -> str:
-  """The binding flag that reaches exactly the phases `arms` (or all of them)."""
-  if len(phases) == 1 or arms == {p.arm for p in phases}:
-    return 'gin'
-  return 'pretrain_gin' if arms == {phases[0].arm} else 'finetune_gin'
-
-
-def phase_bindings(phases: Sequence[experiment.Phase], index: int,
-                   bindings: Mapping[str, Sequence[str]]) -> list[str]:
-  """The bindings of `phases[index]`, in the order `ptjf run` applies them."""
-  return [b for scope in SCOPES
-          if phases[index] in scope_phases(scope, phases)
-          for b in bindings.get(scope, ())]
-
-
-def _declared(phase: experiment.Phase) -> set[str]:
-  return set(recipe.declared_required(phase.recipe)) - experiment.SET_BY_RUN
-
-
-def _gin_file_macros(paths: Sequence[str]) -> set[str]:
-  """Names bound at the top level of the gin files that exist here."""
-  candidates = [c for p in paths for c in (p, os.path.join(recipe.REPO, p))]
-  return {m for path in candidates if os.path.isfile(path)
-          for m in _TOP_LEVEL_BINDING.findall(_read(path))}
-
-
-def check_required(name: str, phases: Sequence[experiment.Phase],
-                   running: Sequence[int], bindings: Mapping[str, Sequence[str]],
-                   gin_files: Sequence[str] = ()) -> None:
-  """Raises ValueError naming each REQUIRED macro of the phases that run
-  (indices `running`) that no binding or gin file sets, and its flag."""
-  from_files = _gin_file_macros(gin_files)
-  missing = {}
-  for i in running:
-    bound = {recipe.macro_name(b) for b in phase_bindings(phases, i, bindings)}
-    for macro in sorted(_declared(phases[i]) - bound - from_files):
-      arms = {p.arm for p in phases if macro in _declared(p)}
-      missing[macro] = scope_of(arms, phases)
-  if missing:
-    flags_text = ', '.join(f"--{scope}='{macro} = ...'"
-                           for macro, scope in missing.items())
-    them = 'it' if len(missing) == 1 else 'them'
-    raise ValueError(f'{name} leaves {", ".join(missing)} REQUIRED: bind '
-                     f'{them} with {flags_text} (or sweep {them} with ptjf '
-                     'sweep).')
-
-
-# --- `ptjf run` command lines (shared with ptjf launch) ----------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PassThrough:
-  """What the user gives to every `ptjf run`."""
-  bindings: Mapping[str, Sequence[str]]
-  gin_files: Sequence[str] = ()
-  tfds_data_dir: Optional[str] = None
-
-
-def merged(bindings: Mapping[str, Sequence[str]],
-           extra: PassThrough) -> dict[str, tuple[str, ...]]:
-  """Per scope, `bindings` then the user's."""
-  return {s: (*bindings.get(s, ()), *extra.bindings.get(s, ())) for s in SCOPES}
-
-
-def pass_through_from_flags() -> PassThrough:
-  given = _binding_flags.values()
-  return PassThrough({s: given[s] for s in SCOPES}, given['gin_files'],
-                     _binding_flags.tfds_data_dir())
-
-
-def run_args(name: str, workdir: str, bindings: Mapping[str, Sequence[str]],
-             extra: PassThrough = PassThrough({}),
-             pretrain_dir: Optional[str] = None,
-             phase: Optional[str] = None) -> list[str]:
-  """Arguments of `ptjf run` for one run, from 'run' on; `extra`'s bindings
-  come after `bindings`. --phase=first drops --finetune_gin, which ptjf run
-  refuses there (the fine-tune does not run)."""
-  args = ['run', name, *([f'--phase={phase}'] if phase else []),
-          f'--workdir={workdir}']
-  args += [f'--pretrain_dir={pretrain_dir}'] if pretrain_dir else []
-  args += [f'--{scope}={b}'
-           for scope, scope_bindings in merged(bindings, extra).items()
-           if not (phase == 'first' and scope == 'finetune_gin')
-           for b in scope_bindings]
-  args += [f'--gin_file={f}' for f in extra.gin_files]
-  if extra.tfds_data_dir:
-    args.append(f'--tfds_data_dir={extra.tfds_data_dir}')
-  return args
-
-
-def parse_experiment(argv: Sequence[str]) -> tuple[str, list[experiment.Phase]]:
-  """The one EXPERIMENT positional of a command, and its phases."""
-  if len(argv) != 2:
-    raise ValueError(f'give one EXPERIMENT (a recipe name such as '
-                     f'ptjf_wmt_ro_fr_3layer, or a .gin path), got '
-                     f'{len(argv) - 1}: {" ".join(argv[1:]) or "none"}.')
-  return argv[1], experiment.phases(argv[1])
 
 
 # --- The grid ----------------------------------------------------------------
@@ -319,18 +188,18 @@ class Dimension:
 
 def _temperature_prefix(phase: experiment.Phase) -> Optional[str]:
   """'ptjf_mc4' if the recipe's mixture is a literal 'ptjf_mc4.tau<t>'."""
-  match = _TAU_MIXTURE.search(_read(phase.recipe))
+  match = _TAU_MIXTURE.search(experiment.read(phase.recipe))
   return match.group(1) if match else None
 
 
 def _takes(axis: Axis, phase: experiment.Phase) -> bool:
   if axis.is_temperature:
     return _temperature_prefix(phase) is not None
-  return axis.macro in _declared(phase)
+  return axis.macro in experiment.declared_required(phase.recipe)
 
 
 def _arms(scope: str, phases: Sequence[experiment.Phase]) -> set[str]:
-  return {p.arm for p in scope_phases(scope, phases)}
+  return {p.arm for p in experiment.scope_phases(scope, phases)}
 
 
 def _values(axis: Axis, texts: Optional[Sequence[str]]) -> list[str]:
@@ -350,7 +219,8 @@ def _values(axis: Axis, texts: Optional[Sequence[str]]) -> list[str]:
 
 def dimensions(name: str, phases: Sequence[experiment.Phase],
                given: Mapping[str, Optional[Sequence[str]]],
-               extra: PassThrough = PassThrough({})) -> list[Dimension]:
+               extra: experiment.PassThrough = experiment.PassThrough({})
+               ) -> list[Dimension]:
   """The axes `name` is swept on; `given` maps an axis flag name to the
   values given on the command line, or None for the paper's grid."""
   dims = []
@@ -363,8 +233,8 @@ def dimensions(name: str, phases: Sequence[experiment.Phase],
       raise ValueError(f'--{axis.flag.name}: {name} does not take {takes}.')
     if not arms or (axis.is_temperature and texts == ['none']):
       continue
-    scope = scope_of(arms, phases)
-    for user_scope in SCOPES:  # a second binding of the macro would win silently
+    scope = experiment.scope_of(arms, phases)
+    for user_scope in experiment.SCOPES:  # a second binding of the macro would win silently
       clash = [b for b in extra.bindings.get(user_scope, ())
                if recipe.macro_name(b) == axis.macro]
       if clash and _arms(user_scope, phases) & _arms(scope, phases):
@@ -373,36 +243,11 @@ def dimensions(name: str, phases: Sequence[experiment.Phase],
     values = gin_values = _values(axis, texts)
     if axis.is_temperature:  # the recipe's mixture at another temperature
       prefix = next(filter(None, map(_temperature_prefix, phases)))
-      gin_values = [gin_string(f'{prefix}.tau{v}') for v in values]
+      gin_values = [recipe.gin_string(f'{prefix}.tau{v}') for v in values]
     dims.append(Dimension(axis, scope, tuple(
         (axis.label + v, f'{axis.macro}={g}')
         for v, g in zip(values, gin_values))))
   return dims
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-  """One `ptjf run` of a sweep.
-
-  Attributes:
-    workdir: its --workdir; each phase it runs writes workdir/<arm>.
-    bindings: scope (an entry of SCOPES) -> 'NAME=VALUE' bindings.
-    pretrain_dir: the shared first phase it fine-tunes from, if any.
-    first_only: it runs only the first phase, for the runs that share it.
-  """
-  workdir: str
-  bindings: Mapping[str, tuple[str, ...]]
-  pretrain_dir: Optional[str] = None
-  first_only: bool = False
-
-  def phase_indices(self, phases: Sequence[experiment.Phase]) -> list[int]:
-    if self.first_only:
-      return [0]
-    return [len(phases) - 1] if self.pretrain_dir else list(range(len(phases)))
-
-  def args(self, name: str, extra: PassThrough) -> list[str]:
-    return run_args(name, self.workdir, self.bindings, extra, self.pretrain_dir,
-                    'first' if self.first_only else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,11 +256,11 @@ class Sweep:
   name: str
   phases: list[experiment.Phase]
   dims: list[Dimension]
-  firsts: list[Run]
-  points: list[Run]
+  firsts: list[experiment.Invocation]
+  points: list[experiment.Invocation]
 
   @property
-  def runs(self) -> list[Run]:
+  def runs(self) -> list[experiment.Invocation]:
     return self.firsts + self.points
 
 
@@ -427,19 +272,21 @@ def plan(name: str, phases: Sequence[experiment.Phase], root: str,
   firsts, points = {}, []
   for point in itertools.product(*(d.values for d in dims)):
     bindings = {scope: tuple(b for d, (_, b) in zip(dims, point)
-                             if d.scope == scope) for scope in SCOPES}
+                             if d.scope == scope) for scope in experiment.SCOPES}
     shared = '_'.join(label for d, (label, _) in zip(dims, point)
                       if not shares or d.scope != 'finetune_gin')
     own = '_'.join(label for d, (label, _) in zip(dims, point)
                    if shares and d.scope == 'finetune_gin')
     group_dir = posixpath.join(root, shared) if shared else root
     if not shares:
-      points.append(Run(group_dir, bindings))
+      points.append(experiment.Invocation(group_dir, bindings))
       continue
     first_bindings = {s: bindings[s] for s in ('gin', 'pretrain_gin')}
-    firsts.setdefault(group_dir, Run(group_dir, first_bindings, first_only=True))
-    points.append(Run(posixpath.join(group_dir, own), bindings,
-                      pretrain_dir=posixpath.join(group_dir, phases[0].arm)))
+    firsts.setdefault(group_dir, experiment.Invocation(
+        group_dir, first_bindings, first_only=True))
+    points.append(experiment.Invocation(
+        posixpath.join(group_dir, own), bindings,
+        pretrain_dir=posixpath.join(group_dir, phases[0].arm)))
   sweep = Sweep(name, list(phases), list(dims), list(firsts.values()), points)
   trained = [posixpath.join(run.workdir, phases[i].arm)
              for run in sweep.runs for i in run.phase_indices(phases)]
@@ -466,7 +313,8 @@ def title(sweep: Sweep) -> str:
   return f'# ptjf sweep {sweep.name}: {grid or "no open axis"}'
 
 
-def command_groups(sweep: Sweep) -> list[tuple[str, list[Run]]]:
+def command_groups(sweep: Sweep
+                   ) -> list[tuple[str, list[experiment.Invocation]]]:
   """(comment, runs) in the order to run them."""
   first, last = sweep.phases[0].arm, sweep.phases[-1].arm
   if not sweep.firsts:
@@ -481,44 +329,11 @@ def command_groups(sweep: Sweep) -> list[tuple[str, list[Run]]]:
   return groups
 
 
-def commands_text(sweep: Sweep, extra: PassThrough) -> str:
+def commands_text(sweep: Sweep, extra: experiment.PassThrough) -> str:
   lines = [title(sweep)]
   for comment, runs in command_groups(sweep):
     lines += [comment, *(display(run.args(sweep.name, extra)) for run in runs)]
   return '\n'.join(lines)
-
-
-def recipe_train_steps(path: str) -> int:
-  """The literal `TRAIN_STEPS = N` of a recipe, without T5X."""
-  match = _TRAIN_STEPS.search(_read(path))
-  if not match:
-    raise ValueError(f'{path} has no literal `TRAIN_STEPS = N` line to tell '
-                     'its final checkpoint.')
-  return int(match.group(1))
-
-
-def first_phase_bindings(phases: Sequence[experiment.Phase],
-                         bindings: Mapping[str, Sequence[str]]) -> list[str]:
-  """The first phase's bindings; the restart's static phase first runs for
-  the pre-training's TRAIN_STEPS, as `ptjf run` binds it."""
-  steps_from = phases[0].steps_from
-  steps = [f'TRAIN_STEPS={recipe_train_steps(steps_from)}'] if steps_from else []
-  return steps + phase_bindings(phases, 0, bindings)
-
-
-def final_step(phases: Sequence[experiment.Phase],
-               bindings: Mapping[str, Sequence[str]]) -> int:
-  """The step of the first phase's final checkpoint: its last TRAIN_STEPS."""
-  steps = [b.split('=', 1)[1] for b in first_phase_bindings(phases, bindings)
-           if recipe.macro_name(b) == 'TRAIN_STEPS']
-  if not steps:
-    return recipe_train_steps(phases[0].recipe)
-  try:
-    return int(steps[-1].strip())
-  except ValueError:
-    raise ValueError(f'TRAIN_STEPS = {steps[-1].strip()} is not a number of '
-                     "steps: cannot name the first phase's final checkpoint."
-                     ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -528,28 +343,25 @@ class GinFile:
   train_command: str
 
 
-def gin_files(sweep: Sweep, extra: PassThrough) -> list[GinFile]:
+def gin_files(sweep: Sweep, extra: experiment.PassThrough) -> list[GinFile]:
   """A binding file per phase run, for `python -m t5x.train` without ptjf."""
   phases, out = sweep.phases, []
   for run in sweep.runs:
-    bindings = merged(run.bindings, extra)
+    bindings = experiment.merged(run.bindings, extra)
     for i in run.phase_indices(phases):
       phase = phases[i]
       model_dir = posixpath.join(run.workdir, phase.arm)
       path = model_dir + '.gin'
-      lines = [f'MODEL_DIR={gin_string(model_dir)}']
+      lines = [recipe.string_binding('MODEL_DIR', model_dir)]
       if phase.restores:
         first_dir = run.pretrain_dir or posixpath.join(run.workdir, phases[0].arm)
-        checkpoint = f'{first_dir}/checkpoint_{final_step(phases, bindings)}'
-        lines.append(f'INITIAL_CHECKPOINT_PATH={gin_string(checkpoint)}')
-      lines += (first_phase_bindings(phases, bindings) if i == 0 else
-                phase_bindings(phases, i, bindings))
-      command = shlex.join(
-          ['python', '-m', 't5x.train', f'--gin_search_paths={recipe.REPO}',
-           f'--gin_file={phase.recipe}',
-           *(f'--gin_file={f}' for f in extra.gin_files), f'--gin_file={path}',
-           *([f'--tfds_data_dir={extra.tfds_data_dir}']
-             if extra.tfds_data_dir else [])])
+        lines.append(recipe.string_binding(
+            'INITIAL_CHECKPOINT_PATH',
+            f'{first_dir}/checkpoint_{experiment.final_step(phases, bindings)}'))
+      lines += experiment.phase_bindings(phases, i, bindings)
+      command = shlex.join(recipe.train_command(
+          [phase.recipe, *extra.gin_files, path], t5x_flags=extra.t5x_flags,
+          python='python'))
       text = '\n'.join([
           f'# The {phase.arm} phase of `ptjf sweep {sweep.name}`; train it '
           'with:', f'# {command}',
@@ -586,14 +398,10 @@ def run_all(commands: Sequence[Sequence[str]]) -> None:
     print(f'[{i}/{len(commands)}] done in {elapsed}', flush=True)
 
 
-def _root(path: str) -> str:
-  """Absolute (runs start in the repository), unless a URL such as gs://."""
-  return path if '://' in path else os.path.abspath(os.path.expanduser(path))
-
-
 def main(argv: Sequence[str]) -> None:
   try:
-    name, phases = parse_experiment(argv)
+    name = experiment.from_argv(argv)
+    phases = experiment.phases(name)
     if not _ROOT.value:
       raise ValueError('--root is required: the directory the runs go under.')
     if _FORMAT.value == 'gin' and (_RUN.value or '://' in _ROOT.value):
@@ -601,17 +409,15 @@ def main(argv: Sequence[str]) -> None:
                        'local --root, and no --run.')
     if name.endswith('.gin'):
       name = experiment.recipe_path(name)  # `ptjf run` starts in the repository
-    extra = pass_through_from_flags()
+    extra = experiment.pass_through_from_flags()
     experiment.check_flags(argv[1], phases, **extra.bindings)
-    # Runs start in the repository: keep gin files found from here findable.
-    extra = dataclasses.replace(extra, gin_files=[
-        os.path.abspath(f) if os.path.isfile(f) else f for f in extra.gin_files])
     dims = dimensions(name, phases, {a.flag.name: a.flag.value for a in AXES},
                       extra)
-    sweep = plan(name, phases, _root(_ROOT.value), dims)
-    check_required(os.path.basename(phases[-1].recipe)[:-len('.gin')], phases,
-                   range(len(phases)), merged(sweep.points[0].bindings, extra),
-                   extra.gin_files)
+    sweep = plan(name, phases, experiment.absolute(_ROOT.value), dims)
+    experiment.check_required(
+        os.path.basename(phases[-1].recipe)[:-len('.gin')], phases,
+        range(len(phases)), experiment.merged(sweep.points[0].bindings, extra),
+        extra.gin_files)
     files = gin_files(sweep, extra) if _FORMAT.value == 'gin' else []
     write_gin_files(files)
   except (ValueError, OSError) as e:

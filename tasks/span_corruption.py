@@ -151,6 +151,13 @@ def span_corruption(dataset, sequence_length, output_features,
                   mean_noise_span_length=mean_noise_span_length)
 
 
+def is_span_corruption(task: seqio.Task) -> bool:
+  """Whether `task` preprocesses with span_corruption, also when bound
+  through functools.partial."""
+  return any(getattr(p, 'func', p) is span_corruption
+             for p in task.preprocessors)
+
+
 def _lines_to_text(dataset):
   return dataset.map(lambda line: {'text': line},
                      num_parallel_calls=tf.data.AUTOTUNE)

@@ -99,11 +99,11 @@ def test_help_explains_the_command_and_its_flags(command):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['run'], 'give exactly one EXPERIMENT'),
+    (['run'], 'give one EXPERIMENT'),
     (['run', 'ptjf_mc4_xxl'], '--workdir is required'),
-    (['run', 'a', 'b', '--workdir=/tmp/x'], 'give exactly one EXPERIMENT'),
+    (['run', 'a', 'b', '--workdir=/tmp/x'], 'give one EXPERIMENT'),
     (['run', 'ptjf_mc4_xxl', '--workdir=/tmp/x', '--phase=second'], "value should be one of <all|first>"),
-    (['plan'], 'give exactly one EXPERIMENT'),
+    (['plan'], 'give one EXPERIMENT'),
 ])
 def test_usage_errors(args, message):
   result = ptjf(*args)

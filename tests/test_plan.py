@@ -96,6 +96,22 @@ def test_command_prints_tables_and_writes_the_schedule(tmp_path):
     assert f.read(8) == b'\x89PNG\r\n\x1a\n' and os.path.getsize(png) > 10_000
 
 
+def test_schedule_is_drawn_only_where_asked(tmp_path):
+  plan = lambda *flags: subprocess.run(  # pylint: disable=g-long-lambda
+      [sys.executable, '-m', 'ptjf.cli', 'plan', 'pretrain_synth_mc4_tiny',
+       *flags], cwd=tmp_path, env=recipe.cpu_env(), capture_output=True,
+      text=True)
+  unasked = plan()
+  assert unasked.returncode == 0, unasked.stderr[-2000:]
+  assert '--schedule_png=FILE.png or DIR draws' in unasked.stdout
+  assert not os.listdir(tmp_path)
+  into_dir = plan(f'--schedule_png={tmp_path}')
+  assert into_dir.returncode == 0, into_dir.stderr[-2000:]
+  assert os.listdir(tmp_path) == ['pretrain_synth_mc4_tiny_learning_rate.png']
+  refused = plan(f'--schedule_png={tmp_path}/no_dir/lr.txt')
+  assert refused.returncode == 1 and 'neither an existing directory nor a .png' in refused.stderr
+
+
 @pytest.mark.parametrize('args, message', [
     (['ptjf_mc4_xxxl'], "unknown experiment 'ptjf_mc4_xxxl'"),
     (['ptjf_wmt_ro_fr_3layer'], 'leaves LEARNING_RATE unbound'),

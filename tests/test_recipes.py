@@ -10,6 +10,7 @@ import seqio
 
 from mixtures import rates
 from mixtures import sizes
+from ptjf import experiment
 from ptjf import recipe
 
 pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
@@ -34,7 +35,7 @@ TABLE4 = {('zh', 3): (300_000, 300_000), ('ro', 3): (400_000, 50_000),
 
 
 def declared_required(name):
-  return recipe.declared_required(os.path.join(recipe.RECIPES_DIR, name + '.gin'))
+  return experiment.declared_required(os.path.join(recipe.RECIPES_DIR, name + '.gin'))
 
 
 def parse(name, more_gin_files=(), **overrides):
@@ -120,7 +121,7 @@ def test_headline_recipe_is_the_papers_method():
   model = recipe.value('MODEL')
   adafactor = model.optimizer_def.hyper_params
   assert (adafactor.factored, adafactor.beta1) == (False, 0.9)
-  assert adafactor.logical_factor_rules is None
+  assert (adafactor.decay_rate, adafactor.step_offset) == (0.8, 0)  # T5X's mT5
   assert model._loss_normalizing_factor == 'NUM_REAL_TARGET_TOKENS'  # pylint: disable=protected-access
   config = model.module.config
   assert (config.emb_dim, config.num_heads, config.head_dim, config.mlp_dim,

@@ -22,7 +22,7 @@ HIGHS = ('0.1', '0.2', '0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '0.9')
 WARMUPS = ('10000', '20000', '30000', '40000')
 
 
-def commands(name, root='/r', extra=sweep.PassThrough({}), **given):
+def commands(name, root='/r', extra=experiment.PassThrough({}), **given):
   """The printed `ptjf run` commands of a sweep, parsed back as bash would."""
   phases = experiment.phases(name)
   plan = sweep.plan(name, phases, root,
@@ -128,7 +128,7 @@ def test_synth_pair_with_two_rates_prints_one_pretraining_then_two():
   dims = sweep.dimensions('ptjf_synth_ro_fr_tiny', phases,
                           {'high_rates': ['0.3', '0.7']})
   plan = sweep.plan('ptjf_synth_ro_fr_tiny', phases, '/tmp/sw', dims)
-  assert sweep.commands_text(plan, sweep.PassThrough({})).splitlines() == [
+  assert sweep.commands_text(plan, experiment.PassThrough({})).splitlines() == [
       '# ptjf sweep ptjf_synth_ro_fr_tiny: 2 HIGH_RESOURCE_RATE',
       '# 1 pretrain run (--phase=first), shared by the ptjf runs below',
       'ptjf run ptjf_synth_ro_fr_tiny --phase=first --workdir=/tmp/sw',
@@ -155,7 +155,7 @@ def test_paper_rate_grid_is_the_registry_pair_grid():
 
 
 def test_pass_through_flags_reach_every_command():
-  extra = sweep.PassThrough(
+  extra = experiment.PassThrough(
       {'gin': ['NUM_PARTITIONS = 1'], 'pretrain_gin': ['TRAIN_STEPS=10'],
        'finetune_gin': ["EVAL_NAME='a b'"]},
       ['gin/meshes/gpu_host.gin'], 'gs://b/tfds')
