@@ -102,7 +102,7 @@ def hand_count_bytes(recipe_name):
 def test_tiny_state_bytes_per_chip_equal_a_hand_count(recipe_name):
   devices = tpu.parse('v4-8').devices()
   expected = hand_count_bytes(recipe_name)
-  # gin/meshes/cpu.gin: one partition, so each of the 4 chips holds it all.
+  # T5X's default single partition: each of the 4 chips holds it all.
   assert aot.mesh_shape(devices) == {'data': 4, 'model': 1}
   compiled = aot.compile_step(devices)
   assert compiled.state_bytes == expected
