@@ -1,9 +1,10 @@
-# make test: install into .venv (if needed) and run the suite.
+# make test: install into .venv (if needed) and run the suite; PYTHON picks
+#   the interpreter that makes .venv (make test PYTHON=python3.11).
 # make test-t5x: the whole suite with the interpreter of a provisioned T5X
 #   environment (T5X_PYTHON, by default the venv at ~/.cache/ptjf-t5x) against
 #   this checkout's code; a test that skips for lack of T5X fails.
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
-#   the t5x extra into .venv first unless T5X already imports there.
+#   T5X into .venv first (make install-t5x) unless it already imports there.
 # make bench: the benchmarks (the input pipeline's alone needs no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
 #   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
@@ -23,18 +24,22 @@ $(VENV)/.installed: setup.py
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
+# -rs: each skip's reason (the tests that need T5X say how to install it).
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 T5X_PYTHON ?= $(HOME)/.cache/ptjf-t5x/bin/python
 test-t5x:
 	@test -x '$(T5X_PYTHON)' || { echo "No T5X environment: $(T5X_PYTHON) is not an interpreter (set T5X_PYTHON; README, Set up)."; exit 1; }
-	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q tests
+	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q -rs tests
 
 install-t5x: $(VENV)/.installed-t5x
 
-$(VENV)/.installed-t5x: $(VENV)/.installed
-	$(PY) -c 'import t5x' 2>/dev/null || $(PY) -m pip install --quiet -e '.[t5x]' \
+# T5X's PyPI needs through the extra, then T5X itself at its pinned commits
+# without its own requirements (requirements-t5x.txt says why).
+$(VENV)/.installed-t5x: $(VENV)/.installed requirements-t5x.txt
+	$(PY) -c 'import t5x' 2>/dev/null || { $(PY) -m pip install --quiet -e '.[t5x]' \
+	  && $(PY) -m pip install --quiet --no-deps -r requirements-t5x.txt; } \
 	  || { echo "Could not install T5X (it comes from GitHub): see README, Set up."; exit 1; }
 	touch $@
 

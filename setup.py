@@ -32,12 +32,18 @@ setuptools.setup(
     entry_points={'console_scripts': ['ptjf = ptjf.cli:main']},
     extras_require={
         'test': ['pytest'],
-        # T5X and its git-only dependencies are not on PyPI.
+        # What T5X, airio and jestimator need from PyPI. They themselves come
+        # from GitHub at pinned commits, installed with --no-deps:
+        # requirements-t5x.txt says why (make install-t5x does both).
         't5x': [
-            't5x @ git+https://github.com/google-research/t5x',
-            'airio @ git+https://github.com/google/airio',
-            'jestimator @ git+https://github.com/google-research/jestimator',
+            'cached_property',
+            'chex',
+            'clu',
+            'fiddle>=0.2.5',
+            'grain',
+            'jaxtyping',
             'tensorboard',
+            'tensorstore>=0.1.20',
         ],
         # libtpu, the TPU compiler, for ptjf compile (runs on any host).
         'tpu': ['jax[tpu]'],

@@ -12,9 +12,10 @@ Prints, in order:
   1. with --accelerator_type: `gcloud compute tpus tpu-vm create` of the TPU VM
      (runtime tpu-ubuntu2204-base for v4 and older, v2-alpha-tpuv5 for v5p,
      v2-alpha-tpuv5-lite for v5e, v2-alpha-tpuv6e for v6e, or --runtime_version);
-  2. with --setup: on every worker, clone --repo_url into --checkout_dir, make
-     its .venv with --python (setup.py needs Python 3.11; the TPU images ship
-     3.10) and `pip install -e '.[t5x]'` then `pip install 'jax[tpu]'`;
+  2. with --setup: on every worker, clone --repo_url into --checkout_dir,
+     `make install-t5x PYTHON=--python` there (its .venv with T5X at the
+     pinned commits; setup.py needs Python 3.11, the TPU images ship 3.10),
+     then `pip install 'jax[tpu]'`;
   3. always: `gcloud compute tpus tpu-vm ssh --worker=all` running
      `cd CHECKOUT && .venv/bin/ptjf run EXPERIMENT --workdir=gs://...` with the
      run flags given here.
@@ -130,15 +131,14 @@ def on_every_worker(tpu: str, zone: str, project: Optional[str],
 
 
 def setup_command(repo_url: str, checkout_dir: str, python: str) -> str:
-  """Clones the repository (unless there) and installs it into its .venv."""
+  """Clones the repository (unless there) and installs it, T5X included,
+  into its .venv as `make install-t5x` does here, then jax[tpu]."""
   checkout = remote_path(checkout_dir)
   return ' && '.join([
       'sudo apt-get -qq update',
-      f'sudo apt-get -qq install -y git {quote(python + "-venv")}',
+      f'sudo apt-get -qq install -y git make {quote(python + "-venv")}',
       f'(test -d {checkout}/.git || git clone {quote(repo_url)} {checkout})',
-      f'cd {checkout}', f'{quote(python)} -m venv .venv',
-      '.venv/bin/pip install -q -U pip',
-      '.venv/bin/pip install -q -e ".[t5x]"',
+      f'cd {checkout}', f'make install-t5x PYTHON={quote(python)}',
       f'.venv/bin/pip install -q "jax[tpu]" -f {LIBTPU_RELEASES}'])
 
 
@@ -205,7 +205,7 @@ def gcloud_steps(name: str, call: experiment.Invocation,
                  f'--version={version}']))
   if _SETUP.value:
     out.append((f'Install on every worker: clone into {_CHECKOUT_DIR.value}, '
-                f'.venv with {_PYTHON.value}, the t5x extra and jax[tpu]',
+                f'make install-t5x with {_PYTHON.value}, then jax[tpu]',
                 on_every_worker(*where, setup_command(
                     _REPO_URL.value, _CHECKOUT_DIR.value, _PYTHON.value))))
   args = call.args(name, pass_through)

@@ -17,8 +17,10 @@ from gin import config as gin_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES_DIR = os.path.join(REPO, 'recipes')
-T5X_INSTALL = ("pip install -e '.[t5x]'  (from the repository root; T5X, airio and "
-               'jestimator come from GitHub, see README, "Set up")')
+T5X_INSTALL = ("pip install -e '.[t5x]' && pip install --no-deps -r "
+               'requirements-t5x.txt  (from the repository root, or make '
+               'install-t5x for .venv; T5X comes from GitHub, see README, '
+               '"Set up")')
 _REQUIRED = 'gin.REQUIRED/gin.constant'
 
 

@@ -47,14 +47,13 @@ def test_example_prints_create_setup_and_run():
       '# 1/3 Create the TPU VM (v4-256, tpu-ubuntu2204-base):',
       f'gcloud compute tpus tpu-vm create {where} --accelerator-type=v4-256 '
       '--version=tpu-ubuntu2204-base',
-      '# 2/3 Install on every worker: clone into ~/ptjf-t5x, .venv with '
-      'python3.11, the t5x extra and jax[tpu]:',
+      '# 2/3 Install on every worker: clone into ~/ptjf-t5x, make '
+      'install-t5x with python3.11, then jax[tpu]:',
       f'gcloud compute tpus tpu-vm ssh {where} --worker=all '
       "'--command=sudo apt-get -qq update && sudo apt-get -qq install -y git "
-      'python3.11-venv && (test -d ~/ptjf-t5x/.git || git clone '
+      'make python3.11-venv && (test -d ~/ptjf-t5x/.git || git clone '
       'https://github.com/ME/ptjf-t5x.git ~/ptjf-t5x) && cd ~/ptjf-t5x && '
-      'python3.11 -m venv .venv && .venv/bin/pip install -q -U pip && '
-      '.venv/bin/pip install -q -e ".[t5x]" && .venv/bin/pip install -q '
+      'make install-t5x PYTHON=python3.11 && .venv/bin/pip install -q '
       '"jax[tpu]" -f https://storage.googleapis.com/jax-releases/'
       "libtpu_releases.html'",
       '# 3/3 Train: every worker runs the same command; run it again to '
@@ -64,7 +63,7 @@ def test_example_prints_create_setup_and_run():
       "--workdir=gs://my-bucket/ptjf_mc4_xxl "
       "--tfds_data_dir=gs://my-bucket/tfds'"]
   setup = ' '.join(worker_command(gcloud_lines(result.stdout)[1]))
-  assert '.venv/bin/pip install -q -e .[t5x] &&' in setup  # quotes removed
+  assert 'make install-t5x PYTHON=python3.11 &&' in setup  # quotes removed
   assert '.venv/bin/pip install -q jax[tpu] -f' in setup
 
 
