@@ -6,7 +6,7 @@ Usage:
       [--setup --repo_url=URL] [--checkout_dir=~/ptjf-t5x] [--execute]
       [--gin='NAME = VALUE']... [--pretrain_gin=...]... [--finetune_gin=...]...
       [--gin_file=F]... [--pretrain_dir=gs://...] [--phase=all|first]
-      [--tfds_data_dir=gs://...]
+      [--tfds_data_dir=gs://...] [--t5x_flag=--FLAG]...
 
 Prints, in order:
   1. with --accelerator_type: `gcloud compute tpus tpu-vm create` of the TPU VM

@@ -177,15 +177,15 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     phases = experiment.phases(name)
     experiment.check_flags(name, phases, gin, pretrain_gin, finetune_gin,
                            pretrain_dir, phase)
-    phase_bindings = [experiment.phase_bindings(phases, i, scoped)
-                      for i in range(1 if phase == 'first' else len(phases))]
+    per_phase = [experiment.phase_bindings(phases, i, scoped)
+                 for i in range(1 if phase == 'first' else len(phases))]
   except ValueError as e:
     raise PreflightError(str(e)) from e
   hints = (['--gin for every phase, --pretrain_gin for this one',
             '--gin for every phase, --finetune_gin for this one']
            if len(phases) == 2 else ['--gin'])
   runs, macros = [], {}
-  for i, bindings in enumerate(phase_bindings):
+  for i, bindings in enumerate(per_phase):
     p = phases[i]
     model_dir = (pretrain_dir if i == 0 and pretrain_dir else
                  os.path.join(workdir, p.arm))
