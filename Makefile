@@ -24,14 +24,15 @@ $(VENV)/.installed: setup.py
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# -rs: each skip's reason (the tests that need T5X say how to install it).
+# The summary counts the skipped tests per reason (conftest.py): without T5X,
+# how to install it.
 test: install
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q tests
 
 T5X_PYTHON ?= $(HOME)/.cache/ptjf-t5x/bin/python
 test-t5x:
 	@test -x '$(T5X_PYTHON)' || { echo "No T5X environment: $(T5X_PYTHON) is not an interpreter (set T5X_PYTHON; README, Set up)."; exit 1; }
-	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q -rs tests
+	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q tests
 
 install-t5x: $(VENV)/.installed-t5x
 

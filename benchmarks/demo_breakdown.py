@@ -43,8 +43,10 @@ def run_demo(workdir: str) -> float:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if message := recipe.t5x_missing():
-    sys.exit(message)
+  try:
+    recipe.require_t5x()
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   with contextlib.ExitStack() as stack:
     workdir = _WORKDIR.value or stack.enter_context(
         tempfile.TemporaryDirectory(prefix='ptjf_demo_breakdown_'))

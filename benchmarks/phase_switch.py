@@ -26,7 +26,6 @@ import tempfile
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from benchmarks import t5x_log
 from ptjf import chain
@@ -87,9 +86,10 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _REPEATS.value < 1:
     raise app.UsageError(f'--repeats={_REPEATS.value}: give a positive count.')
-  if message := recipe.t5x_missing():
-    sys.exit(message)
-  logging.set_verbosity(logging.FATAL)  # gin and seqio log every step they take
+  try:
+    recipe.require_t5x()
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   with contextlib.ExitStack() as stack:
     workdir = _WORKDIR.value or stack.enter_context(
         tempfile.TemporaryDirectory(prefix='ptjf_phase_switch_'))

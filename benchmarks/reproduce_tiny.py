@@ -27,7 +27,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from benchmarks import trade_off
 from ptjf import chain
@@ -99,9 +98,10 @@ def main(argv):
       ok = False
     if not ok:
       raise app.UsageError(f'rate {r!r}: rates lie strictly between 0 and 1.')
-  if message := recipe.t5x_missing():
-    sys.exit(message)
-  logging.set_verbosity(logging.FATAL)  # gin and seqio log every step they take
+  try:
+    recipe.require_t5x()
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   workdir = os.path.abspath(_WORKDIR.value)
   began = time.time()
   try:

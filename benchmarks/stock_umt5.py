@@ -22,7 +22,6 @@ import tempfile
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from ptjf import aot
 from ptjf import recipe
@@ -57,9 +56,10 @@ def measure(parse, devices):
 
 def main(argv):
   del argv
-  if message := recipe.t5x_missing() or recipe.libtpu_missing():
-    sys.exit(f'error: {message}')
-  logging.set_verbosity(logging.FATAL)
+  try:
+    recipe.require_t5x(libtpu=True)
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   where = tpu.parse(_TOPOLOGY.value)
   devices = where.devices()
   project_parse = lambda extra=(): recipe.parse(PROJECT, [  # pylint: disable=g-long-lambda

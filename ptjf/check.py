@@ -27,12 +27,13 @@ import sys
 from absl import flags
 
 from ptjf import checkpoint
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import run_flags
 
-flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(bindings)
 flags.adopt_module_key_flags(run_flags)
 
 
@@ -61,7 +62,7 @@ def main(argv):
     call = run_flags.invocation_from_flags()
     recipe.require_t5x()
     runs = preflight.prepare_call(name, call,
-                                  experiment.pass_through_from_flags())
+                                  bindings.pass_through_from_flags())
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   print('\n'.join(describe(runs)))

@@ -36,12 +36,13 @@ from absl import app
 from absl import flags
 
 from ptjf import aot
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
 
-flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(bindings)
 _TOPOLOGY = flags.DEFINE_string(
     'topology', 'v4-256', 'The Cloud TPU slice, as gcloud --accelerator-type '
     'names it: v4-256, v5e-256 (v5litepod-256), v5p-128, v6e-64, ...')
@@ -120,7 +121,7 @@ def main(argv):
     recipe.require_t5x(libtpu=True)
     # flax warns, once per stack, that remat ignores keyword arguments it is not given.
     warnings.filterwarnings('ignore', 'kwargs are not supported in remat')
-    extra = experiment.pass_through_from_flags()
+    extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
                              **extra.bindings)
     devices = where.devices()

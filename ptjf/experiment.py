@@ -13,7 +13,9 @@ its own directory named after its arm, e.g. <workdir>/pretrain and
 <workdir>/ptjf.
 
 Bindings reach phases by flag: --gin every phase, --pretrain_gin the first
-(pretrain, or static for a restart), --finetune_gin the fine-tune.
+(pretrain, or static for a restart), --finetune_gin the fine-tune. The flags
+themselves are defined in ptjf/bindings.py and ptjf/run_flags.py, which only
+the commands import: a script that imports this module keeps its own flags.
 """
 
 import dataclasses
@@ -21,8 +23,6 @@ import difflib
 import os
 import re
 from typing import Mapping, Optional, Sequence
-
-from absl import flags
 
 from ptjf import recipe
 
@@ -34,21 +34,6 @@ ARMS = SINGLE_PHASE + tuple(FIRST_PHASE)
 SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH'})
 # The binding flags, in the order `ptjf run` applies them.
 SCOPES = ('gin', 'pretrain_gin', 'finetune_gin')
-
-_GIN = flags.DEFINE_multi_string(
-    'gin', [], "Gin binding for every phase, 'NAME = VALUE' (or T5X's "
-    '--gin.NAME=VALUE).')
-_PRETRAIN_GIN = flags.DEFINE_multi_string(
-    'pretrain_gin', [], 'Gin binding for the first phase only (pretrain, or '
-    'static for a restart).')
-_FINETUNE_GIN = flags.DEFINE_multi_string(
-    'finetune_gin', [], 'Gin binding for the fine-tune only.')
-_GIN_FILE = flags.DEFINE_multi_string(
-    'gin_file', [], 'Gin file parsed after the recipe in every phase, e.g. '
-    'gin/meshes/gpu_host.gin.')
-_TFDS_DATA_DIR = flags.DEFINE_string(
-    'tfds_data_dir', None, "Passed to t5x.train: where TFDS's prepared data is.")
-
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
@@ -272,14 +257,6 @@ class PassThrough:
   def t5x_flags(self) -> list[str]:
     return ([f'--tfds_data_dir={self.tfds_data_dir}']
             if self.tfds_data_dir else [])
-
-
-def pass_through_from_flags() -> PassThrough:
-  return PassThrough(
-      {'gin': list(_GIN.value), 'pretrain_gin': list(_PRETRAIN_GIN.value),
-       'finetune_gin': list(_FINETUNE_GIN.value)},
-      [os.path.abspath(f) if os.path.isfile(f) else f for f in _GIN_FILE.value],
-      _TFDS_DATA_DIR.value)
 
 
 def merged(bindings: Mapping[str, Sequence[str]],

@@ -67,11 +67,12 @@ from typing import Optional, Sequence
 from absl import app
 from absl import flags
 
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import recipe
 from ptjf import run_flags
 
-flags.adopt_module_key_flags(experiment)  # passed to every worker's ptjf run
+flags.adopt_module_key_flags(bindings)  # passed to every worker's ptjf run
 flags.adopt_module_key_flags(run_flags)
 
 _TPU = flags.DEFINE_string('tpu', None, 'Name of the TPU VM (pod slice).')
@@ -232,7 +233,7 @@ def main(argv: Sequence[str]) -> None:
   try:
     name = experiment.from_argv(argv)
     phases = experiment.phases(name)
-    pass_through = experiment.pass_through_from_flags()
+    pass_through = bindings.pass_through_from_flags()
     pass_through = dataclasses.replace(pass_through, gin_files=[
         in_checkout(f) if os.path.isfile(f) else f
         for f in pass_through.gin_files])

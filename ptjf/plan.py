@@ -42,6 +42,7 @@ import numpy as np
 import seqio
 
 from mixtures import sizes
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
@@ -49,7 +50,7 @@ from tasks import mc4
 from tasks import span_corruption
 from tasks import wmt
 
-flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(bindings)
 _MAX_EPOCHS = flags.DEFINE_float(
     'max_epochs', 4.0, 'Warn when a task is seen more often than this over the '
     'experiment (4 is where repeated data stopped helping in Muennighoff et al. '
@@ -295,7 +296,7 @@ def main(argv):
     given = _given_sizes(_TASK_SIZE.value)
     output = schedule_path(_SCHEDULE_PNG.value, name)
     recipe.require_t5x()
-    extra = experiment.pass_through_from_flags()
+    extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
                              **extra.bindings)
   except ValueError as e:  # PreflightError included

@@ -42,12 +42,13 @@ from absl import app
 from absl import flags
 
 from ptjf import chain
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import run_flags
 
-flags.adopt_module_key_flags(experiment)
+flags.adopt_module_key_flags(bindings)
 flags.adopt_module_key_flags(run_flags)
 
 
@@ -56,7 +57,7 @@ def main(argv):
     name = experiment.from_argv(argv)
     call = run_flags.invocation_from_flags()
     recipe.require_t5x()
-    extra = experiment.pass_through_from_flags()
+    extra = bindings.pass_through_from_flags()
     runs = preflight.prepare_call(name, call, extra)
     chain.run_experiment(runs, os.path.join(call.workdir, 'logs'), extra.gin_files,
                          [*call.t5x_flags, *extra.t5x_flags])

@@ -65,10 +65,11 @@ from typing import Callable, Mapping, Optional, Sequence
 from absl import app
 from absl import flags
 
+from ptjf import bindings
 from ptjf import experiment
 from ptjf import recipe
 
-flags.adopt_module_key_flags(experiment)  # passed to every `ptjf run`
+flags.adopt_module_key_flags(bindings)  # passed to every `ptjf run`
 
 _ROOT = flags.DEFINE_string(
     'root', None, 'Directory (local or gs://) under which every run of the '
@@ -409,7 +410,7 @@ def main(argv: Sequence[str]) -> None:
                        'local --root, and no --run.')
     if name.endswith('.gin'):
       name = experiment.recipe_path(name)  # `ptjf run` starts in the repository
-    extra = experiment.pass_through_from_flags()
+    extra = bindings.pass_through_from_flags()
     experiment.check_flags(argv[1], phases, **extra.bindings)
     dims = dimensions(name, phases, {a.flag.name: a.flag.value for a in AXES},
                       extra)

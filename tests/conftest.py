@@ -5,6 +5,7 @@ another checkout of the project and fails every test that would skip for
 lack of T5X or libtpu, so a provisioned environment runs everything.
 """
 
+import collections
 import os
 import socket
 import sys
@@ -50,6 +51,16 @@ def pytest_runtest_makereport(item, call):
     if any(mark in reason for mark in MISSING_MARKS):
       report.outcome = 'failed'
       report.longrepr = f'skipped under PTJF_REQUIRE_T5X=1: {reason}'
+
+
+def pytest_terminal_summary(terminalreporter):
+  """One line per reason a test was skipped, with its count (make test)."""
+  reasons = collections.Counter(
+      report.longrepr[2].removeprefix('Skipped: ')
+      for report in terminalreporter.stats.get('skipped', [])
+      if isinstance(report.longrepr, tuple))
+  for reason, count in reasons.most_common():
+    terminalreporter.write_line(f'{count} skipped: {reason}')
 
 
 @pytest.fixture

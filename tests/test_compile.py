@@ -15,7 +15,6 @@ import pytest
 from test_bad_input import snapshot
 
 from ptjf import aot
-from ptjf import compile as compile_command
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
@@ -88,7 +87,7 @@ def hand_count_bytes(recipe_name):
   float32 parameters with two float32 slots of their shape (Adafactor's
   unfactored v and momentum m; Adam's mu and nu), plus the small leaves."""
   preflight_run = preflight.prepare(recipe_name, '<workdir>')[0]
-  compile_command._parse(preflight_run, [])  # pylint: disable=protected-access
+  preflight_run.parse()
   shapes = recipe.parameter_shapes()
   weights = sum(int(np.prod(s)) for s in shapes.values())
   if 'mc4' in recipe_name:  # Adafactor: v_row and v_col of shape (1,) per array; the step
@@ -116,7 +115,7 @@ def test_model_parallel_halves_the_embedding_per_chip():
   bindings = ['partitioning.PjitPartitioner.num_partitions = None',
               'partitioning.PjitPartitioner.model_parallel_submesh = (1, 2, 1, 1)']
   run = preflight.prepare('pretrain_synth_mc4_tiny', '<workdir>', gin=bindings)[0]
-  compile_command._parse(run, [])  # pylint: disable=protected-access
+  run.parse()
   assert aot.mesh_shape(devices) == {'data': 2, 'model': 2}
   split = aot.compile_step(devices).state_bytes
   # The token embedding (1,664 x 64, vocab over 'model') and its two slots
@@ -153,7 +152,7 @@ def test_a_step_too_big_is_refused_with_a_setting_that_fits(tmp_path):
   for microbatches, fit in ((k, True), (k // 2, False)):
     run = preflight.prepare('pretrain_synth_mc4_tiny', '<workdir>', gin=[
         'BATCH_SIZE = 524288', f'trainer.Trainer.num_microbatches = {microbatches}'])[0]
-    compile_command._parse(run, [])  # pylint: disable=protected-access
+    run.parse()
     if fit:
       assert aot.compile_step(devices).peak_bytes <= tpu.CHIPS['v4'].usable_bytes
     else:
