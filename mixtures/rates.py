@@ -6,19 +6,24 @@ name -> rate with rates summing to 1. Bad input raises ValueError naming the
 bad value before anything is registered or trained.
 """
 
+import math
 from typing import Mapping
 
 
 def check_weights(weights: Mapping[str, float], kind: str = 'size') -> None:
-  """Raises ValueError unless `weights` (task sizes or rates) are numbers >= 0,
-  not all zero, for at least one task."""
+  """Raises ValueError unless `weights` (task sizes or rates) are finite
+  numbers >= 0 with a finite sum, not all zero, for at least one task."""
   if not weights:
     raise ValueError(f'{kind}s is empty: give at least one task with its '
                      f'{kind}.')
   for task, weight in weights.items():
-    if not isinstance(weight, (int, float)) or weight != weight or weight < 0:
-      raise ValueError(
-          f'{kind} of task {task!r} is {weight!r}: {kind}s must be numbers >= 0.')
+    if (not isinstance(weight, (int, float)) or not math.isfinite(weight)
+        or weight < 0):
+      raise ValueError(f'{kind} of task {task!r} is {weight!r}: {kind}s must '
+                       'be finite numbers >= 0.')
+  if not math.isfinite(sum(weights.values())):  # an infinite total makes NaN
+    raise ValueError(f'{kind}s sum to infinity ({dict(weights)}): scale them '
+                     'down, e.g. to millions of examples.')
   if sum(weights.values()) <= 0:
     raise ValueError(
         f'all {kind}s are zero ({dict(weights)}): at least one task needs '
@@ -38,12 +43,19 @@ def proportional(sizes: Mapping[str, float]) -> dict[str, float]:
 
 def temperature(sizes: Mapping[str, float], tau: float) -> dict[str, float]:
   """Q_i = P_i^(1/tau) / sum_j P_j^(1/tau) (the paper's eq. 4)."""
-  if not isinstance(tau, (int, float)) or not tau > 0:
+  if (isinstance(tau, bool) or not isinstance(tau, (int, float))
+      or not 0 < tau < math.inf):
     raise ValueError(
-        f'tau is {tau!r}: the temperature must be a number > 0 '
+        f'tau is {tau!r}: the temperature must be a finite number > 0 '
         '(1 is proportional, larger is flatter, e.g. 3.33).')
-  return _normalise({t: p ** (1.0 / tau)
-                     for t, p in proportional(sizes).items()})
+  # p <= 1, so p^(1/tau) never overflows; a tiny tau underflows, checked below
+  powers = {t: p ** (1.0 / tau) for t, p in proportional(sizes).items()}
+  if dropped := [t for t, q in powers.items() if q == 0 and sizes[t] > 0]:
+    raise ValueError(
+        f'tau is {tau!r}: so low that P^(1/tau) underflows to 0 for task '
+        f'{dropped[0]!r}, which has data; give a larger tau (1 is '
+        'proportional, e.g. 3.33).')
+  return _normalise(powers)
 
 
 def uniform(sizes: Mapping[str, float]) -> dict[str, float]:
@@ -93,7 +105,13 @@ def static_pair(high_task: str, low_task: str,
   if high_task == low_task:
     raise ValueError(f'high_task and low_task are both {high_task!r}: a static '
                      'pair needs two different tasks.')
-  if not isinstance(high_rate, (int, float)) or not 0 < high_rate < 1:
-    raise ValueError(f'high_rate is {high_rate!r}: it must lie strictly '
-                     'between 0 and 1 (e.g. 0.1 ... 0.9).')
+  check_rate(high_rate)
   return {high_task: float(high_rate), low_task: 1.0 - high_rate}
+
+
+def check_rate(rate: float, name: str = 'high_rate') -> None:
+  """Raises ValueError unless `rate` is a number strictly between 0 and 1."""
+  if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+      or not 0 < rate < 1):
+    raise ValueError(f'{name} is {rate!r}: it must be a number strictly '
+                     'between 0 and 1 (e.g. 0.1 ... 0.9).')

@@ -136,6 +136,7 @@ def pair_mixture(high_task: str = gin.REQUIRED, low_task: str = gin.REQUIRED,
   Rates off the registered grid (e.g. 0.35) are registered on first use, so a
   sweep binds a number rather than a mixture name.
   """
+  rates_lib.check_rate(high_rate, 'high_rate (HIGH_RESOURCE_RATE)')  # pair.gin
   name = pair_mixture_name(high_task, low_task, high_rate)
   if name not in seqio.MixtureRegistry.names():
     register_pair_grid(high_task, low_task, grid=(high_rate,))

@@ -127,10 +127,26 @@ def preview(name: str, inputs_length: int, targets_length: int,
   return '\n'.join(lines)
 
 
+def import_module(name: str) -> None:
+  """Imports a --module; raises ValueError when the module itself is not
+  found (a module it imports that is missing is the module's own bug)."""
+  try:
+    importlib.import_module(name)
+  except ModuleNotFoundError as e:
+    if not e.name or not (name == e.name or name.startswith(e.name + '.')):
+      raise
+    raise ValueError(f'--module={name}: no module named {e.name!r} on the '
+                     'Python path; run from the directory that holds it or '
+                     'add that directory to PYTHONPATH.') from None
+
+
 def main(argv: Sequence[str]) -> None:
   names = argv[1:]
-  for module in flags.FLAGS.module:
-    importlib.import_module(module)
+  try:
+    for module in flags.FLAGS.module:
+      import_module(module)
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   if _LIST.value:
     print('\n'.join(sorted(seqio.MixtureRegistry.names())))
     return

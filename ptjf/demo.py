@@ -16,8 +16,9 @@ import tempfile
 from absl import app
 from absl import flags
 
-from ptjf import recipe
 from ptjf import chain
+from ptjf import experiment
+from ptjf import recipe
 from ptjf import preflight
 from ptjf import summaries
 
@@ -50,18 +51,21 @@ def main(argv):
     recipe.require_t5x()
   except ValueError as e:
     sys.exit(f'error: {e}')
-  workdir = _WORKDIR.value or tempfile.mkdtemp(prefix='ptjf_demo_')
+  workdir = experiment.absolute(_WORKDIR.value or
+                                tempfile.mkdtemp(prefix='ptjf_demo_'))
   if os.path.exists(workdir) and not (os.path.isdir(workdir) and
                                       not os.listdir(workdir)):
-    sys.exit(f'--workdir={workdir} exists and is not an empty directory: give '
-             'a new or empty directory (the demo never overwrites runs).')
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
+    sys.exit(f'error: --workdir={workdir} exists and is not an empty '
+             'directory: give a new or empty directory (the demo never '
+             'overwrites runs).')
   print('Tiny PTJF chain on the synthetic corpus, T5X on CPU '
         f'(ptjf run {EXPERIMENT} --workdir={workdir}).', flush=True)
   os.environ.update(recipe.cpu_env())
   try:
     pretrain, finetune = preflight.prepare(EXPERIMENT, workdir)
+  except ValueError as e:  # PreflightError: refused before anything is written
+    sys.exit(f'error: {e}')
+  try:
     chain.run_experiment([pretrain, finetune], os.path.join(workdir, 'logs'))
   except chain.PhaseFailed as e:
     sys.exit(f'{e.log_tail}\nerror: {e}')

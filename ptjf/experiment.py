@@ -73,9 +73,16 @@ def from_argv(argv: Sequence[str]) -> str:
 def recipe_path(experiment: str) -> str:
   """The recipe file of a name ('ptjf_mc4_xxl') or a path to a .gin file."""
   if experiment.endswith('.gin'):
-    path = os.path.abspath(experiment)
+    path = os.path.abspath(os.path.expanduser(experiment))
+    if os.path.isdir(path):
+      raise ValueError(f'recipe file {experiment!r} is a directory: give a '
+                       '.gin file (or a recipe name such as ptjf_mc4_xxl).')
     if not os.path.isfile(path):
       raise ValueError(f'recipe file {experiment!r} does not exist.')
+    if not os.path.getsize(path):
+      raise ValueError(f'recipe file {experiment!r} is empty: a recipe binds '
+                       'at least TRAIN_STEPS and includes its gin fragments '
+                       '(see recipes/).')
     return path
   path = os.path.join(recipe.RECIPES_DIR, experiment + '.gin')
   if not os.path.isfile(path):

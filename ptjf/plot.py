@@ -219,6 +219,10 @@ def collect(paths: Sequence[str], high_task: Optional[str] = None,
   macros = config_macros(runs)
   high = resolve_task('HIGH', high_task, macros, evaluated)
   low = resolve_task('LOW', low_task, macros, evaluated)
+  if high == low:
+    raise ValueError(f'the high- and low-resource tasks are both {high!r}: a '
+                     'trade-off needs two tasks; give --high_task and '
+                     f'--low_task from those evaluated: {", ".join(evaluated)}.')
   points = []
   for run_dir, named in runs.items():
     try:

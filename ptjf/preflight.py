@@ -7,14 +7,22 @@ directories, missing or incomplete initial checkpoints, and checkpoints of a
 different model than the recipe builds.
 """
 
+import ast
 import dataclasses
 import os
+import re
 from typing import Optional, Sequence
+
+import tensorflow as tf
 
 from ptjf import checkpoint
 from ptjf import datasets
 from ptjf import experiment
 from ptjf import recipe
+
+# How T5X's config.gin records the checkpoint a fine-tune restored.
+_RESTORED = re.compile(r'^INITIAL_CHECKPOINT_PATH = (.+)$', re.M)
+
 
 class PreflightError(ValueError):
   """A problem found before any training; its message is one line."""
@@ -97,8 +105,12 @@ def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
   _parse(path, [recipe.string_binding('MODEL_DIR', model_dir), *bindings],
          gin_files, hint=hint)
   name = os.path.relpath(path, recipe.REPO)
+  if 'TRAIN_STEPS' not in recipe.macro_names():
+    raise PreflightError(f'{name} binds no TRAIN_STEPS: is it a recipe? A '
+                         'recipe sets TRAIN_STEPS and includes its gin '
+                         'fragments (see recipes/).')
   steps = recipe.value('TRAIN_STEPS')
-  if not isinstance(steps, int) or steps < 1:
+  if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
     raise PreflightError(f'{name}: TRAIN_STEPS is {steps!r}; it must be a '
                          'positive integer.')
   seed = recipe.value('DATA_SEED')
@@ -107,8 +119,8 @@ def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
                          'integer, or None for a new seed per run.')
   try:
     report = datasets.check()
-  except ValueError as e:
-    raise PreflightError(f'{name}: {e}') from e
+  except ValueError as e:  # gin adds the configurable it called on a 2nd line
+    raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
   return PhaseRun(phase, model_dir, bindings, steps, recipe.parameter_shapes(),
                   report, seed), macros
 
@@ -166,6 +178,48 @@ def check_initial(initial: str, run: PhaseRun, fix: str) -> None:
         f'{os.path.basename(run.phase.recipe)} ({diff}).')
 
 
+def check_writable(path: str) -> None:
+  """`path`, a directory that ptjf run writes, is one or can be made: not a
+  file, and locally under a writable directory (gs:// permissions are the
+  bucket's, which only a write would test)."""
+  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    raise PreflightError(f'{path} is a file, not a directory: give a --workdir '
+                         'that is a directory, new or one this experiment ran '
+                         'in.')
+  if '://' in path:
+    return
+  parent = os.path.abspath(path)
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise PreflightError(f'{path} cannot be created: {parent} is a file; give '
+                         'a --workdir that is a directory.')
+  # access(2) also says EROFS for root, on a read-only file system
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise PreflightError(f'{path} cannot be written: {parent} is on a '
+                         'read-only file system or not writable by this user; '
+                         'give a --workdir on a writable file system.')
+
+
+def check_first_phase(model_dir: str) -> None:
+  """A --pretrain_dir restored nothing: the config.gin T5X wrote there binds
+  INITIAL_CHECKPOINT_PATH only in a fine-tune (joint_finetune.gin's macro)."""
+  config = os.path.join(model_dir, 'config.gin')
+  if not tf.io.gfile.exists(config):
+    return
+  with tf.io.gfile.GFile(config) as f:
+    match = _RESTORED.search(f.read())
+  if match:
+    try:
+      restored = ast.literal_eval(match.group(1))
+    except (ValueError, SyntaxError):
+      restored = match.group(1)
+    raise PreflightError(
+        f'--pretrain_dir {model_dir} is a fine-tune, not a first phase: its '
+        f'config.gin restores {restored}; give the first phase\'s directory '
+        f'(e.g. {os.path.dirname(str(restored))}).')
+
+
 def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             phase: str = 'all', gin: Sequence[str] = (),
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
@@ -181,6 +235,12 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
                  for i in range(1 if phase == 'first' else len(phases))]
   except ValueError as e:
     raise PreflightError(str(e)) from e
+  check_writable(workdir)
+  for i in range(len(per_phase)):
+    if not (i == 0 and pretrain_dir):  # --pretrain_dir is only read
+      check_writable(os.path.join(workdir, phases[i].arm))
+  if pretrain_dir:
+    check_first_phase(pretrain_dir)
   hints = (['--gin for every phase, --pretrain_gin for this one',
             '--gin for every phase, --finetune_gin for this one']
            if len(phases) == 2 else ['--gin'])

@@ -27,7 +27,15 @@ def invocation_from_flags() -> experiment.Invocation:
     raise ValueError('--workdir is required: the directory where each phase '
                      'runs (local or gs://).')
   return experiment.Invocation(
-      experiment.absolute(WORKDIR.value),
-      pretrain_dir=(experiment.absolute(PRETRAIN_DIR.value)
-                    if PRETRAIN_DIR.value else None),
+      _path(WORKDIR),
+      pretrain_dir=_path(PRETRAIN_DIR) if PRETRAIN_DIR.value else None,
       first_only=PHASE.value == 'first', t5x_flags=list(_T5X_FLAG.value))
+
+
+def _path(flag: flags.FlagHolder) -> str:
+  """The flag's path made absolute; a URL must name its bucket."""
+  scheme, sep, rest = flag.value.partition('://')
+  if sep and not rest.split('/')[0]:
+    raise ValueError(f'--{flag.name}={flag.value} names no bucket: give '
+                     f'{scheme}://BUCKET/DIR, e.g. {scheme}://my-bucket/ptjf.')
+  return experiment.absolute(flag.value)

@@ -68,6 +68,7 @@ from absl import flags
 from ptjf import bindings
 from ptjf import experiment
 from ptjf import recipe
+from ptjf import signals
 
 flags.adopt_module_key_flags(bindings)  # passed to every `ptjf run`
 
@@ -385,13 +386,20 @@ def write_gin_files(files: Sequence[GinFile]) -> None:
 
 
 def run_all(commands: Sequence[Sequence[str]]) -> None:
-  """Runs `ptjf run` commands in order; exits at the first failure."""
+  """Runs `ptjf run` commands in order; exits at the first failure. SIGTERM
+  or SIGINT stops the running one (which keeps its checkpoints) and the sweep."""
   for i, args in enumerate(commands, 1):
     print(f'[{i}/{len(commands)}] {display(args)}', flush=True)
     start = time.time()
-    status = subprocess.run([sys.executable, '-m', 'ptjf.cli', *args],
-                            cwd=recipe.REPO, check=False).returncode
+    with subprocess.Popen([sys.executable, '-m', 'ptjf.cli', *args],
+                          cwd=recipe.REPO) as process, signals.passed_on(
+                              process) as received:
+      status = process.wait()
     elapsed = f'{time.time() - start:.0f} s'
+    if received:
+      sys.exit(f'error: stopped by signal {received[0]} during '
+               f'[{i}/{len(commands)}] after {elapsed}: {display(args)}; run '
+               'the same sweep again to resume.')
     if status:
       print(f'error: [{i}/{len(commands)}] failed with exit status {status} '
             f'after {elapsed}: {display(args)}', file=sys.stderr, flush=True)
@@ -414,7 +422,11 @@ def main(argv: Sequence[str]) -> None:
     experiment.check_flags(argv[1], phases, **extra.bindings)
     dims = dimensions(name, phases, {a.flag.name: a.flag.value for a in AXES},
                       extra)
-    sweep = plan(name, phases, experiment.absolute(_ROOT.value), dims)
+    root = experiment.absolute(_ROOT.value)
+    if _FORMAT.value == 'gin' and os.path.isfile(root):
+      raise ValueError(f'--root={root} is a file: give a directory (new or '
+                       'existing) for the gin files.')
+    sweep = plan(name, phases, root, dims)
     experiment.check_required(
         os.path.basename(phases[-1].recipe)[:-len('.gin')], phases,
         range(len(phases)), experiment.merged(sweep.points[0].bindings, extra),

@@ -64,6 +64,13 @@ def disk(tmp_path_factory):
   (partial / 'state' / 'd').mkdir(parents=True)  # killed before _METADATA
   (partial / 'state' / 'd' / 'abc').write_bytes(b'\0' * 64)
   (root / 'early' / 'checkpoint_80').mkdir(parents=True)  # stopped mid-way
+  (root / 'afile').write_text('not a directory\n')
+  (root / 'empty.gin').write_text('')
+  (root / 'dir.gin').mkdir()
+  (root / 'finetuned').mkdir()  # a fine-tune's directory, as T5X records it
+  (root / 'finetuned' / 'config.gin').write_text(
+      "INITIAL_CHECKPOINT_PATH = '/runs/tiny/pretrain/checkpoint_160'\n")
+  (root / 'evaluated' / 'ptjf' / 'training_eval' / 't.one').mkdir(parents=True)
   if not recipe.t5x_missing():
     recipe.parse(os.path.join(recipe.RECIPES_DIR, 'pretrain_synth_mc4_tiny.gin'),
                  ['MODEL_DIR = "/unused"', 'network.T5Config.emb_dim = 96'])
@@ -86,6 +93,25 @@ COMMAND_LINE = [
      "Unknown command line flag 'learning_rates'"),
     ('unknown mixture to show', ['-m', 'mixtures.show', 'ptjf_synth.tau0'],
      "unknown mixture or task 'ptjf_synth.tau0'"),
+    ('unknown module to show', ['-m', 'mixtures.show', '--module=no_such_module',
+                                'ptjf_synth.en'],
+     "error: --module=no_such_module: no module named 'no_such_module' on the "
+     'Python path'),
+    ('plot with one task as high and low',
+     ['plot', '{d}/evaluated', '--high_task=t.one', '--low_task=t.one',
+      '--output={w}/trade_off'],
+     "error: the high- and low-resource tasks are both 't.one': a trade-off "
+     'needs two tasks'),
+    ('launch to a bucketless gs://',
+     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z', '--workdir=gs://'],
+     'error: --workdir=gs:// names no bucket: give gs://BUCKET/DIR'),
+    ('launch to gs:///x',
+     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z', '--workdir=gs:///x'],
+     'error: --workdir=gs:///x names no bucket'),
+    ('sweep gin files into a file',
+     ['sweep', 'ptjf_synth_ro_fr_tiny', '--format=gin', '--root={d}/afile',
+      '--high_rates=0.3'],
+     'afile is a file: give a directory (new or existing) for the gin files'),
 ]
 COMMAND_LINE_T5X = [
     ('unknown recipe', ['check', 'ptjf_mc4_xxxl', '--workdir={w}'],
@@ -153,6 +179,36 @@ COMMAND_LINE_T5X = [
      'not bind it'),
     ('non-integer seed', ['check', TINY, '--workdir={w}', "--gin=DATA_SEED = 'x'"],
      "DATA_SEED is 'x'; it must be an integer, or None"),
+    ('boolean steps', ['run', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = True'],
+     'error: recipes/pretrain_synth_mc4_tiny.gin: TRAIN_STEPS is True; it must '
+     'be a positive integer'),
+    ('high-resource rate not a number',
+     ['check', 'ptjf_synth_ro_fr_tiny', '--workdir={w}',
+      "--gin=HIGH_RESOURCE_RATE = 'abc'"],
+     "error: recipes/ptjf_synth_ro_fr_tiny.gin: high_rate (HIGH_RESOURCE_RATE) "
+     "is 'abc': it must be a number strictly between 0 and 1"),
+    ('empty recipe file', ['check', '{d}/empty.gin', '--workdir={w}'],
+     "empty.gin' is empty: a recipe binds at least TRAIN_STEPS"),
+    ('recipe path a directory', ['run', '{d}/dir.gin', '--workdir={w}'],
+     "dir.gin' is a directory: give a .gin file"),
+    ('workdir an existing file (check)', ['check', TINY, '--workdir={d}/afile'],
+     'afile is a file, not a directory: give a --workdir that is a directory'),
+    ('workdir an existing file (run)', ['run', TINY, '--workdir={d}/afile'],
+     'afile is a file, not a directory'),
+    ('workdir under a file', ['run', TINY, '--workdir={d}/afile/w'],
+     "afile is a file; give a --workdir that is a directory"),
+    # procfs takes no new entries, from root either: read-only wherever Linux is
+    ('workdir not writable (check)', ['check', TINY, '--workdir=/proc/1/ptjf'],
+     'error: /proc/1/ptjf cannot be written: /proc/1 is on a read-only file '
+     'system or not writable'),
+    ('workdir not writable (run)', ['run', TINY, '--workdir=/proc/1/ptjf'],
+     'error: /proc/1/ptjf cannot be written'),
+    ('pretrain_dir a fine-tune', ['check', TINY, '--workdir={w}',
+                                  '--pretrain_dir={d}/finetuned'],
+     'finetuned is a fine-tune, not a first phase: its config.gin restores '
+     "/runs/tiny/pretrain/checkpoint_160; give the first phase's directory"),
+    ('run workdir gs:// without bucket', ['run', TINY, '--workdir=gs://'],
+     'error: --workdir=gs:// names no bucket'),
 ]
 
 
@@ -196,6 +252,13 @@ IN_PYTHON = [
      "unknown synthetic language or pair 'de'"),
     ('tau of zero', lambda: rates.temperature({'a': 10, 'b': 1}, 0), 'tau is 0'),
     ('negative tau', lambda: rates.temperature({'a': 10, 'b': 1}, -2), 'tau is -2'),
+    ('tau so small the rates underflow',
+     lambda: rates.temperature({'a': 10, 'b': 1}, 1e-300),
+     'tau is 1e-300: so low that P^(1/tau) underflows to 0'),
+    ('infinite tau', lambda: rates.temperature({'a': 10, 'b': 1}, float('inf')),
+     'tau is inf: the temperature must be a finite number > 0'),
+    ('infinite task size', lambda: rates.temperature({'a': float('inf'), 'b': 1}, 2),
+     "size of task 'a' is inf: sizes must be finite numbers >= 0"),
     ('empty mixture', lambda: registry.register_mixture('my.empty', {}),
      "mixture 'my.empty': rates is empty: give at least one task with its rate"),
     ('all rates zero', lambda: registry.register_mixture(
@@ -207,7 +270,9 @@ IN_PYTHON = [
     ('unregistered task in a mixture', lambda: registry.register_mixture(
         'my.mix', {'ptjf_synth.en': 1, 'my.task': 1}), "unknown task 'my.task'"),
     ('pair rate of 1', lambda: registry.pair_mixture(
-        'ptjf_synth.en_fr', 'ptjf_synth.en_ro', 1.0), 'high_rate is 1.0'),
+        'ptjf_synth.en_fr', 'ptjf_synth.en_ro', 1.0),
+     'high_rate (HIGH_RESOURCE_RATE) is 1.0: it must be a number strictly '
+     'between 0 and 1'),
     ('missing vocabulary file', lambda: vocab.ConfiguredVocabulary(
         lambda: ('/nowhere/spm.model', 0)).check_file(),
      "SentencePiece model '/nowhere/spm.model' does not exist"),

@@ -320,12 +320,23 @@ def test_run_runs_each_command_and_stops_at_the_first_failure(
     tmp_path, monkeypatch, capsys):
   calls = []
 
-  def fake_run(argv, cwd, check):
-    del check
-    calls.append((argv, cwd))
-    return subprocess.CompletedProcess(argv, 0 if len(calls) < 3 else 3)
+  class FakeRun:
+    """A `ptjf run` that exits at once; the third fails."""
 
-  monkeypatch.setattr(sweep.subprocess, 'run', fake_run)
+    def __init__(self, argv, cwd):
+      calls.append((argv, cwd))
+      self.status = 0 if len(calls) < 3 else 3
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *_):
+      pass
+
+    def wait(self):
+      return self.status
+
+  monkeypatch.setattr(sweep.subprocess, 'Popen', FakeRun)
   with flagsaver.flagsaver():
     argv = flags.FLAGS(['ptjf sweep', 'ptjf_synth_ro_fr_tiny', '--run',
                         f'--root={tmp_path}', '--high_rates=0.2,0.4,0.6'])

@@ -1,0 +1,84 @@
+"""Paths reach T5X as the user meant them: a relative --workdir (--root for
+sweep) is taken from where the command was typed, `~` is the home directory
+(t5x.train itself starts in the repository), and quotes, backslashes and tabs
+in a path arrive unchanged in the gin config."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptjf import recipe
+
+NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
+                               reason=recipe.t5x_missing())
+TINY = 'ptjf_synth_mc4_tiny'
+
+
+def python_m(module, *args, cwd, home=None):
+  """`python -m module args` typed in `cwd` (this checkout first on the path)."""
+  env = {**recipe.cpu_env(), 'PYTHONPATH': os.pathsep.join(
+      [recipe.REPO, *filter(None, [os.environ.get('PYTHONPATH')])])}
+  if home:
+    env['HOME'] = str(home)
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def ptjf(*args, cwd, home=None):
+  return python_m('ptjf.cli', *args, cwd=cwd, home=home)
+
+
+def test_sweep_root_is_absolute(tmp_path):
+  relative = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', '--root=rel',
+                  '--high_rates=0.3', cwd=tmp_path)
+  home = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', '--root=~/s',
+              '--high_rates=0.3', cwd=recipe.REPO, home=tmp_path)
+  assert f'--workdir={tmp_path}/rel/high0.3 --pretrain_dir={tmp_path}/rel/' \
+         'pretrain' in relative.stdout, relative.stderr
+  assert f'--workdir={tmp_path}/s/high0.3' in home.stdout, home.stderr
+  assert os.listdir(tmp_path) == []
+
+
+@NEEDS_T5X
+def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path):
+  result = ptjf('check', TINY, '--workdir=relw', cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert f'-> {tmp_path}/relw/pretrain\n' in result.stdout
+  assert f'-> {tmp_path}/relw/ptjf\n' in result.stdout
+  assert os.listdir(tmp_path) == []
+
+
+@NEEDS_T5X
+def test_run_expands_the_home_directory(tmp_path):
+  # refused after the paths are resolved, so nothing trains
+  result = ptjf('run', TINY, '--workdir=~/w', '--pretrain_dir=~/w/ptjf',
+                cwd=recipe.REPO, home=tmp_path)  # TF's caches go there too
+  assert result.returncode == 1
+  assert (f'error: the fine-tune directory {tmp_path}/w/ptjf and the first '
+          f"phase's {tmp_path}/w/ptjf overlap") in result.stderr
+  assert not (tmp_path / 'w').exists()
+
+
+@NEEDS_T5X
+def test_demo_expands_the_home_directory(tmp_path):
+  (tmp_path / 'full').mkdir()
+  (tmp_path / 'full' / 'run').write_text('')
+  result = python_m('ptjf.demo', '--workdir=~/full', cwd=recipe.REPO,
+                    home=tmp_path)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'error: --workdir={tmp_path}/full exists and is not an empty directory: '
+      'give a new or empty directory (the demo never overwrites runs).')
+
+
+@NEEDS_T5X
+def test_quotes_backslashes_and_tabs_reach_t5x_unchanged():
+  model_dir = '/tmp/a "quoted"\\back\tslash/it\'s'
+  initial = model_dir + '/pretrain/checkpoint_160'
+  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'{TINY}.gin'), [
+      recipe.string_binding('MODEL_DIR', model_dir),
+      recipe.string_binding('INITIAL_CHECKPOINT_PATH', initial)])
+  assert recipe.value('MODEL_DIR') == model_dir
+  assert recipe.value('INITIAL_CHECKPOINT_PATH') == initial
