@@ -3,12 +3,13 @@ skipping finished ones and showing progress from T5X's log."""
 
 import collections
 import datetime
+import math
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
+import threading
 import time
 from typing import Sequence
 
@@ -17,17 +18,25 @@ import tensorflow as tf
 from ptjf import checkpoint
 from ptjf import preflight
 from ptjf import recipe
+from ptjf import signals
 
 _STEP = r'\[(\d+)\] collection='
 _TRAIN_LINE = re.compile(_STEP + r'train (.*)')
 _EVAL_LINE = re.compile(_STEP + r'training_eval/(\S+) (.*)')
 _SAVING = re.compile(r'Saving checkpoint at step (\d+)')
-_METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)=([-\d.e+]+)')
+# T5X writes non-finite values as Python does: nan, inf, -inf.
+_METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)='
+                     r'([-+]?(?:nan|inf|[\d.]+(?:e[-+]?\d+)?))')
 _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
 # First and last lines of each attempt's log: when t5x.train was launched
 # (and how), and when it exited.
 LAUNCH_LINE = re.compile(r'^ptjf: launched at ([\d.]+): (.*)$')
 EXIT_LINE = re.compile(r'^ptjf: exited with (-?\d+) at ([\d.]+)$')
+# The last line of a Python traceback: 'FileNotFoundError: ...', dotted or not.
+_ERROR_LINE = re.compile(r'^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception)\b:?')
+# What asyncio prints as the interpreter shuts down after the real error.
+_SHUTDOWN_NOISE = re.compile(r'Event loop is closed|CancelledError|Task was '
+                             r'destroyed|was never awaited|Exception ignored in')
 
 
 class PhaseFailed(RuntimeError):
@@ -40,10 +49,11 @@ class PhaseFailed(RuntimeError):
 
 
 class _Progress:
-  """Turns T5X's log lines into short progress lines."""
+  """Turns T5X's log lines into short progress lines; `diverged` says which
+  loss was first not finite, and at which step ('' while all are)."""
 
   def __init__(self, total: int):
-    self.total, self.first = total, None
+    self.total, self.first, self.diverged = total, None, ''
     self.evals: dict[int, dict[str, float]] = {}
 
   def line(self, text: str) -> None:
@@ -52,12 +62,19 @@ class _Progress:
       if 'loss' in values:
         self.flush()
         self._train(int(m.group(1)), values)
+        self._check(int(m.group(1)), 'train loss', values['loss'])
     elif (m := _EVAL_LINE.search(text)) and (
         loss := dict(_METRIC.findall(m.group(3))).get('loss')):
       self.evals.setdefault(int(m.group(1)), {})[m.group(2)] = float(loss)
+      self._check(int(m.group(1)), f'validation loss of {m.group(2)}', loss)
     elif m := _SAVING.search(text):
       self.flush()
       print(f'    saving checkpoint_{m.group(1)}', flush=True)
+
+  def _check(self, step: int, metric: str, value: str) -> None:
+    if not self.diverged and not math.isfinite(float(value)):
+      self.flush()
+      self.diverged = f'{metric} is {value} at step {step}'
 
   def _train(self, step: int, values: dict[str, str]) -> None:
     now = time.time()
@@ -81,55 +98,121 @@ class _Progress:
 
 
 def _log_path(log_dir: str, arm: str) -> str:
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
-  return os.path.join(log_dir, f'{arm}.{socket.gethostname()}.{stamp}.log')
+  """A name no other attempt gets: microseconds keep the names of one host in
+  launch order, the pid tells apart attempts started at the same instant."""
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S.%f')
+  return os.path.join(log_dir, f'{arm}.{socket.gethostname()}.{stamp}.'
+                      f'{os.getpid()}.log')
+
+
+def root_error(lines: Sequence[str]) -> str:
+  """The exception t5x.train died of: the last 'SomeError: ...' line of its
+  output that is not asyncio's noise at shutdown ('' when there is none)."""
+  errors = [line.strip() for line in lines
+            if _ERROR_LINE.match(line) and not _SHUTDOWN_NOISE.search(line)]
+  return errors[-1][:300] if errors else ''
+
+
+def _share(t5x_flags: Sequence[str]) -> tuple[int, int]:
+  """(index, count) of this process among the run's: T5X's --process_index
+  and --process_count, else TPU_WORKER_ID among TPU_WORKER_HOSTNAMES, else
+  (0, 1), this process alone."""
+  given = dict(f[2:].split('=', 1) for f in t5x_flags
+               if f.startswith(('--process_index=', '--process_count=')))
+  if 'process_count' in given:
+    return int(given.get('process_index', 0)), int(given['process_count'])
+  if 'TPU_WORKER_ID' in os.environ and os.environ.get('TPU_WORKER_HOSTNAMES'):
+    return (int(os.environ['TPU_WORKER_ID']),
+            len(os.environ['TPU_WORKER_HOSTNAMES'].split(',')))
+  return 0, 1
+
+
+def _check_restored(run: preflight.PhaseRun, initial: str,
+                    share: tuple[int, int], process: subprocess.Popen,
+                    stop: list[str]) -> None:
+  """Once T5X has written the fine-tune's checkpoint_0, which holds the
+  parameters it restored from `initial`, reads this process's share of them;
+  stops t5x.train if one is not finite. T5X compiles the first step
+  meanwhile, so this usually ends before that step runs."""
+  first = checkpoint.path(run.model_dir, 0)
+  while process.poll() is None and not checkpoint.complete(first):
+    time.sleep(1)
+  if process.poll() is not None:
+    return
+  try:
+    found = checkpoint.finite(first, *share)
+  except Exception as e:  # pylint: disable=broad-except
+    print(f'    could not check the restored parameters in {first}: '
+          f'{str(e).splitlines()[0][:200]}', flush=True)
+    return
+  if not found:
+    print(f'    restored parameters are finite (checkpoint_0, share '
+          f'{share[0] + 1} of {share[1]})', flush=True)
+  elif not stop:
+    stop.append(f'{run.phase.arm} restored non-finite parameters from {initial} '
+                f'({found}, in {first}); t5x.train was stopped before training '
+                f'on them. Re-train or restore that checkpoint, and move '
+                f'{run.model_dir} aside before running again.')
+    process.terminate()
 
 
 def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
-          t5x_flags: Sequence[str] = (), start_step: int = 0) -> None:
+          t5x_flags: Sequence[str] = (), start_step: int = 0,
+          initial: str = '') -> None:
   """Runs (or resumes, from `start_step`) one phase through t5x.train,
   showing its progress.
 
   On SIGTERM or SIGINT, t5x.train is terminated and waited for; its latest
-  checkpoint is where the next attempt resumes. Raises PhaseFailed then, or
-  when t5x.train fails.
+  checkpoint is where the next attempt resumes. A loss that is not finite
+  stops it at once, and so do non-finite parameters restored from `initial`
+  (a fine-tune's first phase, checked in its checkpoint_0). Raises
+  PhaseFailed then, or when t5x.train fails.
   """
   command = recipe.train_command([run.phase.recipe, *gin_files],
                                  run.attempt_bindings(start_step), t5x_flags)
   tf.io.gfile.makedirs(log_dir)
   log_path = _log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
-  progress, received = _Progress(run.steps), []
+  progress, stop, root = _Progress(run.steps), [], ''
   with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
       command, cwd=recipe.REPO, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True) as process:
+      stderr=subprocess.STDOUT, text=True) as process, signals.passed_on(
+          process) as received:
     log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
-
-    def forward(signum, _):
-      received.append(signum)
-      process.terminate()  # t5x.train carries on after SIGINT; SIGTERM stops it
-
-    previous = {s: signal.signal(s, forward)
-                for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-      tail = collections.deque(maxlen=25)  # shown if t5x.train fails
-      for text in process.stdout:
-        log.write(text)
-        tail.append(text)
-        progress.line(text)
-      process.wait()
-      log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
-    finally:
-      for s, handler in previous.items():
-        signal.signal(s, handler)
+    if initial:
+      threading.Thread(target=_check_restored, daemon=True, args=(
+          run, initial, _share(t5x_flags), process, stop)).start()
+    tail = collections.deque(maxlen=25)  # shown if t5x.train fails
+    for text in process.stdout:
+      log.write(text)
+      tail.append(text)
+      root = root_error([text]) or root  # it may scroll out of the tail
+      progress.line(text)
+      if progress.diverged and not stop:
+        stop.append(_diverged(run, progress.diverged, log_path))
+        process.terminate()
+    process.wait()
+    log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
   progress.flush()
   if received:
     raise PhaseFailed(f'stopped by signal {received[0]} during '
                       f'{run.phase.arm}; run the same command again to resume.')
+  if stop:
+    raise PhaseFailed(stop[0])
   if process.returncode:
-    raise PhaseFailed(f't5x.train failed in {run.phase.arm} (exit '
-                      f'{process.returncode}); full log: {log_path}',
-                      ''.join(tail))
+    raise PhaseFailed(
+        f't5x.train failed in {run.phase.arm} (exit {process.returncode})'
+        + (f' with {root}' if root else '') + f'; full log: {log_path}',
+        (f"t5x.train's error: {root}\n" if root else '') + ''.join(tail))
+
+
+def _diverged(run: preflight.PhaseRun, what: str, log_path: str) -> str:
+  found = checkpoint.steps(run.model_dir)
+  resume = f'checkpoint_{found[-1]}' if found else 'its start'
+  return (f'{run.phase.arm} diverged: {what}; t5x.train was stopped. Lower the '
+          'learning rate, or check the data and the initial checkpoint; a '
+          f're-run resumes from {resume} (move it aside if it diverged too). '
+          f'Full log: {log_path}')
 
 
 def _wait_until_done(run: preflight.PhaseRun) -> None:
@@ -155,13 +238,14 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
     if run.phase.restores:
       preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase '
                               'did not finish; run the same command again.')
-    found = checkpoint.complete_steps(run.model_dir)
+    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last by name
     start = (f'resuming from checkpoint_{found[-1]}' if found else
              f'restoring the parameters of {runs[0].final_checkpoint}'
              if run.phase.restores else 'from scratch')
     print(f'{title}\n    {run.steps} steps, {start}', flush=True)
     began = time.time()
-    train(run, log_dir, gin_files, t5x_flags, found[-1] if found else 0)
+    train(run, log_dir, gin_files, t5x_flags, found[-1] if found else 0,
+          runs[0].final_checkpoint if run.phase.restores and not found else '')
     _wait_until_done(run)
     print(f'    done in {datetime.timedelta(seconds=round(time.time() - began))}: '
           f'{run.final_checkpoint}', flush=True)

@@ -9,8 +9,10 @@ For each phase it checks, and says what it found:
   - the feature lengths fit each task (span corruption's targets are long
     enough for its inputs);
   - local vocabulary files exist;
-  - checkpoints already in the phase's directory are of the recipe's model;
-  - the fine-tune's initial checkpoint is complete and of the same model, when
+  - the checkpoint T5X would resume from (the phase directory's last) is
+    whole (finished by Orbax, its metadata and every file its metadata
+    lists present and long enough) and of the recipe's model;
+  - the fine-tune's initial checkpoint is whole and of the same model, when
     the first phase is finished or given with --pretrain_dir;
   - the fine-tune's directory is not the first phase's, nor inside it.
 A failure is one line naming the bad value and the fix, with exit status 1.
@@ -47,12 +49,12 @@ def describe(runs: list[preflight.PhaseRun]) -> list[str]:
     lines.extend(f'    {line}' for line in run.report)
     if run.phase.restores:
       lines.append(f'    initial checkpoint {runs[0].final_checkpoint}: ' + (
-          'complete, of this model' if runs[0].done() else
+          'whole, of this model' if runs[0].done() else
           'written by the first phase'))
-    resumable = checkpoint.complete_steps(run.model_dir)
+    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last
     lines.append('    checkpoints: ' + (
-        f'complete up to checkpoint_{resumable[-1]}, of this model'
-        if resumable else 'none yet'))
+        f't5x.train resumes from checkpoint_{found[-1]}: whole, of this model'
+        if found else 'none yet'))
   return lines
 
 

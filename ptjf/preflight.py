@@ -156,13 +156,34 @@ def _check_checkpoints(run: PhaseRun) -> None:
         f'{run.model_dir} holds checkpoint_{found[-1]}, past this phase\'s '
         f'TRAIN_STEPS = {run.steps}: it is another run\'s directory; give '
         'another --workdir.')
-  resumable = checkpoint.complete_steps(run.model_dir)
-  latest = checkpoint.path(run.model_dir, resumable[-1]) if resumable else ''
+  latest = checkpoint.path(run.model_dir, found[-1]) if found else ''
+  if latest:  # T5X resumes from the last by name, whole or not
+    _check_whole(latest)
   if latest and (diff := _model_mismatch(checkpoint.parameter_shapes(latest),
                                          run.shapes)):
     raise PreflightError(f'{latest} is not of the model that '
                          f'{os.path.basename(run.phase.recipe)} builds ({diff}); '
                          'give another --workdir.')
+
+
+def _check_whole(path: str) -> None:
+  """Refuses a checkpoint T5X would fail to restore, naming what to move
+  aside and the newest whole checkpoint, where T5X would resume then."""
+  if not (problem := checkpoint.verify(path)):
+    return
+  model_dir, step = os.path.dirname(path), int(path.rsplit('_', 1)[1])
+  broken = [step]
+  for older in reversed([s for s in checkpoint.steps(model_dir) if s < step]):
+    if not checkpoint.verify(checkpoint.path(model_dir, older)):
+      then = f'the newest good one is checkpoint_{older}, where the phase resumes'
+      break
+    broken.append(older)
+  else:
+    then = 'no older checkpoint is whole, so the phase starts from its beginning'
+  names = ', '.join(f'checkpoint_{s}' for s in broken)
+  raise PreflightError(
+      f'{path} is broken ({problem}): move {names} out of {model_dir} (or '
+      f'rename, e.g. to checkpoint_{step}.broken); {then}.')
 
 
 def check_initial(initial: str, run: PhaseRun, fix: str) -> None:
@@ -172,6 +193,7 @@ def check_initial(initial: str, run: PhaseRun, fix: str) -> None:
     have = checkpoint.steps(os.path.dirname(initial))
     raise PreflightError(f'{initial} is missing or incomplete (checkpoints '
                          f'there: {have or "none"}): {fix}')
+  _check_whole(initial)
   if diff := _model_mismatch(checkpoint.parameter_shapes(initial), run.shapes):
     raise PreflightError(
         f'{initial} is of a different model than '

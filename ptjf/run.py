@@ -44,6 +44,7 @@ from absl import flags
 from ptjf import chain
 from ptjf import bindings
 from ptjf import experiment
+from ptjf import lock
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import run_flags
@@ -59,8 +60,10 @@ def main(argv):
     recipe.require_t5x()
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare_call(name, call, extra)
-    chain.run_experiment(runs, os.path.join(call.workdir, 'logs'), extra.gin_files,
-                         [*call.t5x_flags, *extra.t5x_flags])
+    t5x_flags = [*call.t5x_flags, *extra.t5x_flags]
+    with lock.Lock(call.workdir, t5x_flags):  # lock.Busy: another run has it
+      chain.run_experiment(runs, os.path.join(call.workdir, 'logs'),
+                           extra.gin_files, t5x_flags)
   except chain.PhaseFailed as e:
     sys.exit(f'{e.log_tail}\nerror: {e}' if e.log_tail else f'error: {e}')
   except ValueError as e:  # PreflightError included

@@ -1,0 +1,286 @@
+"""Faults rather than typos, with real T5X: a garbled pre-training checkpoint,
+a run that diverges, a broken latest checkpoint, two runs on one directory.
+One tiny pre-training (40 steps, checkpoints 0, 20, 40) is shared; each test
+copies it. The parser and lock tests need no T5X.
+"""
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ptjf import chain
+from ptjf import checkpoint
+from ptjf import lock
+from ptjf import recipe
+
+needs_t5x = pytest.mark.skipif(bool(recipe.t5x_missing()),
+                               reason=recipe.t5x_missing())
+SHORT = ['--gin=TRAIN_STEPS = 40', '--gin=utils.SaveCheckpointConfig.period = 20']
+
+
+def ptjf(*args, wait=True):
+  command = [sys.executable, '-m', 'ptjf.cli', *args]
+  if not wait:
+    return subprocess.Popen(command, cwd=recipe.REPO, env=recipe.cpu_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+  return subprocess.run(command, cwd=recipe.REPO, env=recipe.cpu_env(),
+                        capture_output=True, text=True, check=False)
+
+
+def last_line(result):
+  return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('faults') / 'shared'
+  result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return str(workdir / 'pretrain')
+
+
+def copy(pretrained, workdir, steps=(0, 20, 40)):
+  for step in steps:
+    shutil.copytree(checkpoint.path(pretrained, step),
+                    checkpoint.path(os.path.join(workdir, 'pretrain'), step))
+  return os.path.join(workdir, 'pretrain')
+
+
+def garble(path):
+  """Writes 4 KB of 0xff into the middle of the data of the largest parameter
+  in each data file: what a bad disk or copy does, and Orbax restores it."""
+  import tensorstore as ts  # pylint: disable=g-import-not-at-top
+  state = os.path.join(path, 'state')
+  base = ts.KvStore.open('file://' + state + '/').result()
+  root = ts.ocdbt.dump(base).result()['versions'][-1]['root']['location']
+  largest = {}
+  for entry in ts.ocdbt.dump(base, root).result()['entries']:
+    if entry['key'].startswith(b'target.') and 'indirect_value' in entry:
+      _, prefix, name, offset, length = entry['indirect_value'].split(':')
+      file, offset, length = prefix + name, int(offset), int(length)
+      if length > largest.get(file, (0, 0))[1]:
+        largest[file] = (offset, length)
+  for file, (offset, length) in largest.items():
+    with open(os.path.join(state, file), 'r+b') as f:
+      f.seek(offset + length // 2)
+      f.write(b'\xff' * 4096)
+
+
+@needs_t5x
+def test_garbled_initial_checkpoint_stops_the_finetune_before_training(
+    pretrained, tmp_path):
+  workdir = str(tmp_path)
+  garble(checkpoint.path(copy(pretrained, workdir), 40))
+  result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
+  assert result.returncode == 1, result.stdout[-3000:]
+  assert re.fullmatch(
+      f'error: ptjf restored non-finite parameters from {workdir}/pretrain/'
+      r'checkpoint_40 \(token_embedder/embedding has \d+ NaN or infinite values '
+      f'of 106496, in {workdir}/ptjf/checkpoint_0\\); t5x.train was stopped '
+      'before training on them. Re-train or restore that checkpoint, and move '
+      f'{workdir}/ptjf aside before running again.', last_line(result)), (
+          last_line(result))
+  assert 'Traceback' not in result.stderr
+  assert '    step ' not in result.stdout  # no step was shown
+  assert checkpoint.steps(os.path.join(workdir, 'ptjf')) == [0]
+
+
+@needs_t5x
+def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_path):
+  workdir = str(tmp_path)
+  garble(checkpoint.path(copy(pretrained, workdir, (0, 20)), 20))
+  result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                '--gin=TRAIN_STEPS = 80')
+  assert result.returncode == 1, result.stdout[-3000:]
+  assert '    step 40/80 (50%)  train loss nan' in result.stdout
+  line = last_line(result)
+  assert line.startswith('error: pretrain diverged: train loss is nan at step '
+                         '40; t5x.train was stopped.'), line
+  assert 'a re-run resumes from checkpoint_' in line
+  assert 'Traceback' not in result.stderr
+  assert checkpoint.steps(os.path.join(workdir, 'pretrain'))[-1] < 80
+
+
+@needs_t5x
+@pytest.mark.parametrize('damage, problem', [
+    ('metadata', 'state/_METADATA is missing'),
+    ('truncate', r'state/ocdbt.process_0/d/\w+ is truncated \(1000 of \d+ bytes\)'),
+    ('delete', r'state/ocdbt.process_0/d/\w+ is missing'),
+])
+def test_broken_latest_checkpoint_is_refused_naming_the_good_one(
+    pretrained, tmp_path, damage, problem):
+  workdir = str(tmp_path)
+  latest = checkpoint.path(copy(pretrained, workdir), 40)
+  data = os.path.join(latest, 'state', 'ocdbt.process_0', 'd')
+  biggest = max(os.listdir(data), key=lambda n: os.path.getsize(os.path.join(data, n)))
+  if damage == 'metadata':
+    os.remove(os.path.join(latest, 'state', '_METADATA'))
+  elif damage == 'truncate':
+    os.truncate(os.path.join(data, biggest), 1000)
+  else:
+    os.remove(os.path.join(data, biggest))
+  result = ptjf('check', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                '--gin=TRAIN_STEPS = 60')
+  assert result.returncode == 1
+  assert re.fullmatch(
+      f'error: {re.escape(latest)} is broken \\({problem}\\): move checkpoint_40 '
+      f'out of {re.escape(os.path.dirname(latest))} \\(or rename, e.g. to '
+      'checkpoint_40.broken\\); the newest good one is checkpoint_20, where the '
+      'phase resumes.', last_line(result)), last_line(result)
+  if damage == 'metadata':  # ptjf run refuses it too, before T5X starts
+    run = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+               '--gin=TRAIN_STEPS = 60')
+    assert run.returncode == 1 and last_line(run) == last_line(result)
+    assert not os.path.exists(os.path.join(workdir, 'logs'))
+    shutil.move(latest, latest + '.broken')
+    check = ptjf('check', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                 '--gin=TRAIN_STEPS = 60')
+    assert 't5x.train resumes from checkpoint_20: whole' in check.stdout
+
+
+@needs_t5x
+def test_a_second_run_on_the_same_workdir_is_refused(tmp_path):
+  workdir = str(tmp_path)
+  first = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+               '--gin=TRAIN_STEPS = 20', wait=False)
+  output = []
+  for line in first.stdout:
+    output.append(line)
+    if line.startswith('    log: '):
+      break
+  second = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                '--gin=TRAIN_STEPS = 20')
+  output.append(first.stdout.read())
+  assert first.wait() == 0, ''.join(output)[-3000:]
+  assert second.returncode == 1
+  assert last_line(second).startswith(
+      f'error: {workdir} is in use by ptjf run on {socket.gethostname()} (pid '
+      f'{first.pid}, started '), last_line(second)
+  assert 'Traceback' not in second.stderr
+  logs = os.listdir(os.path.join(workdir, 'logs'))
+  assert len(logs) == 1
+  with open(os.path.join(workdir, 'logs', logs[0])) as f:
+    text = f.read().splitlines()
+  assert chain.LAUNCH_LINE.match(text[0]) and chain.EXIT_LINE.match(text[-1])
+  assert checkpoint.steps(os.path.join(workdir, 'pretrain')) == [0, 20]
+  assert not os.path.exists(os.path.join(workdir, lock.NAME))  # released
+
+
+# --- No T5X needed ------------------------------------------------------------
+
+TRAIN = ('I1202 04:27:06.266606 1403 logging_writer.py:48] [{step}] '
+         'collection=train accuracy=0, cross_ent_loss={loss}, '
+         'learning_rate/current=0.158114, loss={loss}, '
+         'loss_per_all_target_tokens={loss}')
+EVAL = ('I1202 04:27:08.645335 1403 logging_writer.py:48] [{step}] '
+        'collection=training_eval/ptjf_synth.en accuracy=0, loss={loss}')
+
+
+def parse(*lines):
+  progress, out = chain._Progress(160), io.StringIO()
+  with contextlib.redirect_stdout(out):
+    for line in lines:
+      progress.line(line)
+    progress.flush()
+  return progress.diverged, out.getvalue()
+
+
+def test_progress_shows_and_flags_a_nan_train_loss():
+  diverged, shown = parse(TRAIN.format(step=20, loss='4.5'),
+                          TRAIN.format(step=40, loss='nan'))
+  assert 'step 20/160 (12%)  train loss 4.500' in shown
+  assert 'step 40/160 (25%)  train loss nan  learning rate 0.1581' in shown
+  assert diverged == 'train loss is nan at step 40'
+
+
+@pytest.mark.parametrize('value', ['inf', '-inf'])
+def test_progress_flags_an_infinite_validation_loss(value):
+  diverged, shown = parse(TRAIN.format(step=20, loss='4.5'),
+                          EVAL.format(step=20, loss=value))
+  assert f'validation loss at step 20: ptjf_synth.en {value}' in shown
+  assert diverged == f'validation loss of ptjf_synth.en is {value} at step 20'
+
+
+def test_progress_keeps_finite_losses_quiet():
+  diverged, shown = parse(TRAIN.format(step=20, loss='5.29e-01'),
+                          EVAL.format(step=20, loss='3.5'))
+  assert not diverged and 'train loss 0.529' in shown
+
+
+def test_root_error_skips_asyncio_noise_at_shutdown():
+  tail = ['Traceback (most recent call last):\n',
+          '  File "t5x/train.py", line 370, in train\n',
+          'FileNotFoundError: No structure could be identified for the '
+          'checkpoint at /w/pretrain/checkpoint_40/state.\n',
+          "  In call to configurable 'train'\n",
+          'Exception ignored in: <function _ProactorBasePipeTransport.__del__>\n',
+          'RuntimeError: Event loop is closed\n'] + [
+              'RuntimeError: Event loop is closed\n'] * 30
+  assert chain.root_error(tail) == (
+      'FileNotFoundError: No structure could be identified for the checkpoint '
+      'at /w/pretrain/checkpoint_40/state.')
+  assert chain.root_error(['I1202 ok\n', 'jax.errors.JaxRuntimeError: '
+                           'INTERNAL: boom\n']) == (
+                               'jax.errors.JaxRuntimeError: INTERNAL: boom')
+  assert chain.root_error(['no error here\n']) == ''
+
+
+def test_attempt_log_names_never_collide_and_sort_by_time(tmp_path):
+  names = [chain._log_path(str(tmp_path), 'ptjf') for _ in range(50)]
+  assert len(set(names)) == len(names) and names == sorted(names)
+
+
+def write_lock(workdir, **record):
+  with open(os.path.join(workdir, lock.NAME), 'w') as f:
+    json.dump({'host': socket.gethostname(), 'boot': lock._boot_id(),
+               'started': 0, 'seen': time.time(), **record}, f)
+
+
+def test_lock_refuses_a_live_run_and_takes_over_a_dead_one(tmp_path):
+  workdir, live = str(tmp_path), os.getppid()
+  write_lock(workdir, identity=lock.identity(pid=live), pid=live)
+  with pytest.raises(lock.Busy, match=f'is in use by ptjf run on '
+                     f'{socket.gethostname()} \\(pid {live}'):
+    lock.Lock(workdir).acquire()
+  gone = subprocess.Popen(['true'])
+  gone.wait()
+  write_lock(workdir, identity=lock.identity(pid=gone.pid), pid=gone.pid)
+  with lock.Lock(workdir) as held:  # its process is gone from this host
+    assert held.owner
+  assert not os.path.exists(os.path.join(workdir, lock.NAME))
+
+
+def test_lock_from_another_host_is_live_until_it_stops_refreshing(tmp_path):
+  workdir = str(tmp_path)
+  record = {'identity': 'other-host pid 7', 'host': 'other-host', 'pid': 7,
+            'started': 0, 'seen': time.time()}
+  with open(os.path.join(workdir, lock.NAME), 'w') as f:
+    json.dump(record, f)
+  with pytest.raises(lock.Busy, match='on other-host'):
+    lock.Lock(workdir).acquire()
+  record['seen'] -= lock.STALE_S + 1
+  with open(os.path.join(workdir, lock.NAME), 'w') as f:
+    json.dump(record, f)
+  assert lock.Lock(workdir).acquire().owner
+
+
+def test_workers_of_one_run_share_the_lock(tmp_path):
+  workdir, flags = str(tmp_path), ['--coordinator_address=host0:1234']
+  record = {'identity': lock.identity(flags), 'host': 'host1', 'pid': 7,
+            'started': 0, 'seen': time.time()}
+  with open(os.path.join(workdir, lock.NAME), 'w') as f:
+    json.dump(record, f)
+  joined = lock.Lock(workdir, flags).acquire()
+  assert not joined.owner  # joined the worker that holds it
+  assert lock.identity(host='t1v-n-5e1f0d5a-w-3') == lock.identity(
+      host='t1v-n-5e1f0d5a-w-0') == 'TPU t1v-n-5e1f0d5a'
