@@ -48,7 +48,7 @@ def test_unknown_experiments(name, message):
 
 def test_recipe_outside_the_naming_scheme(tmp_path):
   path = tmp_path / 'mine.gin'
-  path.write_text('')
+  path.write_text("include 'recipes/ptjf_mc4_xxl.gin'\n")
   with pytest.raises(ValueError, match=r"'mine.gin' is not named <arm>_<data>_<model>"):
     experiment.phases(str(path))
 

@@ -30,7 +30,7 @@ def test_a_rate_off_the_grid_is_registered_with_its_rates():
 @pytest.mark.parametrize('rate', [0, 1, 1.5, -0.1])
 def test_a_rate_outside_0_1_names_itself_and_registers_nothing(rate):
   before = set(seqio.MixtureRegistry.names())
-  with pytest.raises(ValueError, match=f'high_rate is {rate!r}'):
+  with pytest.raises(ValueError, match=rf'high_rate \(HIGH_RESOURCE_RATE\) is {rate!r}:'):
     registry.pair_mixture('ptjf_wmt.en_fr', 'ptjf_wmt.en_hi', rate)
   assert set(seqio.MixtureRegistry.names()) == before
 
