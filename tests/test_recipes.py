@@ -219,7 +219,7 @@ def test_a_swept_rate_off_the_grid_registers_its_mixture():
 @pytest.mark.parametrize('rate', ['0', '1.0', '-0.2'])
 def test_a_rate_outside_0_1_is_rejected_naming_it(rate):
   parse('static_wmt_ro_fr_3layer', HIGH_RESOURCE_RATE=rate)
-  with pytest.raises(ValueError, match=f'high_rate is {re.escape(rate)}:'):
+  with pytest.raises(ValueError, match=rf'high_rate \(HIGH_RESOURCE_RATE\) is {re.escape(rate)}:'):
     recipe.value('MIXTURE_OR_TASK_NAME')
 
 
