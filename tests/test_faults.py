@@ -58,7 +58,9 @@ def copy(pretrained, workdir, steps=(0, 20, 40)):
 
 def garble(path):
   """Writes 4 KB of 0xff into the middle of the data of the largest parameter
-  in each data file: what a bad disk or copy does, and Orbax restores it."""
+  in each data file: what a bad disk or copy does, and Orbax restores it.
+  Returns their names as ptjf prints them (which arrays share a data file
+  varies from one save to the next)."""
   import tensorstore as ts  # pylint: disable=g-import-not-at-top
   state = os.path.join(path, 'state')
   base = ts.KvStore.open('file://' + state + '/').result()
@@ -68,28 +70,30 @@ def garble(path):
     if entry['key'].startswith(b'target.') and 'indirect_value' in entry:
       _, prefix, name, offset, length = entry['indirect_value'].split(':')
       file, offset, length = prefix + name, int(offset), int(length)
-      if length > largest.get(file, (0, 0))[1]:
-        largest[file] = (offset, length)
-  for file, (offset, length) in largest.items():
+      if length > largest.get(file, (0, 0, ''))[1]:
+        largest[file] = (offset, length, entry['key'].decode())
+  for file, (offset, length, _) in largest.items():
     with open(os.path.join(state, file), 'r+b') as f:
       f.seek(offset + length // 2)
       f.write(b'\xff' * 4096)
+  return {key.split('/')[0].removeprefix('target.').replace('.', '/')
+          for _, _, key in largest.values()}
 
 
 @needs_t5x
 def test_garbled_initial_checkpoint_stops_the_finetune_before_training(
     pretrained, tmp_path):
   workdir = str(tmp_path)
-  garble(checkpoint.path(copy(pretrained, workdir), 40))
+  garbled = garble(checkpoint.path(copy(pretrained, workdir), 40))
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
   assert result.returncode == 1, result.stdout[-3000:]
-  assert re.fullmatch(
+  match = re.fullmatch(
       f'error: ptjf restored non-finite parameters from {workdir}/pretrain/'
-      r'checkpoint_40 \(token_embedder/embedding has \d+ NaN or infinite values '
-      f'of 106496, in {workdir}/ptjf/checkpoint_0\\); t5x.train was stopped '
-      'before training on them. Re-train or restore that checkpoint, and move '
-      f'{workdir}/ptjf aside before running again.', last_line(result)), (
-          last_line(result))
+      r'checkpoint_40 \((\S+) has \d+ NaN or infinite values of \d+, in '
+      f'{workdir}/ptjf/checkpoint_0\\); t5x.train was stopped before training '
+      'on them. Re-train or restore that checkpoint, and move '
+      f'{workdir}/ptjf aside before running again.', last_line(result))
+  assert match and match.group(1) in garbled, (last_line(result), garbled)
   assert 'Traceback' not in result.stderr
   assert '    step ' not in result.stdout  # no step was shown
   assert checkpoint.steps(os.path.join(workdir, 'ptjf')) == [0]
