@@ -3,7 +3,8 @@
 Written here: seqio does not ship it and the `t5` package cannot be installed
 from PyPI (it pins unpublished nightly packages).
 
-The pipeline concatenates tokenized documents, cuts the stream into chunks of
+The pipeline keeps one random segment of at most MAX_DOCUMENT_TOKENS tokens of
+each tokenized document, concatenates them, cuts the stream into chunks of
 `tokens_length` tokens, and turns each chunk into
   inputs:  non-noise tokens, one sentinel in place of each noise span
   targets: each noise span, preceded by its sentinel
@@ -20,6 +21,8 @@ NOISE_DENSITY = 0.15
 MEAN_NOISE_SPAN_LENGTH = 3.0
 # Documents concatenated before chunking, so chunks run across documents.
 CONCAT_DOCUMENTS = 128
+# Tokens kept of one document: T5's select_random_chunk(max_length=65536).
+MAX_DOCUMENT_TOKENS = 65_536
 
 
 def lengths_for_tokens(tokens_length: int,
@@ -37,6 +40,7 @@ def chunk_length_for(inputs_length: int,
   """The longest chunk whose corrupted inputs (with EOS) fit `inputs_length`.
 
   Returns (tokens_length, targets_length): for inputs 512 that is (568, 114).
+  These are the numbers of T5's random_spans_helper with one sentinel per span.
   """
   if not 0 < noise_density < 1:
     raise ValueError(f'noise_density is {noise_density!r}: it must lie '
@@ -51,8 +55,13 @@ def chunk_length_for(inputs_length: int,
   while lengths_for_tokens(tokens_length + 1, noise_density,
                            mean_noise_span_length)[0] <= inputs_length:
     tokens_length += 1
-  return tokens_length, lengths_for_tokens(tokens_length, noise_density,
-                                           mean_noise_span_length)[1]
+  chunk_inputs, targets_length = lengths_for_tokens(
+      tokens_length, noise_density, mean_noise_span_length)
+  # At density 0.5, T5 drops a token when targets would outgrow the inputs.
+  if noise_density == 0.5 and targets_length > chunk_inputs:
+    tokens_length -= 1
+    targets_length -= 1
+  return tokens_length, targets_length
 
 
 def _random_partition(num_items, num_parts, seed):
@@ -93,6 +102,29 @@ def replace_spans_with_sentinels(tokens, span_mask, vocab_size):
   sentinels = vocab_size - tf.cumsum(tf.cast(span_starts, tokens.dtype))
   tokens = tf.where(span_starts, sentinels, tokens)
   return tf.boolean_mask(tokens, ~(span_mask & previous))
+
+
+def random_chunk(tokens, seed, max_length=MAX_DOCUMENT_TOKENS):
+  """One of the ceil(n / max_length) aligned segments of `tokens`, uniformly at
+  random; the last may be shorter, and short `tokens` come back whole."""
+  num_segments = (tf.size(tokens) + max_length - 1) // max_length
+  # The second of two split seeds, as T5 draws it: a seed picks T5's segment.
+  draw_seed = tf.random.experimental.stateless_split(seed)[1]
+  start = max_length * tf.random.stateless_uniform(
+      [], draw_seed, maxval=tf.maximum(num_segments, 1), dtype=tf.int32)
+  return tokens[start:start + max_length]
+
+
+@seqio.map_over_dataset(num_seeds=1)
+def _select_chunk(x, seed, max_length, feature_key):
+  return {feature_key: random_chunk(x[feature_key], seed, max_length)}
+
+
+def select_random_chunk(dataset, max_length=MAX_DOCUMENT_TOKENS,
+                        feature_key='targets'):
+  """Keeps a random_chunk of each document; like T5, drops empty ones."""
+  dataset = dataset.filter(lambda x: tf.size(x[feature_key]) > 0)
+  return _select_chunk(dataset, max_length=max_length, feature_key=feature_key)
 
 
 def concatenate_documents(dataset, feature_key='targets',
@@ -144,6 +176,7 @@ def span_corruption(dataset, sequence_length, output_features,
         f"length {sequence_length['inputs']}: span corruption produces "
         f'{targets_length} target tokens; set the targets length to at least '
         f'{targets_length}.')
+  dataset = select_random_chunk(dataset)
   dataset = concatenate_documents(dataset)
   dataset = split_stream(dataset, tokens_length)
   vocab_size = output_features['targets'].vocabulary.vocab_size

@@ -1,4 +1,7 @@
-"""T5 span corruption: length arithmetic, recoverability, noise statistics."""
+"""T5 span corruption: length arithmetic, document cap, recoverability,
+noise statistics."""
+
+import math
 
 import numpy as np
 import pytest
@@ -19,6 +22,70 @@ def test_chunk_length_arithmetic(inputs_length, expected):
   assert span_corruption.chunk_length_for(inputs_length) == expected
 
 
+@pytest.mark.parametrize('inputs_length,mean_span,expected', [
+    # 767 tokens: round(383.5) = 384 noise (half to even) in 128 spans ->
+    # inputs 767-384+128+1 = 512, targets 384+128+1 = 513 > 512: one less.
+    (512, 3.0, (766, 512)),
+    # 151 tokens: round(75.5) = 76 noise in round(25.33) = 25 spans ->
+    # inputs 151-76+25+1 = 101, targets 76+25+1 = 102 > 101: one less.
+    (101, 3.0, (150, 101)),
+    # 127 tokens: round(63.5) = 64 noise in 64 spans -> inputs 127-64+64+1 =
+    # 128, targets 64+64+1 = 129 > 128: one less, though 126 gives only 127.
+    (128, 1.0, (126, 128)),
+    # 683 tokens: round(341.5) = 342 noise in 171 spans -> inputs 513,
+    # targets 514 > 513: one less.
+    (513, 2.0, (682, 513)),
+    # 682 tokens: 341 noise in round(170.5) = 170 spans -> inputs 512,
+    # targets 512: no correction.
+    (512, 2.0, (682, 512)),
+])
+def test_density_half_keeps_targets_within_inputs(inputs_length, mean_span,
+                                                  expected):
+  assert span_corruption.chunk_length_for(
+      inputs_length, noise_density=0.5,
+      mean_noise_span_length=mean_span) == expected
+
+
+def _t5_random_spans_helper(inputs_length, noise_density,
+                            mean_noise_span_length):
+  """T5's random_spans_helper, one extra token per span on either side."""
+  def _tokens_length_to_inputs_length_targets_length(tokens_length):
+    num_noise_tokens = int(round(tokens_length * noise_density))
+    num_nonnoise_tokens = tokens_length - num_noise_tokens
+    num_noise_spans = int(round(num_noise_tokens / mean_noise_span_length))
+    return (num_nonnoise_tokens + num_noise_spans + 1,
+            num_noise_tokens + num_noise_spans + 1)
+
+  tokens_length = inputs_length - 1
+  while (_tokens_length_to_inputs_length_targets_length(tokens_length + 1)[0]
+         <= inputs_length):
+    tokens_length += 1
+  inputs_length, targets_length = (
+      _tokens_length_to_inputs_length_targets_length(tokens_length))
+  if noise_density == 0.5 and targets_length > inputs_length:
+    tokens_length -= 1
+    targets_length -= 1
+  return tokens_length, targets_length
+
+
+def test_chunk_length_matches_t5_over_a_grid():
+  densities = [round(0.05 * k, 2) for k in range(1, 20)]  # 0.5 exactly
+  lengths = list(range(4, 100)) + [127, 128, 255, 256, 511, 512, 513, 1024,
+                                   1025, 2048]
+  corrected = 0
+  for density in densities:
+    for mean_span in (1.0, 1.5, 2.0, 3.0, 5.0, 8.0):
+      for inputs_length in lengths:
+        expected = _t5_random_spans_helper(inputs_length, density, mean_span)
+        assert span_corruption.chunk_length_for(
+            inputs_length, density, mean_span) == expected, (
+                inputs_length, density, mean_span)
+        # One more token would still fit only where the 0.5 rule took it off.
+        corrected += span_corruption.lengths_for_tokens(
+            expected[0] + 1, density, mean_span)[0] <= inputs_length
+  assert corrected > 100  # so the grid exercises the 0.5 rule
+
+
 def test_replace_spans_with_sentinels_literal():
   tokens = tf.constant([10, 11, 12, 13, 14, 15, 16])
   mask = tf.constant([False, True, True, False, False, True, False])
@@ -35,6 +102,85 @@ def test_noise_mask_counts_and_shape():
   starts = np.flatnonzero(mask & ~np.concatenate([[False], mask[:-1]]))
   assert len(starts) == 28
   assert not mask[0] and mask[-1]  # non-noise first, noise last
+
+
+def _t5_chunk_start(num_tokens, seed, max_length=65536):
+  """Where T5's select_random_chunk starts a document, for this seed."""
+  seeds = tf.unstack(tf.random.experimental.stateless_split(seed))
+  num_segments = tf.cast(
+      tf.math.ceil(tf.cast(num_tokens, tf.float32) /
+                   tf.cast(max_length, tf.float32)), tf.int32)
+  return int(max_length * tf.random.stateless_uniform(
+      [], maxval=num_segments, dtype=tf.int32, seed=seeds[1]))
+
+
+@pytest.mark.parametrize('num_tokens', [65_536, 65_537, 131_073, 200_000])
+def test_random_chunk_is_the_segment_t5_selects(num_tokens):
+  tokens = tf.range(1, num_tokens + 1)  # each value names its position
+  segments = -(-num_tokens // 65_536)
+  starts = []
+  for i in range(64):
+    seed = tf.constant([i, 17], tf.int64)
+    chunk = span_corruption.random_chunk(tokens, seed).numpy()
+    start = _t5_chunk_start(num_tokens, seed)
+    assert start % 65_536 == 0
+    assert len(chunk) == min(65_536, num_tokens - start)
+    np.testing.assert_array_equal(chunk, np.arange(start + 1,
+                                                   start + len(chunk) + 1))
+    np.testing.assert_array_equal(
+        span_corruption.random_chunk(tokens, seed).numpy(), chunk)
+    starts.append(start)
+  # Every segment, the short last one included, is drawn.
+  assert sorted(set(starts)) == [65_536 * k for k in range(segments)]
+
+
+def _documents(*lengths):
+  """Documents of the given lengths; token i of each is 1 + i % 1500."""
+  dataset = None
+  for n in lengths:
+    doc = tf.data.Dataset.from_tensors({'targets': 1 + tf.range(n) % 1500})
+    dataset = doc if dataset is None else dataset.concatenate(doc)
+  return dataset
+
+
+def _selected(dataset, seed):
+  with seqio.utils.map_seed_manager(seed):
+    return [x['targets'] for x in span_corruption.select_random_chunk(
+        dataset).as_numpy_iterator()]
+
+
+def test_short_documents_pass_whole_and_empty_ones_are_dropped():
+  selected = _selected(_documents(3, 0, 500, 65_536), seed=5)
+  assert [len(x) for x in selected] == [3, 500, 65_536]
+  for x in selected:
+    np.testing.assert_array_equal(x, 1 + np.arange(len(x)) % 1500)
+
+
+def test_long_document_is_capped_like_t5_through_span_corruption():
+  original = 1 + np.arange(200_000) % 1500
+  document = _documents(200_000)
+  by_seed = {seed: _selected(document, seed)[0] for seed in range(0, 64, 2)}
+  starts = {}
+  for seed, chunk in by_seed.items():
+    start = next(s for s in range(0, 200_000, 65_536)
+                 if np.array_equal(original[s:s + len(chunk)], chunk))
+    assert len(chunk) == min(65_536, 200_000 - start)
+    starts.setdefault(start, seed)
+  # Segments of 65,536, 65,536, 65,536 and 3,392 tokens, each reachable.
+  assert sorted(starts) == [0, 65_536, 131_072, 196_608]
+  np.testing.assert_array_equal(_selected(document, 2)[0], by_seed[2])
+
+  features = {'targets': seqio.Feature(VOCAB)}
+  lengths = {'inputs': 512, 'targets': 114}
+  for start in (0, 196_608):  # ceil(65,536 / 568) = 116, ceil(3,392 / 568) = 6
+    seed = starts[start]
+    with seqio.utils.map_seed_manager(seed):
+      examples = list(span_corruption.span_corruption(
+          document, lengths, features).as_numpy_iterator())
+    assert len(examples) == math.ceil(len(by_seed[seed]) / 568)
+    restored = sum((_reconstruct(e['inputs'].tolist(), e['targets'].tolist(),
+                                 VOCAB.vocab_size) for e in examples), [])
+    assert restored == by_seed[seed].tolist()
 
 
 def _synthetic_stream():
@@ -61,11 +207,13 @@ def _reconstruct(inputs, targets, vocab_size):
 
 def test_every_token_is_recoverable_and_noise_statistics_hold():
   tokens_length, _ = span_corruption.chunk_length_for(512)
-  chunks = span_corruption.split_stream(
-      span_corruption.concatenate_documents(_synthetic_stream()),
-      tokens_length)
-  originals = [c['targets'].tolist() for c in chunks.as_numpy_iterator()]
   with seqio.utils.map_seed_manager(7):
+    chunks = span_corruption.split_stream(
+        span_corruption.concatenate_documents(
+            span_corruption.select_random_chunk(_synthetic_stream())),
+        tokens_length)
+  originals = [c['targets'].tolist() for c in chunks.as_numpy_iterator()]
+  with seqio.utils.map_seed_manager(9):
     corrupted = list(span_corruption._corrupt(
         chunks, vocab_size=VOCAB.vocab_size, noise_density=0.15,
         mean_noise_span_length=3.0).as_numpy_iterator())
