@@ -78,17 +78,16 @@ def unimax(sizes: Mapping[str, float], budget: float,
     max_epochs: the most passes any task may get (>= 1).
   """
   check_weights(sizes)
-  if not isinstance(budget, (int, float)) or not budget > 0:
-    raise ValueError(f'budget is {budget!r}: it must be a number > 0, in the '
+  if (isinstance(budget, bool) or not isinstance(budget, (int, float))
+      or not 0 < budget < math.inf):
+    raise ValueError(f'budget is {budget!r}: it must be a finite number > 0, in the '
                      'same unit as the sizes.')
-  if not isinstance(max_epochs, (int, float)) or not max_epochs >= 1:
-    raise ValueError(f'max_epochs is {max_epochs!r}: the epoch cap must be a '
-                     'number >= 1.')
+  check_max_epochs(max_epochs)
   capacity = sum(d * max_epochs for d in sizes.values())
   if budget > capacity:
     raise ValueError(
-        f'budget {budget!r} exceeds what {max_epochs!r} epochs of all tasks '
-        f'hold ({capacity!r}): raise max_epochs or lower the budget.')
+        f'budget {budget:,.6g} exceeds what {max_epochs:g} epochs of all tasks '
+        f'hold ({capacity:,.6g}): raise max_epochs or lower the budget.')
   allocation = {}
   remaining = float(budget)
   by_size = sorted(sizes, key=lambda t: sizes[t])
@@ -97,6 +96,14 @@ def unimax(sizes: Mapping[str, float], budget: float,
     allocation[task] = min(share, sizes[task] * max_epochs)
     remaining -= allocation[task]
   return _normalise({t: allocation[t] for t in sizes})
+
+
+def check_max_epochs(max_epochs: float) -> None:
+  """Raises ValueError unless `max_epochs` is a finite number >= 1."""
+  if (isinstance(max_epochs, bool) or not isinstance(max_epochs, (int, float))
+      or not 1 <= max_epochs < math.inf):
+    raise ValueError(f'max_epochs is {max_epochs!r}: the epoch cap must be a '
+                     'finite number >= 1.')
 
 
 def static_pair(high_task: str, low_task: str,

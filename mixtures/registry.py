@@ -3,6 +3,11 @@
 A `Family` is a set of tasks with sizes in one unit and the mixtures computed
 from them (temperature, UniMax). Adding a task to a family re-registers its
 mixtures, so a new language joins every temperature mixture with one call.
+
+A UniMax mixture's budget is what the run reading it consumes, so it is
+registered by that run: T5X's DatasetConfigs read MIXTURE_OR_TASK_NAME through
+`run_mixture` (gin/phases/pretrain.gin), which registers '<prefix>.unimax'
+from the run's steps, batch and lengths before seqio looks it up.
 """
 
 import dataclasses
@@ -12,12 +17,17 @@ import gin
 import seqio
 
 from mixtures import rates as rates_lib
+from mixtures import sizes as sizes_lib
+from tasks import span_corruption
 
 PAPER_TAUS = (1.0, 1.43, 2.0, 3.33, 5.0)
 PAIR_GRID = tuple(i / 10 for i in range(1, 10))  # high-resource rate 0.1 ... 0.9
 
 # mixture name -> (task sizes, unit) the rates were computed from; read by `show`.
 MIXTURE_SIZES: dict[str, tuple[dict[str, float], str]] = {}
+# '<prefix>.unimax' -> its Family, for every family that offers UniMax.
+UNIMAX: dict[str, 'Family'] = {}
+UNIMAX_UNIT = 'tokens'
 
 
 def _check_task(name: str) -> None:
@@ -59,31 +69,52 @@ class Family:
     sizes: task name -> data size.
     unit: what a size counts, e.g. 'billion characters'.
     taus: temperatures with a registered mixture '<prefix>.tau<tau>'.
-    unimax_budget: if set, '<prefix>.unimax' with this budget, in `unit`.
-    unimax_max_epochs: UniMax's cap on passes over any task.
+    unimax_max_epochs: if set, '<prefix>.unimax' is offered, UniMax's cap on
+      passes over any task; its budget comes from the run (`run_mixture`).
   """
   prefix: str
   sizes: dict[str, float]
   unit: str
   taus: Sequence[float] = PAPER_TAUS
-  unimax_budget: Optional[float] = None
-  unimax_max_epochs: float = 1.0
+  unimax_max_epochs: Optional[float] = None
+
+  @property
+  def unimax_name(self) -> str:
+    return f'{self.prefix}.unimax'
 
   def mixtures(self) -> dict[str, dict[str, float]]:
-    """Mixture name -> task rates, for every mixture of the family."""
-    out = {mixture_name(self.prefix, 'tau', tau):
-           rates_lib.temperature(self.sizes, tau) for tau in self.taus}
-    if self.unimax_budget is not None:
-      out[f'{self.prefix}.unimax'] = rates_lib.unimax(
-          self.sizes, self.unimax_budget, self.unimax_max_epochs)
-    return out
+    """Mixture name -> task rates, for every temperature of the family."""
+    return {mixture_name(self.prefix, 'tau', tau):
+            rates_lib.temperature(self.sizes, tau) for tau in self.taus}
 
   def register(self) -> None:
     mixtures = self.mixtures()  # computes every rate first: bad sizes fail here
     for task in self.sizes:
       _check_task(task)
+    if self.unimax_max_epochs is not None:
+      rates_lib.check_max_epochs(self.unimax_max_epochs)
+      for task in self.sizes:
+        _check_span_corruption(task, self.unimax_name)
+      UNIMAX[self.unimax_name] = self
     for name, task_rates in mixtures.items():
       register_mixture(name, task_rates, self.sizes, self.unit)
+
+  def register_unimax(self, train_steps: int, batch_size: int,
+                      task_feature_lengths: Mapping[str, int]) -> str:
+    """Registers '<prefix>.unimax' with the budget of the run described."""
+    budget = unimax_budget(train_steps, batch_size, task_feature_lengths)
+    tokens = {task: sizes_lib.source_tokens(task) for task in self.sizes}
+    capacity = sum(tokens.values()) * self.unimax_max_epochs
+    if budget > capacity:
+      raise ValueError(
+          f'{self.unimax_name}: this run reads {budget:,.0f} tokens (TRAIN_STEPS '
+          f'{train_steps:,} x BATCH_SIZE {batch_size:,} x '
+          f'{budget / train_steps / batch_size:,.0f} a chunk), more than '
+          f'{self.unimax_max_epochs:g} epoch(s) of its tasks hold '
+          f'({capacity:,.0f}): lower TRAIN_STEPS or BATCH_SIZE.')
+    task_rates = rates_lib.unimax(tokens, budget, self.unimax_max_epochs)
+    register_mixture(self.unimax_name, task_rates, tokens, UNIMAX_UNIT)
+    return self.unimax_name
 
   def add(self, task: str, size: float) -> None:
     """Adds a task of `size` (in the family's unit) to every family mixture.
@@ -101,6 +132,32 @@ class Family:
     except ValueError:
       self.sizes = previous
       raise
+
+
+def _check_span_corruption(task: str, mixture: str) -> None:
+  if not span_corruption.is_span_corruption(seqio.get_mixture_or_task(task)):
+    raise ValueError(f'{mixture}: task {task!r} is not span corruption; a '
+                     'UniMax budget counts the tokens of span-corruption '
+                     'chunks, one per packed sequence.')
+
+
+def unimax_budget(train_steps: int, batch_size: int,
+                  task_feature_lengths: Mapping[str, int]) -> float:
+  """Tokens a span-corruption run reads: at most one chunk per packed sequence."""
+  tokens_length, _ = span_corruption.chunk_length_for(
+      task_feature_lengths['inputs'])
+  return float(train_steps) * batch_size * tokens_length
+
+
+@gin.configurable(module='ptjf')
+def run_mixture(name: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
+                batch_size: int = gin.REQUIRED,
+                task_feature_lengths: Mapping[str, int] = gin.REQUIRED) -> str:
+  """MIXTURE_OR_TASK_NAME as T5X reads it; a UniMax mixture is registered
+  first, its budget the tokens this run reads."""
+  if name in UNIMAX:
+    UNIMAX[name].register_unimax(train_steps, batch_size, task_feature_lengths)
+  return name
 
 
 def pair_prefix(high_task: str, low_task: str) -> str:

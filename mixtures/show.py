@@ -47,6 +47,11 @@ class Row:
 
 def rate_table(name: str) -> list[Row]:
   """Rows of a registered mixture (or a task, as a one-task mixture)."""
+  if name in registry.UNIMAX and name not in seqio.MixtureRegistry.names():
+    raise ValueError(
+        f'{name} takes its budget from the run that reads it: `ptjf plan '
+        f'RECIPE --gin="MIXTURE_OR_TASK_NAME=\'{name}\'"` shows its rates and '
+        'epochs.')
   if name not in seqio.MixtureRegistry.names() | seqio.TaskRegistry.names():
     raise ValueError(f'unknown mixture or task {name!r}: '
                      '`python -m mixtures.show --list` lists the registered '
@@ -148,7 +153,8 @@ def main(argv: Sequence[str]) -> None:
   except ValueError as e:
     sys.exit(f'error: {e}')
   if _LIST.value:
-    print('\n'.join(sorted(seqio.MixtureRegistry.names())))
+    print('\n'.join(sorted(seqio.MixtureRegistry.names() |
+                           registry.UNIMAX.keys())))
     return
   if not names:
     raise app.UsageError('give one or more mixture names, e.g. '

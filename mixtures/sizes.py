@@ -5,7 +5,10 @@ Each table maps a language or pair code to a size, in one unit per table.
 
 import csv
 import os
+
 import seqio
+
+from tasks import mc4
 
 # Characters (billions) of the paper's five mC4 languages (Choi et al., Table 2).
 MC4_PAPER_CHARS_BILLIONS = {
@@ -38,6 +41,25 @@ MC4_DOCUMENTS = _read_mc4_column('train_documents')
 MC4_VALIDATION_DOCUMENTS = _read_mc4_column('validation_documents')
 # Billions of mT5 SentencePiece tokens per language, mT5 paper (3.0.1 build).
 MC4_MT5_TOKENS_BILLIONS = _read_mc4_column('mt5_tokens_billions')
+# Documents tokenized to estimate a source's tokens where no table has them.
+DOCUMENTS_SAMPLED = 200
+
+
+def source_tokens(task_name: str) -> float:
+  """Tokens of a span-corruption task's training documents: mT5's count for an
+  mC4 language, else documents x the mean of the first DOCUMENTS_SAMPLED."""
+  lang = task_name[len(mc4.PREFIX) + 1:]
+  if task_name.startswith(mc4.PREFIX + '.') and lang in MC4_MT5_TOKENS_BILLIONS:
+    return MC4_MT5_TOKENS_BILLIONS[lang] * 1e9
+  task = seqio.get_mixture_or_task(task_name)
+  documents = task.source.num_input_examples('train')
+  if documents is None:
+    raise ValueError(f'task {task_name!r}: its source does not know how many '
+                     'training documents it has.')
+  sample = task.preprocess_precache(  # the task's own reading and tokenizing
+      task.source.get_dataset('train', shuffle=False).take(DOCUMENTS_SAMPLED))
+  counts = [len(x['targets']) for x in sample.as_numpy_iterator()]
+  return documents * sum(counts) / len(counts)
 
 
 def seqio_sizes(task_names, split: str = 'train') -> dict[str, float]:

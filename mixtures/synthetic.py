@@ -1,7 +1,7 @@
 """Mixtures of the synthetic corpus, in the same shapes as mC4's and WMT's.
 
   ptjf_synth.tau<t>           five languages at temperature t
-  ptjf_synth.unimax           the five languages under UniMax
+  ptjf_synth.unimax           the five under UniMax, budget from the run
   ptjf_synth.en_only          synthetic English alone (pre-training)
   ptjf_synth.ro_fr.high<r>    en_fr at rate r, en_ro at 1 - r
 """
@@ -10,9 +10,7 @@ from mixtures import registry
 from tasks import synthetic
 
 HIGH_RESOURCE = 'en'
-# UniMax budget in documents: every low-resource language is read once (the
-# cap), and what is left is split evenly between hi and en.
-UNIMAX_BUDGET_DOCUMENTS = 50_000.0
+# UniMax's cap on passes over a language; the budget is the run's own.
 UNIMAX_MAX_EPOCHS = 1.0
 
 LANGUAGES = registry.Family(
@@ -20,7 +18,6 @@ LANGUAGES = registry.Family(
     sizes={synthetic.task_name(lang): float(size)
            for lang, size in synthetic.SPAN_LANGUAGES.items()},
     unit='documents',
-    unimax_budget=UNIMAX_BUDGET_DOCUMENTS,
     unimax_max_epochs=UNIMAX_MAX_EPOCHS)
 LANGUAGES.register()
 _EN = synthetic.task_name(HIGH_RESOURCE)

@@ -1,6 +1,7 @@
 """Checks the datasets a parsed recipe trains and evaluates on, before T5X
 builds them: every task is registered and has the split read, the feature
-lengths fit the task's objective, and the vocabulary files exist.
+lengths fit the task's objective, the TFDS versions named exist, and the
+vocabulary files exist.
 
 Each problem raises ValueError with one line naming the bad value and the fix.
 """
@@ -15,6 +16,12 @@ from tasks import span_corruption
 # T5X's run files pass these DatasetConfigs to train(); None skips one.
 _CONFIGS = {'train': 'train_script.train.train_dataset_cfg',
             'train_eval': 'train_script.train.train_eval_dataset_cfg'}
+
+
+def mixture_read(role: str = 'train') -> str:
+  """The mixture a parsed config's DatasetConfig reads; a UniMax one is
+  registered on the way (mixtures.registry.run_mixture)."""
+  return recipe.value(_CONFIGS[role]).mixture_or_task_name
 
 
 def _tasks(name: str) -> list[seqio.Task]:
@@ -69,8 +76,10 @@ def check() -> list[str]:
     if cfg is None:
       continue
     tasks = _tasks(cfg.mixture_or_task_name)
-    needs = set()
+    needs, tfds_names = set(), set()
     for task in tasks:
+      if isinstance(task.source, seqio.TfdsDataSource):  # a bad version fails here
+        tfds_names.add(task.source.tfds_dataset.name)
       if cfg.split not in task.splits:
         raise ValueError(
             f'task {task.name} of {cfg.mixture_or_task_name} has no '
@@ -83,7 +92,8 @@ def check() -> list[str]:
     report.append(f'{role}: {cfg.mixture_or_task_name} ({len(tasks)} '
                   f'task{"s" * (len(tasks) > 1)}, '
                   f'split {cfg.split!r}), lengths {lengths}'
-                  + ''.join(f'; {n}' for n in sorted(needs) if n))
+                  + ''.join(f'; {n}' for n in sorted(needs) if n)
+                  + ''.join(f'; TFDS {n}' for n in sorted(tfds_names)))
   model = recipe.value('MODEL')
   vocabularies[model.input_vocabulary] = 'the model'
   vocabularies[model.output_vocabulary] = 'the model'

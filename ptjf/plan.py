@@ -43,10 +43,10 @@ import seqio
 
 from mixtures import sizes
 from ptjf import bindings
+from ptjf import datasets
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
-from tasks import mc4
 from tasks import span_corruption
 from tasks import wmt
 
@@ -66,7 +66,6 @@ _PACKING_ROWS = flags.DEFINE_integer(
     'packing_rows', 0, 'Measure examples per packed sequence on this many rows '
     "of each phase's real training pipeline (reads data).")
 
-_DOCUMENTS_SAMPLED = 200
 _LR_POINTS = 2000
 
 
@@ -103,20 +102,6 @@ def _rates(mixture_name: str) -> dict[str, float]:
   return {mixture.name: 1.0}
 
 
-def _source_tokens(task) -> float:
-  """Tokens of a span-corruption task's training documents."""
-  lang = task.name[len(mc4.PREFIX) + 1:]
-  if task.name.startswith(mc4.PREFIX + '.') and lang in sizes.MC4_MT5_TOKENS_BILLIONS:
-    return sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9
-  documents = task.source.num_input_examples('train')
-  if documents is None:
-    raise ValueError(f'{task.name}: its source does not know its size')
-  vocabulary = task.output_features['targets'].vocabulary
-  sample = task.source.get_dataset('train', shuffle=False).take(_DOCUMENTS_SAMPLED)
-  counts = [len(vocabulary.encode(x['text'].numpy().decode())) for x in sample]
-  return documents * sum(counts) / len(counts)
-
-
 def dataset_examples(task_name: str, inputs_length: int,
                      given: dict[str, float]) -> Optional[float]:
   """A task's training set in examples at this inputs length (None: unknown)."""
@@ -126,7 +111,8 @@ def dataset_examples(task_name: str, inputs_length: int,
   pair = task_name[len(wmt.PREFIX) + 1:]
   try:
     if span_corruption.is_span_corruption(task):
-      return _source_tokens(task) / span_corruption.chunk_length_for(inputs_length)[0]
+      return (sizes.source_tokens(task_name) /
+              span_corruption.chunk_length_for(inputs_length)[0])
     if task_name.startswith(wmt.PREFIX + '.') and pair in sizes.WMT_EXAMPLES:
       return float(sizes.WMT_EXAMPLES[pair])
     return float(task.source.num_input_examples('train'))
@@ -158,7 +144,7 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
   """Re-parses the phase's config and counts what it trains on."""
   run.parse(gin_files)
   batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
-  mixture = recipe.value('MIXTURE_OR_TASK_NAME')
+  mixture = datasets.mixture_read()
   per_sequence = (examples_per_sequence(mixture, lengths, packing_rows)
                   if packing_rows else None)
   schedule = recipe.value('trainer.Trainer.learning_rate_fn')

@@ -4,6 +4,7 @@ import pytest
 import seqio
 
 from mixtures import rates
+from mixtures import registry
 from mixtures import show
 from mixtures import synthetic as synthetic_mixtures
 from tasks import span_corruption
@@ -33,6 +34,8 @@ def restore_family():
   yield family
   family.sizes = saved
   family.register()
+  if family.unimax_name in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.remove(family.unimax_name)  # it may name NEW_TASK
   if NEW_TASK in seqio.TaskRegistry.names():
     seqio.TaskRegistry.remove(NEW_TASK)
 
@@ -42,7 +45,9 @@ def test_new_language_joins_the_temperature_mixtures(text_files,
   # --- as in the README ---
   span_corruption.register_task(
       NEW_TASK,
-      seqio.TextLineDataSource(text_files),
+      seqio.TextLineDataSource(text_files,
+                               num_input_examples={'train': 300,
+                                                   'validation': 20}),
       vocab.SYNTHETIC_VOCABULARY)
   synthetic_mixtures.LANGUAGES.add(NEW_TASK, size=300)
   # -------------------------
@@ -65,6 +70,36 @@ def test_new_language_joins_the_temperature_mixtures(text_files,
       seqio.EncDecFeatureConverter(pack=True), num_epochs=None, shuffle=True,
       seed=3, batch_size=2).as_numpy_iterator())
   assert batch['encoder_input_tokens'].shape == (2, 128)
+
+
+def test_new_language_joins_unimax_by_its_tokens(text_files, restore_family):
+  span_corruption.register_task(
+      NEW_TASK, seqio.TextLineDataSource(
+          text_files, num_input_examples={'train': 300, 'validation': 20}),
+      vocab.SYNTHETIC_VOCABULARY)
+  synthetic_mixtures.LANGUAGES.add(NEW_TASK, size=300)
+  lengths = {'inputs': 128, 'targets': 32}
+  name = registry.run_mixture('ptjf_synth.unimax', 320, 16, lengths)
+  table, unit = registry.MIXTURE_SIZES[name]
+  encoded = [len(vocab.SYNTHETIC_VOCABULARY.encode(line.rstrip('\n')))
+             for line in list(open(text_files['train']))[:200]]
+  assert unit == 'tokens'
+  assert table[NEW_TASK] == pytest.approx(300 * sum(encoded) / len(encoded))
+  mixture = seqio.get_mixture_or_task(name)
+  budget = registry.unimax_budget(320, 16, lengths)
+  for task in mixture.tasks:
+    epochs = mixture.get_rate(task) / mixture.total_rate * budget / table[task.name]
+    assert epochs <= 1 + 1e-9, task.name
+
+
+def test_unimax_needs_a_task_that_knows_its_size(text_files, restore_family):
+  span_corruption.register_task(NEW_TASK, seqio.TextLineDataSource(text_files),
+                                vocab.SYNTHETIC_VOCABULARY)
+  synthetic_mixtures.LANGUAGES.add(NEW_TASK, size=300)
+  with pytest.raises(ValueError, match=f"task '{NEW_TASK}': its source does "
+                     'not know how many training documents it has'):
+    registry.run_mixture('ptjf_synth.unimax', 320, 16,
+                         {'inputs': 128, 'targets': 32})
 
 
 def test_unregistered_task_cannot_join(restore_family):

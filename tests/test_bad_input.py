@@ -209,6 +209,18 @@ COMMAND_LINE_T5X = [
      "/runs/tiny/pretrain/checkpoint_160; give the first phase's directory"),
     ('run workdir gs:// without bucket', ['run', TINY, '--workdir=gs://'],
      'error: --workdir=gs:// names no bucket'),
+    ('UniMax run past every epoch cap',
+     ['check', 'static_mc4_xxl', '--workdir={w}',
+      "--gin=MIXTURE_OR_TASK_NAME = 'ptjf_mc4.unimax'",
+      '--gin=TRAIN_STEPS = 3_000_000'],
+     'error: recipes/static_mc4_xxl.gin: ptjf_mc4.unimax: this run reads '
+     '3,492,864,000,000 tokens (TRAIN_STEPS 3,000,000 x BATCH_SIZE 1,024 x '
+     '1,137 a chunk), more than 1 epoch(s) of its tasks hold'),
+    ('mC4 version without the multilingual config',
+     ['check', 'static_mc4_xxl', '--workdir={w}',
+      "--gin=ptjf.mc4_tfds_version.version = '2.3.1'"],
+     "error: recipes/static_mc4_xxl.gin: ptjf.mc4_tfds_version.version is "
+     "'2.3.1': c4/multilingual exists in versions 3.1.0, 3.0.1, 3.0.0"),
 ]
 
 

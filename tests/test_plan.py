@@ -61,6 +61,45 @@ def test_warns_for_the_languages_repeated_past_max_epochs(xxl, capsys):
   assert [w.split()[0] for w in warnings] == [f'ptjf_mc4.{l}' for l in over]
 
 
+@pytest.mark.parametrize('mixture,experiment', [
+    ('ptjf_mc4.unimax', 'static_mc4_xxl'),
+    ('ptjf_mc4.unimax', 'static_mc4_xl'),
+    ('ptjf_mc4.unimax', 'ptjf_mc4_xxl'),  # the fine-tune phase reads it
+    ('ptjf_synth.unimax', 'static_synth_mc4_tiny'),
+    ('ptjf_synth.unimax', 'ptjf_synth_mc4_tiny'),
+])
+def test_unimax_plans_keep_every_language_within_its_cap(mixture, experiment):
+  binding = [f"MIXTURE_OR_TASK_NAME = '{mixture}'"]
+  scope = 'finetune_gin' if experiment.startswith('ptjf_') else 'gin'
+  run = preflight.prepare(experiment, '<workdir>', **{scope: binding})[-1]
+  phase = plan.plan_phase(run, (), {}, 0)
+  assert {t.task for t in phase.tasks} == {
+      f"{mixture.split('.')[0]}.{lang}" for lang in TABLE2}
+  epochs = {t.task.split('.')[1]: t.epochs for t in phase.tasks}
+  assert max(epochs.values()) <= 1 + 1e-9, epochs
+  # UniMax: the languages below the cap share what is left equally, and each
+  # gets at least as much as any language held at its cap.
+  below = [t.sequences for t in phase.tasks if t.epochs < 1 - 1e-9]
+  capped = [t.sequences for t in phase.tasks if t.epochs >= 1 - 1e-9]
+  assert below and max(below) == pytest.approx(min(below), rel=1e-9)
+  assert all(c <= min(below) * (1 + 1e-9) for c in capped)
+  if experiment.endswith('_xxl') or experiment.endswith('_xl'):
+    assert capped and len(below) == 1  # only English is left unfinished
+
+
+def test_unimax_plan_of_the_static_xxl_run_by_hand():
+  run = preflight.prepare('static_mc4_xxl', '<workdir>', gin=[
+      "MIXTURE_OR_TASK_NAME = 'ptjf_mc4.unimax'"])[0]
+  tasks = {t.task: t for t in plan.plan_phase(run, (), {}, 0).tasks}
+  budget = 1_000_000 * BATCH * CHUNK  # tokens the run reads
+  for lang in ('gd', 'gu', 'sw', 'hi'):  # each small language exactly once
+    tokens = sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9
+    assert tasks[f'ptjf_mc4.{lang}'].rate == pytest.approx(tokens / budget)
+  small = sum(sizes.MC4_MT5_TOKENS_BILLIONS[l] for l in ('gd', 'gu', 'sw', 'hi'))
+  assert tasks['ptjf_mc4.en'].epochs == pytest.approx(
+      (budget - small * 1e9) / (sizes.MC4_MT5_TOKENS_BILLIONS['en'] * 1e9))
+
+
 def test_learning_rate_milestones(xxl):
   pretrain, finetune = xxl
   assert pretrain.milestones == pytest.approx(

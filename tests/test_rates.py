@@ -73,16 +73,44 @@ def test_unimax_never_exceeds_the_epoch_cap(budget, cap):
   assert sum(got.values()) == pytest.approx(1.0)
 
 
-def test_registered_unimax_respects_its_cap():
-  from mixtures import mc4  # pylint: disable=g-import-not-at-top
-  mixture = seqio.get_mixture_or_task('ptjf_mc4.unimax')
-  for task in mixture.tasks:
-    epochs = (mixture.get_rate(task) / mixture.total_rate *
-              mc4.UNIMAX_BUDGET_CHARS_BILLIONS / mc4.PAPER.sizes[task.name])
-    assert epochs <= mc4.UNIMAX_MAX_EPOCHS + 1e-9
-  # 1,000B chars: the four small languages once each, English the rest.
-  assert mixture.get_rate(seqio.get_mixture_or_task('ptjf_mc4.gd')) == pytest.approx(
-      0.8 / 1000)
+def test_unimax_budget_is_what_the_run_reads():
+  # mT5-XXL's static run: 1M steps of 1024 rows, each one 1137-token chunk.
+  name = registry.run_mixture('ptjf_mc4.unimax', 1_000_000, 1024,
+                              {'inputs': 1024, 'targets': 229})
+  assert name == 'ptjf_mc4.unimax'
+  mixture = seqio.get_mixture_or_task(name)
+  got = {t.name.split('.')[1]: mixture.get_rate(t) / mixture.total_rate
+         for t in mixture.tasks}
+  budget = 1_000_000 * 1024 * 1137
+  # Smallest first, each capped at one epoch of its mT5 tokens: gd 0.4B,
+  # gu 0.8B, sw 1B, hi 24B; English (2,733B) takes the remaining 1,138.1B.
+  assert got == pytest.approx({'gd': 0.4e9 / budget, 'gu': 0.8e9 / budget,
+                               'sw': 1e9 / budget, 'hi': 24e9 / budget,
+                               'en': (budget - 26.2e9) / budget}, rel=1e-9)
+
+
+def test_unimax_budget_no_cap_can_hold_is_refused():
+  with pytest.raises(ValueError, match=(
+      r'^ptjf_mc4.unimax: this run reads 3,492,864,000,000 tokens \(TRAIN_STEPS '
+      r'3,000,000 x BATCH_SIZE 1,024 x 1,137 a chunk\), more than 1 epoch\(s\) '
+      r'of its tasks hold \(2,759,200,000,000\): lower TRAIN_STEPS or '
+      r'BATCH_SIZE.')):
+    registry.run_mixture('ptjf_mc4.unimax', 3_000_000, 1024,
+                         {'inputs': 1024, 'targets': 229})
+
+
+def test_other_names_pass_through_run_mixture_unchanged():
+  assert registry.run_mixture('ptjf_mc4.tau3.33', 1, 1, {'inputs': 8}) == (
+      'ptjf_mc4.tau3.33')
+
+
+def test_unimax_needs_span_corruption_tasks():
+  family = registry.Family(prefix='ptjf_test_unimax', unit='pairs',
+                           sizes={'ptjf_wmt.en_ro': 1.0, 'ptjf_wmt.en_fr': 2.0},
+                           unimax_max_epochs=1.0)
+  with pytest.raises(ValueError, match="task 'ptjf_wmt.en_ro' is not span "
+                     'corruption'):
+    family.register()
 
 
 @pytest.mark.parametrize('prefix', ['ptjf_wmt.ro_fr', 'ptjf_wmt.hi_fr',
@@ -105,10 +133,26 @@ def test_wmt_sizes_are_table1():
 
 def test_mc4_document_table_covers_every_language():
   from tasks import mc4  # pylint: disable=g-import-not-at-top
-  assert set(sizes.MC4_DOCUMENTS) == set(mc4.LANGUAGES)
+  assert set(sizes.MC4_DOCUMENTS) == set(mc4.LANGUAGES) | {mc4.UNDETERMINED}
   assert sizes.MC4_DOCUMENTS['en'] == 3_928_733_379
   assert sizes.MC4_DOCUMENTS['gd'] == 201_237
-  assert set(sizes.MC4_MT5_TOKENS_BILLIONS) == set(mc4.LANGUAGES) - {'und'}
+  assert set(sizes.MC4_MT5_TOKENS_BILLIONS) == set(mc4.LANGUAGES)
+
+
+@pytest.mark.parametrize('tau', [1.0, 1.43, 2.0, 3.33, 5.0])
+def test_all_language_mixtures_leave_out_undetermined(tau):
+  from tasks import mc4  # pylint: disable=g-import-not-at-top
+  mixture = seqio.get_mixture_or_task(f'ptjf_mc4_all.tau{tau:g}')
+  got = {t.name: mixture.get_rate(t) / mixture.total_rate for t in mixture.tasks}
+  assert 'ptjf_mc4.und' not in got and len(got) == len(mc4.LANGUAGES) == 107
+  assert 'ptjf_mc4.und' in seqio.TaskRegistry.names()  # still its own task
+  documents = {l: n for l, n in sizes.MC4_DOCUMENTS.items() if l != 'und'}
+  weights = {l: (n / sum(documents.values())) ** (1 / tau)
+             for l, n in documents.items()}
+  assert got == pytest.approx(
+      {f"ptjf_mc4.{l.replace('-', '_')}": w / sum(weights.values())
+       for l, w in weights.items()}, rel=1e-9)
+  assert max(got, key=got.get) == 'ptjf_mc4.en'
 
 
 @pytest.mark.parametrize('call,message', [

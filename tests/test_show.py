@@ -5,7 +5,9 @@ import subprocess
 import sys
 
 import pytest
+import seqio
 
+from mixtures import registry
 from mixtures import show
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,11 +30,24 @@ def test_rate_table_of_a_grid_point():
 
 
 def test_format_table_lists_every_task():
-  text = show.format_table('ptjf_synth.unimax',
-                           show.rate_table('ptjf_synth.unimax'))
+  text = show.format_table('ptjf_synth.tau2',
+                           show.rate_table('ptjf_synth.tau2'))
   assert 'size unit: documents' in text
   for lang in ('en', 'hi', 'gu', 'gd', 'sw'):
     assert f'ptjf_synth.{lang}' in text
+
+
+def test_unimax_is_shown_once_a_run_registered_it():
+  if 'ptjf_synth.unimax' in seqio.MixtureRegistry.names():
+    seqio.MixtureRegistry.remove('ptjf_synth.unimax')
+  with pytest.raises(ValueError, match=r'ptjf_synth.unimax takes its budget '
+                     'from the run that reads it: `ptjf plan RECIPE'):
+    show.rate_table('ptjf_synth.unimax')
+  registry.run_mixture('ptjf_synth.unimax', 320, 16,
+                       {'inputs': 128, 'targets': 32})
+  text = show.format_table('ptjf_synth.unimax',
+                           show.rate_table('ptjf_synth.unimax'))
+  assert 'size unit: tokens' in text
 
 
 def test_unknown_mixture_is_rejected():

@@ -9,6 +9,7 @@ import seqio
 import tensorflow as tf
 from tensorflow_datasets.text import c4 as tfds_c4
 
+from mixtures import registry
 from mixtures import sizes
 from tasks import mc4
 from tasks import synthetic
@@ -34,6 +35,26 @@ def test_mc4_split_names_follow_tfds():
   # training time, on the TPU pod, so it is checked here.
   assert task.source.tfds_dataset._split_map == {  # pylint: disable=protected-access
       'train': 'gd', 'validation': 'gd-validation'}
+
+
+def test_mc4_version_is_the_095_language_id_build_unless_bound():
+  # TFDS's own release notes: 3.1.0 raised the language-ID threshold to 0.95.
+  assert '0.95' in tfds_c4.RELEASE_NOTES[mc4.TFDS_VERSION]
+  assert mc4.MULTILINGUAL_VERSIONS == ('3.1.0', '3.0.1', '3.0.0')
+  task = seqio.get_mixture_or_task('ptjf_mc4.gd')
+  try:
+    gin.bind_parameter('ptjf.mc4_tfds_version.version', '3.0.1')
+    loader = task.source.tfds_dataset
+    assert loader.name == 'c4/multilingual:3.0.1'
+    assert loader._split_map == {  # pylint: disable=protected-access
+        'train': 'gd', 'validation': 'gd-validation'}
+    gin.bind_parameter('ptjf.mc4_tfds_version.version', '3.2.0')
+    with pytest.raises(ValueError, match=r"version is '3.2.0': c4/multilingual "
+                       r'exists in versions 3.1.0, 3.0.1, 3.0.0'):
+      task.source.tfds_dataset  # pylint: disable=pointless-statement
+  finally:
+    gin.clear_config()
+  assert task.source.tfds_dataset.name == 'c4/multilingual:3.1.0'
 
 
 def test_wmt_tasks_use_the_papers_datasets_and_bleu():
@@ -119,6 +140,7 @@ def test_smallest_language_has_hundreds_of_examples():
 def test_synthetic_mixtures_batch_through_feature_converters(
     no_network, name, lengths):
   del no_network
+  name = registry.run_mixture(name, 320, 16, lengths)  # as a tiny run reads it
   ds = seqio.get_dataset(name, lengths, seqio.EncDecFeatureConverter(pack=True),
                          dataset_split='train', shuffle=True, seed=1,
                          num_epochs=None, batch_size=4)
