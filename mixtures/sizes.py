@@ -27,6 +27,17 @@ WMT_EXAMPLES = {
     'en_hi': 314_000,     # WMT'14
 }
 
+# Examples of each pair's TFDS 'validation' split (v1.0.0), the evaluation sets
+# of the paper's Table 1, as the TFDS catalog lists them: github.com/tensorflow/
+# datasets docs/catalog/wmt15_translate.md, wmt19_translate.md at commit
+# 2afcf6f3f4e0; wmt16_translate.md, wmt14_translate.md at commit b8aa38eebc8a.
+WMT_VALIDATION_EXAMPLES = {
+    'en_fr': 4_503,  # newsdiscussdev2015 + newstest2014
+    'en_zh': 3_981,  # newstest2018
+    'en_ro': 1_999,  # newsdev2016
+    'en_hi': 520,    # newsdev2014
+}
+
 _MC4_CSV = os.path.join(os.path.dirname(__file__), 'data', 'mc4_sizes.csv')
 
 
