@@ -69,9 +69,13 @@ class ConfiguredVocabulary(seqio.SentencePieceVocabulary):
           'file (local or gs://).')
 
   def _model_context(self):
-    if self._model is None:
+    configured = self._configurable()
+    # A binding changed since the model was loaded: load the one it names.
+    if self._model is None or configured != (self._sentencepiece_model_file,
+                                             self._extra_ids):
+      self._model = None
       self.check_file()
-      self._sentencepiece_model_file, self._extra_ids = self._configurable()
+      self._sentencepiece_model_file, self._extra_ids = configured
     return super()._model_context()
 
   def __eq__(self, other):

@@ -178,10 +178,14 @@ def test_vocabulary_is_chosen_by_gin(tmp_path):
     assert fresh.sentencepiece_model_file == path
     assert fresh.vocab_size == 70
     assert (fresh.pad_id, fresh.eos_id, fresh.unk_id) == (0, 1, 2)
+    # The object the tasks hold, loaded before the binding, follows it too.
+    assert vocab.SYNTHETIC_VOCABULARY.vocab_size == 70
+    assert vocab.SYNTHETIC_VOCABULARY.encode('ama') == fresh.encode('ama')
   finally:
     gin.clear_config()
   assert vocab.ConfiguredVocabulary(vocab.synthetic_vocabulary).vocab_size == (
       before)
+  assert vocab.SYNTHETIC_VOCABULARY.vocab_size == before
 
 
 def test_missing_vocabulary_file_is_a_clear_error(tmp_path):
