@@ -114,6 +114,7 @@ def phases(experiment: str) -> list[Phase]:
 # --- Reading recipes as text -------------------------------------------------
 
 _HEADER_MACRO = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
+_INCLUDE = re.compile(r"""^include\s+['"]([^'"]+)['"]""")
 _TRAIN_STEPS = re.compile(r'^TRAIN_STEPS\s*=\s*([\d_]+)\s*(?:#.*)?$', re.M)
 _TOP_LEVEL_BINDING = re.compile(r'^([A-Za-z_][\w./]*)\s*=', re.M)
 
@@ -137,6 +138,25 @@ def declared_required(path: str) -> list[str]:
                 if line.startswith('# REQUIRED')), len(header))
   return sorted({m.group(1) for m in map(_HEADER_MACRO.match, header[start:])
                  if m} - {'REQUIRED'})
+
+
+def macro_text(paths: Sequence[str], macro: str) -> Optional[str]:
+  """The text of the last top-level `macro = ...` in gin files `paths`,
+  includes followed as gin does (those outside this repository skipped)."""
+  value = None
+  pattern = re.compile(rf'^{re.escape(macro)}\s*=\s*([^#]*?)\s*(?:#.*)?$')
+  for path in paths:
+    for line in read(path).splitlines():
+      if match := _INCLUDE.match(line):
+        found = [f for f in (os.path.join(recipe.REPO, match.group(1)),
+                             os.path.join(os.path.dirname(path),
+                                          match.group(1)))
+                 if os.path.isfile(f)]
+        inner = macro_text(found[:1], macro)
+        value = value if inner is None else inner
+      elif match := pattern.match(line):
+        value = match.group(1)
+  return value
 
 
 def train_steps(path: str) -> int:

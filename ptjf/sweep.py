@@ -4,6 +4,7 @@ commands (default), as gin binding files for `python -m t5x.train`, or run.
 Usage:
   ptjf sweep EXPERIMENT --root=DIR [--learning_rates=...] [--high_rates=...]
       [--warmups=...] [--taus=...|none] [--format=commands|gin] [--run]
+      [--pretrain_steps=N1,... --fix=total|finetune [--total_steps=N]]
       [--gin='NAME = VALUE']... [--pretrain_gin=...]... [--finetune_gin=...]...
       [--gin_file=F]... [--tfds_data_dir=D]
 
@@ -20,10 +21,24 @@ The first three where a recipe leaves the macro REQUIRED; --taus where the
 recipe's mixture is a literal '<prefix>.tau<t>' (ptjf_mc4_*, static_mc4_*,
 restart_mc4_*, *_synth_mc4_tiny), as MIXTURE_OR_TASK_NAME = '<prefix>.tau<t>'.
 
+The length study (sec. 4.3, Fig. 9) is swept only when asked for:
+--pretrain_steps=N1,... sets the first phase's TRAIN_STEPS (the static base's
+for a restart), and --fix says what the fine-tune runs:
+
+  --fix=total     TOTAL - N1 steps, TOTAL being --total_steps or the two
+                  recipes' TRAIN_STEPS summed (mC4: 500k in all)
+  --fix=finetune  its recipe's TRAIN_STEPS, whatever N1 (NMT)
+
+A value that leaves a phase no steps, or no more than its WARMUP_STEPS, is
+refused. Each N1 gets its own ROOT/pretrain<N1>, and a comment per group of
+runs gives their steps.
+
 An axis is bound in exactly the phases whose recipes take it: LEARNING_RATE in
 both phases (--gin), HIGH_RESOURCE_RATE and the temperature in the ptjf
 fine-tune only (--finetune_gin) but in both phases of a restart (its static
-base trains at the same rate), WARMUP_STEPS in the fine-tune only.
+base trains at the same rate), WARMUP_STEPS in the fine-tune only,
+--pretrain_steps in the first phase (and, with --fix=total, the fine-tune's
+TRAIN_STEPS with it).
 
 Points that differ only in fine-tune axes share one first phase: the sweep
 first runs `ptjf run EXPERIMENT --phase=first --workdir=ROOT/<shared>` once per
@@ -32,6 +47,8 @@ value of the shared axes, then each point as `ptjf run EXPERIMENT
 all its bindings (drop --pretrain_dir and that command runs both phases itself).
 Without fine-tune axes, each point runs both of its phases in ROOT/<point>.
 Directory names are the axis values, e.g. ROOT/lr0.005/high0.3_warmup20000.
+Fine-tunes of different pre-training lengths never share one: N1 is a first
+phase value, e.g. ROOT/pretrain100000/tau2.
 
 --gin, --pretrain_gin, --finetune_gin, --gin_file and --tfds_data_dir are
 passed to every `ptjf run` (--finetune_gin not to --phase=first, where ptjf
@@ -48,6 +65,8 @@ resume.
 Example:
   ptjf sweep ptjf_wmt_ro_fr_3layer --root=gs://bucket/sweep --high_rates=0.3,0.7
   ptjf sweep ptjf_synth_ro_fr_tiny --root=/tmp/sweep --high_rates=0.3,0.7 --run
+  ptjf sweep ptjf_mc4_xl --root=gs://bucket/length --taus=none \
+      --pretrain_steps=100000,250000,400000 --fix=total
 """
 
 import dataclasses
@@ -80,6 +99,14 @@ _FORMAT = flags.DEFINE_enum(
     "commands; 'gin': write a gin binding file per phase run for t5x.train.")
 _RUN = flags.DEFINE_bool(
     'run', False, 'Run the `ptjf run` commands one after another.')
+# A string, not an enum: a bad value is refused in one line like the rest.
+_FIX = flags.DEFINE_string(
+    'fix', None, "total|finetune, with --pretrain_steps: 'total' gives the "
+    "fine-tune the rest of --total_steps; 'finetune' keeps the fine-tune's "
+    'TRAIN_STEPS, so the total varies.')
+_TOTAL_STEPS = flags.DEFINE_string(
+    'total_steps', None, "With --fix=total: the two phases' steps together; "
+    "default: the two recipes' TRAIN_STEPS summed.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +151,7 @@ def _high_rate(text: str) -> str:
                       'a rate strictly between 0 and 1'))
 
 
-def _warmup(text: str) -> str:
+def _positive_steps(text: str) -> str:
   try:
     steps = int(text)
   except ValueError:
@@ -157,7 +184,7 @@ AXES = (
                            '20000,30000,40000 where its recipe leaves it '
                            'REQUIRED.'),
          'WARMUP_STEPS', 'warmup', ('10000', '20000', '30000', '40000'),
-         _warmup),
+         _positive_steps),
     Axis(flags.DEFINE_list('taus', None,
                            "Temperatures of a recipe whose mixture is "
                            "'<prefix>.tau<t>' (mC4); 'none' keeps the "
@@ -166,6 +193,14 @@ AXES = (
          'MIXTURE_OR_TASK_NAME', 'tau', ('1.43', '2', '3.33', '5'),
          _temperature),
 )
+
+# Not in AXES: no recipe leaves TRAIN_STEPS REQUIRED; swept only when given.
+PRETRAIN_STEPS = Axis(
+    flags.DEFINE_list('pretrain_steps', None,
+                      "The first phase's TRAIN_STEPS (N1; the static base's "
+                      'for a restart), for the length study (sec. 4.3); '
+                      'give --fix with it.'),
+    'TRAIN_STEPS', 'pretrain', (), _positive_steps)
 
 _TAU_MIXTURE = re.compile(
     r"""^MIXTURE_OR_TASK_NAME\s*=\s*['"]([\w.-]+)\.tau[\d.]+['"]""", re.M)
@@ -182,10 +217,13 @@ class Dimension:
     axis: the Axis.
     scope: the `ptjf run` flag that binds it.
     values: (directory label, 'NAME=VALUE' binding) per value.
+    finetune: directory label -> a binding the fine-tune gets with that value
+      (--fix=total: the rest of the steps).
   """
   axis: Axis
   scope: str
   values: tuple[tuple[str, str], ...]
+  finetune: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _temperature_prefix(phase: experiment.Phase) -> Optional[str]:
@@ -219,13 +257,113 @@ def _values(axis: Axis, texts: Optional[Sequence[str]]) -> list[str]:
   return values
 
 
+# --- Pre-training length (sec. 4.3) -----------------------------------------
+
+def _setting(phases: Sequence[experiment.Phase], index: int,
+             bindings: Mapping[str, Sequence[str]], gin_files: Sequence[str],
+             macro: str) -> Optional[int]:
+  """The whole number `macro` is in `phases[index]` with `bindings`, or None
+  where it is not a literal (e.g. REQUIRED)."""
+  bound = [b.split('=', 1)[1].strip() for b in experiment.phase_bindings(
+      phases, index, bindings) if recipe.macro_name(b) == macro]
+  text = bound[-1] if bound else experiment.macro_text(
+      [phases[index].recipe, *gin_files], macro)
+  try:
+    return int(text)
+  except (TypeError, ValueError):
+    return None
+
+
+def _name(phase: experiment.Phase) -> str:
+  return os.path.basename(phase.recipe)[:-len('.gin')]
+
+
+def _total(phases: Sequence[experiment.Phase], fix: Optional[str],
+           total_text: Optional[str]) -> tuple[Optional[int], str]:
+  """Under --fix=total, the steps of both phases together and where that
+  number comes from; (None, '') under --fix=finetune."""
+  first, last = phases
+  first_steps = experiment.train_steps(first.steps_from or first.recipe)
+  last_steps = experiment.train_steps(last.recipe)
+  if fix is None:
+    raise ValueError(
+        f'--pretrain_steps needs --fix=total (the {last.arm} gets the rest of '
+        f'{first_steps + last_steps} steps) or --fix=finetune (the {last.arm} '
+        f'keeps its {last_steps}).')
+  if fix == 'finetune':
+    if total_text is not None:
+      raise ValueError(f'--total_steps={total_text} with --fix=finetune, where '
+                       f"the total is N1 + the {last.arm}'s steps: drop "
+                       '--total_steps, or use --fix=total.')
+    return None, ''
+  if total_text is None:
+    return first_steps + last_steps, (f"{_name(first)}'s {first_steps} + "
+                                      f"{_name(last)}'s {last_steps}")
+  try:
+    return int(_positive_steps(total_text)), '--total_steps'
+  except ValueError as e:
+    raise ValueError(f'--total_steps: {e}.') from None
+
+
+def _lengths(phases: Sequence[experiment.Phase],
+             given: Mapping[str, Optional[Sequence[str]]],
+             extra: experiment.PassThrough) -> Optional[Dimension]:
+  """--pretrain_steps as a first-phase axis; under --fix=total each value
+  also gives the fine-tune the rest of the total."""
+  texts, fix, total_text = (given.get(k) for k in (
+      PRETRAIN_STEPS.flag.name, _FIX.name, _TOTAL_STEPS.name))
+  if fix not in (None, 'total', 'finetune'):
+    raise ValueError(f'--fix={fix}: give --fix=total (N1 + N2 fixed) or '
+                     '--fix=finetune (N2 fixed).')
+  if texts is None:
+    if fix is not None or total_text is not None:
+      flag = f'--fix={fix}' if fix else f'--total_steps={total_text}'
+      raise ValueError(f'{flag} splits the steps of a --pretrain_steps sweep: '
+                       'give --pretrain_steps=N1,... too.')
+    return None
+  if len(phases) == 1:
+    rest = experiment.split(_name(phases[0]))[1]
+    two = [f'{a}_{rest}' for a in experiment.FIRST_PHASE if os.path.isfile(
+        os.path.join(os.path.dirname(phases[0].recipe), f'{a}_{rest}.gin'))]
+    instead = (f'{", ".join(two[:-1])} or {two[-1]}' if len(two) > 1 else
+               two[0] if two else 'a two-phase experiment')
+    raise ValueError(f'--pretrain_steps: {_name(phases[0])} has one phase, no '
+                     f'pre-training to lengthen; give {instead} instead.')
+  scopes = ['gin', 'pretrain_gin']
+  if fix == 'total':  # the fine-tune's length is the sweep's too
+    scopes.append('finetune_gin')
+  for scope in scopes:  # a second binding would win over the sweep's
+    clash = [b for b in extra.bindings.get(scope, ())
+             if recipe.macro_name(b) == 'TRAIN_STEPS']
+    if clash:
+      use = ('--total_steps=... (or --fix=finetune)' if scope == 'finetune_gin'
+             else '--pretrain_steps=...')
+      raise ValueError(f'--{scope}={clash[0]} sets TRAIN_STEPS, which the '
+                       f'length sweep sets: use {use} instead.')
+  total, whence = _total(phases, fix, total_text)
+  values = _values(PRETRAIN_STEPS, texts)
+  for v in values:
+    if total is not None and int(v) >= total:
+      raise ValueError(f'--pretrain_steps={v} leaves the {phases[1].arm} no '
+                       f'steps of the {total} in all ({whence}): give values '
+                       f'below {total}.')
+  labels = [PRETRAIN_STEPS.label + v for v in values]
+  return Dimension(
+      PRETRAIN_STEPS, 'pretrain_gin',
+      tuple((label, f'TRAIN_STEPS={v}') for label, v in zip(labels, values)),
+      {label: f'TRAIN_STEPS={total - int(v)}'
+       for label, v in zip(labels, values)} if total is not None else {})
+
+
 def dimensions(name: str, phases: Sequence[experiment.Phase],
                given: Mapping[str, Optional[Sequence[str]]],
                extra: experiment.PassThrough = experiment.PassThrough({})
                ) -> list[Dimension]:
   """The axes `name` is swept on; `given` maps an axis flag name to the
-  values given on the command line, or None for the paper's grid."""
-  dims = []
+  values given on the command line, or None for the paper's grid (and 'fix'
+  and 'total_steps' to theirs)."""
+  # The length comes first: its runs group by N1, as in the paper's Fig. 9.
+  dims = [d for d in [_lengths(phases, given, extra)] if d]
   for axis in AXES:
     texts = given.get(axis.flag.name)
     arms = {p.arm for p in phases if _takes(axis, p)}
@@ -265,6 +403,47 @@ class Sweep:
   def runs(self) -> list[experiment.Invocation]:
     return self.firsts + self.points
 
+  @property
+  def lengths(self) -> Optional[Dimension]:
+    """The --pretrain_steps axis, if swept."""
+    return next((d for d in self.dims if d.axis is PRETRAIN_STEPS), None)
+
+
+def phase_steps(sweep: Sweep, run: experiment.Invocation,
+          extra: experiment.PassThrough) -> list[Optional[int]]:
+  """The TRAIN_STEPS of each phase of a point, also of one it fine-tunes
+  from (a --phase=first run: of its first phase alone)."""
+  bindings = experiment.merged(run.bindings, extra)
+  return [_setting(sweep.phases, i, bindings, extra.gin_files, 'TRAIN_STEPS')
+          for i in range(1 if run.first_only else len(sweep.phases))]
+
+
+def check_lengths(sweep: Sweep, extra: experiment.PassThrough) -> None:
+  """Raises ValueError where the length sweep leaves a phase no longer than
+  its warm-up: it would end still warming up (and optax's warm-up-then-cosine
+  raises unless TRAIN_STEPS > WARMUP_STEPS)."""
+  if not sweep.lengths:
+    return
+  phases = sweep.phases
+  for run in sweep.points:
+    bindings = experiment.merged(run.bindings, extra)
+    n1, n2 = phase_steps(sweep, run, extra)
+    for i, phase in enumerate(phases):
+      warmup = _setting(phases, i, bindings, extra.gin_files, 'WARMUP_STEPS')
+      if None in (warmup, n1, n2) or (n1, n2)[i] > warmup:
+        continue
+      where = f"{_name(phase)}'s warm-up, WARMUP_STEPS = {warmup}"
+      if i == 0:
+        raise ValueError(f'--pretrain_steps={n1} is no longer than {where}: '
+                         f'give values above {warmup}.')
+      if sweep.lengths.finetune:
+        raise ValueError(f'--pretrain_steps={n1} leaves the {phase.arm} {n2} '
+                         f'steps, no more than {where}: give values below '
+                         f'{n1 + n2 - warmup}.')
+      raise ValueError(f'--fix=finetune keeps the {phase.arm} at {n2} steps, '
+                       f'no more than {where}: shorten its warm-up, or use '
+                       '--fix=total.')
+
 
 def plan(name: str, phases: Sequence[experiment.Phase], root: str,
          dims: Sequence[Dimension]) -> Sweep:
@@ -273,8 +452,12 @@ def plan(name: str, phases: Sequence[experiment.Phase], root: str,
   shares = len(phases) == 2 and any(d.scope == 'finetune_gin' for d in dims)
   firsts, points = {}, []
   for point in itertools.product(*(d.values for d in dims)):
-    bindings = {scope: tuple(b for d, (_, b) in zip(dims, point)
-                             if d.scope == scope) for scope in experiment.SCOPES}
+    bindings = {scope: [] for scope in experiment.SCOPES}
+    for d, (label, b) in zip(dims, point):
+      bindings[d.scope].append(b)
+      if label in d.finetune:
+        bindings['finetune_gin'].append(d.finetune[label])
+    bindings = {scope: tuple(b) for scope, b in bindings.items()}
     shared = '_'.join(label for d, (label, _) in zip(dims, point)
                       if not shares or d.scope != 'finetune_gin')
     own = '_'.join(label for d, (label, _) in zip(dims, point)
@@ -308,32 +491,55 @@ def _count(n: int, noun: str) -> str:
   return f'{n} {noun} run{"" if n == 1 else "s"}'
 
 
+def _noun(d: Dimension, phases: Sequence[experiment.Phase]) -> str:
+  if d.axis is PRETRAIN_STEPS:
+    return f'{phases[0].arm} TRAIN_STEPS'
+  return 'tau' if d.axis.is_temperature else d.axis.macro
+
+
 def title(sweep: Sweep) -> str:
-  grid = ' x '.join(
-      f'{len(d.values)} {"tau" if d.axis.is_temperature else d.axis.macro}'
-      for d in sweep.dims)
+  grid = ' x '.join(f'{len(d.values)} {_noun(d, sweep.phases)}'
+                    for d in sweep.dims)
   return f'# ptjf sweep {sweep.name}: {grid or "no open axis"}'
 
 
-def command_groups(sweep: Sweep
-                   ) -> list[tuple[str, list[experiment.Invocation]]]:
-  """(comment, runs) in the order to run them."""
+def _length_note(sweep: Sweep, run: experiment.Invocation,
+                 extra: experiment.PassThrough) -> str:
+  """': pretrain 100000 + ptjf 400000 = 500000 steps' under a length sweep."""
+  if not sweep.lengths:
+    return ''
+  n1, n2 = phase_steps(sweep, run, extra)
   first, last = sweep.phases[0].arm, sweep.phases[-1].arm
+  return f': {first} {n1} + {last} {n2} = {n1 + n2} steps'
+
+
+def command_groups(sweep: Sweep,
+                   extra: experiment.PassThrough = experiment.PassThrough({})
+                   ) -> list[tuple[str, list[experiment.Invocation]]]:
+  """(comment, runs) in the order to run them; under a length sweep each
+  group of fine-tunes has one length, given in its comment."""
+  first, last = sweep.phases[0].arm, sweep.phases[-1].arm
+
+  def note(run: experiment.Invocation) -> str:
+    return _length_note(sweep, run, extra)
+
   if not sweep.firsts:
     both = ', running both phases' if len(sweep.phases) == 2 else ''
-    return [(f'# {_count(len(sweep.points), last)}{both}', sweep.points)]
+    groups = [list(g) for _, g in itertools.groupby(sweep.points, note)]
+    return [(f'# {_count(len(g), last)}{both}{note(g[0])}', g) for g in groups]
   groups = [(f'# {_count(len(sweep.firsts), first)} (--phase=first), shared '
              f'by the {last} runs below', sweep.firsts)]
   for run in sweep.firsts:
     pretrain_dir = posixpath.join(run.workdir, first)
     group = [p for p in sweep.points if p.pretrain_dir == pretrain_dir]
-    groups.append((f'# {_count(len(group), last)} from {pretrain_dir}', group))
+    groups.append((f'# {_count(len(group), last)} from {pretrain_dir}'
+                   f'{note(group[0])}', group))
   return groups
 
 
 def commands_text(sweep: Sweep, extra: experiment.PassThrough) -> str:
   lines = [title(sweep)]
-  for comment, runs in command_groups(sweep):
+  for comment, runs in command_groups(sweep, extra):
     lines += [comment, *(display(run.args(sweep.name, extra)) for run in runs)]
   return '\n'.join(lines)
 
@@ -343,6 +549,7 @@ class GinFile:
   path: str
   text: str
   train_command: str
+  steps: Optional[int] = None
 
 
 def gin_files(sweep: Sweep, extra: experiment.PassThrough) -> list[GinFile]:
@@ -360,7 +567,11 @@ def gin_files(sweep: Sweep, extra: experiment.PassThrough) -> list[GinFile]:
         lines.append(recipe.string_binding(
             'INITIAL_CHECKPOINT_PATH',
             f'{first_dir}/checkpoint_{experiment.final_step(phases, bindings)}'))
-      lines += experiment.phase_bindings(phases, i, bindings)
+      own = experiment.phase_bindings(phases, i, bindings)
+      # Gin keeps a macro's last binding (a restart's TRAIN_STEPS under a
+      # length sweep): write that one alone.
+      lines += [b for j, b in enumerate(own) if recipe.macro_name(b) not in
+                {recipe.macro_name(later) for later in own[j + 1:]}]
       command = shlex.join(recipe.train_command(
           [phase.recipe, *extra.gin_files, path], t5x_flags=extra.t5x_flags,
           python='python'))
@@ -369,7 +580,8 @@ def gin_files(sweep: Sweep, extra: experiment.PassThrough) -> list[GinFile]:
           'with:', f'# {command}',
           *(f'{recipe.macro_name(b)} = {b.split("=", 1)[1].strip()}'
             for b in lines)])
-      out.append(GinFile(path, text + '\n', command))
+      out.append(GinFile(path, text + '\n', command, _setting(
+          phases, i, bindings, extra.gin_files, 'TRAIN_STEPS')))
   return out
 
 
@@ -420,7 +632,9 @@ def main(argv: Sequence[str]) -> None:
       name = experiment.recipe_path(name)  # `ptjf run` starts in the repository
     extra = bindings.pass_through_from_flags()
     experiment.check_flags(argv[1], phases, **extra.bindings)
-    dims = dimensions(name, phases, {a.flag.name: a.flag.value for a in AXES},
+    given = {a.flag.name: a.flag.value for a in (*AXES, PRETRAIN_STEPS)}
+    dims = dimensions(name, phases, {**given, _FIX.name: _FIX.value,
+                                     _TOTAL_STEPS.name: _TOTAL_STEPS.value},
                       extra)
     root = experiment.absolute(_ROOT.value)
     if _FORMAT.value == 'gin' and os.path.isfile(root):
@@ -431,6 +645,7 @@ def main(argv: Sequence[str]) -> None:
         os.path.basename(phases[-1].recipe)[:-len('.gin')], phases,
         range(len(phases)), experiment.merged(sweep.points[0].bindings, extra),
         extra.gin_files)
+    check_lengths(sweep, extra)
     files = gin_files(sweep, extra) if _FORMAT.value == 'gin' else []
     write_gin_files(files)
   except (ValueError, OSError) as e:
@@ -439,7 +654,8 @@ def main(argv: Sequence[str]) -> None:
     print(f'Wrote {len(files)} gin files; train them in this order (a '
           "fine-tune restores its first phase's final checkpoint):")
     for f in files:
-      print(f'# {f.path}\n{f.train_command}')
+      length = f' ({f.steps} steps)' if sweep.lengths else ''
+      print(f'# {f.path}{length}\n{f.train_command}')
   elif _RUN.value:
     run_all([run.args(sweep.name, extra) for run in sweep.runs])
   else:

@@ -31,6 +31,15 @@ def commands(name, root='/r', extra=experiment.PassThrough({}), **given):
   return [shlex.split(line) for line in lines if not line.startswith('#')]
 
 
+def text(name, root='/r', extra=experiment.PassThrough({}), **given):
+  """The printed lines of a sweep, comments included."""
+  phases = experiment.phases(name)
+  plan = sweep.plan(name, phases, root,
+                    sweep.dimensions(name, phases, given, extra))
+  sweep.check_lengths(plan, extra)
+  return sweep.commands_text(plan, extra).splitlines()
+
+
 def flag_values(argv):
   """{'--gin': [...], ...} of a parsed `ptjf run` command."""
   assert argv[:2] == ['ptjf', 'run']
@@ -150,6 +159,109 @@ def test_single_phase_experiments():
   assert (len(firsts), len(points)) == (0, 45)
 
 
+def test_mc4_xl_length_study_fixes_the_total_at_the_recipes_500k():
+  lines = text('ptjf_mc4_xl', pretrain_steps=['100000', '250000', '400000'],
+               fix='total', taus=['2', '5'])
+  assert [line for line in lines if line.startswith('#')] == [
+      '# ptjf sweep ptjf_mc4_xl: 3 pretrain TRAIN_STEPS x 2 tau',
+      '# 3 pretrain runs (--phase=first), shared by the ptjf runs below',
+      '# 2 ptjf runs from /r/pretrain100000/pretrain: '
+      'pretrain 100000 + ptjf 400000 = 500000 steps',
+      '# 2 ptjf runs from /r/pretrain250000/pretrain: '
+      'pretrain 250000 + ptjf 250000 = 500000 steps',
+      '# 2 ptjf runs from /r/pretrain400000/pretrain: '
+      'pretrain 400000 + ptjf 100000 = 500000 steps']
+  firsts, points = split(commands(
+      'ptjf_mc4_xl', pretrain_steps=['100000', '250000', '400000'],
+      fix='total', taus=['2', '5']))
+  assert firsts == [{'--phase': ['first'], '--workdir': [f'/r/pretrain{n1}'],
+                     '--pretrain_gin': [f'TRAIN_STEPS={n1}']}
+                    for n1 in (100000, 250000, 400000)]
+  assert [(p['--workdir'], p['--pretrain_dir'], p['--pretrain_gin'],
+           p['--finetune_gin']) for p in points] == [
+               ([f'/r/pretrain{n1}/tau{t}'], [f'/r/pretrain{n1}/pretrain'],
+                [f'TRAIN_STEPS={n1}'],
+                [f'TRAIN_STEPS={500000 - n1}',
+                 f'MIXTURE_OR_TASK_NAME="ptjf_mc4.tau{t}"'])
+               for n1 in (100000, 250000, 400000) for t in (2, 5)]
+
+
+def test_explicit_total_steps():
+  lines = text('ptjf_mc4_xl', pretrain_steps=['50000'], fix='total',
+               total_steps='300000', taus=['none'])
+  assert lines == [
+      '# ptjf sweep ptjf_mc4_xl: 1 pretrain TRAIN_STEPS',
+      '# 1 ptjf run, running both phases: '
+      'pretrain 50000 + ptjf 250000 = 300000 steps',
+      'ptjf run ptjf_mc4_xl --workdir=/r/pretrain50000 '
+      '--pretrain_gin=TRAIN_STEPS=50000 --finetune_gin=TRAIN_STEPS=250000']
+
+
+def test_nmt_length_study_fixes_the_fine_tune_across_rates():
+  assert text('ptjf_synth_ro_fr_tiny', '/tmp/sw', pretrain_steps=['200', '800'],
+              fix='finetune', high_rates=['0.3', '0.7']) == [
+      '# ptjf sweep ptjf_synth_ro_fr_tiny: 2 pretrain TRAIN_STEPS x 2 '
+      'HIGH_RESOURCE_RATE',
+      '# 2 pretrain runs (--phase=first), shared by the ptjf runs below',
+      'ptjf run ptjf_synth_ro_fr_tiny --phase=first '
+      '--workdir=/tmp/sw/pretrain200 --pretrain_gin=TRAIN_STEPS=200',
+      'ptjf run ptjf_synth_ro_fr_tiny --phase=first '
+      '--workdir=/tmp/sw/pretrain800 --pretrain_gin=TRAIN_STEPS=800',
+      '# 2 ptjf runs from /tmp/sw/pretrain200/pretrain: '
+      'pretrain 200 + ptjf 100 = 300 steps',
+      'ptjf run ptjf_synth_ro_fr_tiny --workdir=/tmp/sw/pretrain200/high0.3 '
+      '--pretrain_dir=/tmp/sw/pretrain200/pretrain '
+      '--pretrain_gin=TRAIN_STEPS=200 --finetune_gin=HIGH_RESOURCE_RATE=0.3',
+      'ptjf run ptjf_synth_ro_fr_tiny --workdir=/tmp/sw/pretrain200/high0.7 '
+      '--pretrain_dir=/tmp/sw/pretrain200/pretrain '
+      '--pretrain_gin=TRAIN_STEPS=200 --finetune_gin=HIGH_RESOURCE_RATE=0.7',
+      '# 2 ptjf runs from /tmp/sw/pretrain800/pretrain: '
+      'pretrain 800 + ptjf 100 = 900 steps',
+      'ptjf run ptjf_synth_ro_fr_tiny --workdir=/tmp/sw/pretrain800/high0.3 '
+      '--pretrain_dir=/tmp/sw/pretrain800/pretrain '
+      '--pretrain_gin=TRAIN_STEPS=800 --finetune_gin=HIGH_RESOURCE_RATE=0.3',
+      'ptjf run ptjf_synth_ro_fr_tiny --workdir=/tmp/sw/pretrain800/high0.7 '
+      '--pretrain_dir=/tmp/sw/pretrain800/pretrain '
+      '--pretrain_gin=TRAIN_STEPS=800 --finetune_gin=HIGH_RESOURCE_RATE=0.7']
+
+
+def test_nmt_length_study_shares_each_pretraining_across_the_paper_grid():
+  firsts, points = split(commands('ptjf_wmt_ro_fr_3layer', fix='finetune',
+                                  pretrain_steps=['100000', '200000']))
+  assert (len(firsts), len(points)) == (2 * 5, 2 * 5 * 9 * 4)
+  assert firsts[0] == {'--phase': ['first'],
+                       '--workdir': ['/r/pretrain100000_lr0.00025'],
+                       '--gin': ['LEARNING_RATE=0.00025'],
+                       '--pretrain_gin': ['TRAIN_STEPS=100000']}
+  for p in points:
+    n1 = p['--pretrain_gin'][0].split('=')[1]
+    assert p['--pretrain_dir'][0].startswith(f'/r/pretrain{n1}_lr')
+    assert not any(b.startswith('TRAIN_STEPS') for b in p['--finetune_gin'])
+
+
+def test_fix_finetune_keeps_a_fine_tune_length_given_with_finetune_gin():
+  extra = experiment.PassThrough({'finetune_gin': ['TRAIN_STEPS = 300']})
+  lines = text('ptjf_synth_ro_fr_tiny', extra=extra, pretrain_steps=['200'],
+               fix='finetune', high_rates=['0.5'])
+  assert lines[3] == ('# 1 ptjf run from /r/pretrain200/pretrain: '
+                      'pretrain 200 + ptjf 300 = 500 steps')
+
+
+def test_restart_length_study_runs_its_static_base_for_n1():
+  lines = text('restart_mc4_xl', pretrain_steps=['100000', '400000'],
+               fix='total', taus=['none'])
+  assert lines == [
+      '# ptjf sweep restart_mc4_xl: 2 static TRAIN_STEPS',
+      '# 1 restart run, running both phases: '
+      'static 100000 + restart 400000 = 500000 steps',
+      'ptjf run restart_mc4_xl --workdir=/r/pretrain100000 '
+      '--pretrain_gin=TRAIN_STEPS=100000 --finetune_gin=TRAIN_STEPS=400000',
+      '# 1 restart run, running both phases: '
+      'static 400000 + restart 100000 = 500000 steps',
+      'ptjf run restart_mc4_xl --workdir=/r/pretrain400000 '
+      '--pretrain_gin=TRAIN_STEPS=400000 --finetune_gin=TRAIN_STEPS=100000']
+
+
 def test_paper_rate_grid_is_the_registry_pair_grid():
   assert tuple(map(float, sweep.HIGH_RATES)) == registry.PAIR_GRID
 
@@ -245,6 +357,26 @@ def test_a_train_steps_binding_moves_the_checkpoint(tmp_path):
           in read(f'{tmp_path}/high0.5/ptjf.gin').splitlines())
 
 
+def test_restart_length_gin_files_bind_each_length_once(tmp_path):
+  root = str(tmp_path)
+  result = _sweep('restart_mc4_xl', f'--root={root}', '--format=gin',
+                  '--taus=2', '--pretrain_steps=100000,400000', '--fix=total')
+  assert result.returncode == 0, result.stderr
+  for n1 in (100000, 400000):
+    run = f'{root}/pretrain{n1}_tau2'
+    assert read(f'{run}/static.gin').splitlines()[2:] == [
+        f'MODEL_DIR = "{run}/static"',
+        'MIXTURE_OR_TASK_NAME = "ptjf_mc4.tau2"', f'TRAIN_STEPS = {n1}']
+    assert read(f'{run}/restart.gin').splitlines()[2:] == [
+        f'MODEL_DIR = "{run}/restart"',
+        f'INITIAL_CHECKPOINT_PATH = "{run}/static/checkpoint_{n1}"',
+        'MIXTURE_OR_TASK_NAME = "ptjf_mc4.tau2"',
+        f'TRAIN_STEPS = {500000 - n1}']
+    assert f'# {run}/static.gin ({n1} steps)' in result.stdout.splitlines()
+    assert (f'# {run}/restart.gin ({500000 - n1} steps)'
+            in result.stdout.splitlines())
+
+
 def test_gin_files_are_never_overwritten(tmp_path):
   args = ('ptjf_synth_ro_fr_tiny', f'--root={tmp_path}', '--format=gin')
   assert _sweep(*args).returncode == 0
@@ -260,7 +392,9 @@ def test_gin_files_are_never_overwritten(tmp_path):
 @pytest.mark.parametrize('args', [
     ['restart_wmt_ro_fr_3layer', '--learning_rates=5e-3', '--high_rates=0.3',
      '--warmups=10000'],
-    ['ptjf_mc4_xxl', '--taus=2']])
+    ['ptjf_mc4_xxl', '--taus=2'],
+    ['restart_wmt_ro_fr_3layer', '--learning_rates=5e-3', '--high_rates=0.3',
+     '--warmups=10000', '--pretrain_steps=100000', '--fix=total']])
 def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args):
   result = _sweep(*args, f'--root={tmp_path}', '--format=gin')
   assert result.returncode == 0, result.stderr
@@ -270,6 +404,10 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args):
     recipe.parse(gin_files[0], more_gin_files=gin_files[1:], finalize=False)
     assert recipe.unbound_required() == []
     assert recipe.value('MODEL_DIR') == path[:-len('.gin')]
+    steps = [line.split('=')[1] for line in read(path).splitlines()
+             if line.startswith('TRAIN_STEPS = ')]
+    if steps:  # a phase's length is the one in its file, not its recipe's
+      assert recipe.value('TRAIN_STEPS') == int(steps[0])
 
 
 @pytest.mark.parametrize('args, message', [
@@ -297,6 +435,73 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args):
      'use --learning_rates'),
     (['static_mc4_xxl', '--pretrain_gin=TRAIN_STEPS=5'], 'has one phase'),
     (['ptjf_mc4_xxl', "--gin=MODEL_DIR='/x'"], 'MODEL_DIR is set by ptjf run'),
+    # The length study.
+    (['ptjf_mc4_xl', '--pretrain_steps=100000,500000', '--fix=total'],
+     "--pretrain_steps=500000 leaves the ptjf no steps of the 500000 in all "
+     "(pretrain_mc4_xl's 250000 + ptjf_mc4_xl's 250000): give values below "
+     '500000.'),
+    (['ptjf_mc4_xl', '--pretrain_steps=300000', '--fix=total',
+      '--total_steps=300000'],
+     '--pretrain_steps=300000 leaves the ptjf no steps of the 300000 in all '
+     '(--total_steps): give values below 300000.'),
+    (['ptjf_mc4_xl', '--pretrain_steps=0', '--fix=total'],
+     "--pretrain_steps: '0' is not a positive whole number of steps."),
+    (['ptjf_mc4_xl', '--pretrain_steps=-5', '--fix=total'],
+     "--pretrain_steps: '-5' is not a positive whole number of steps."),
+    (['ptjf_mc4_xl', '--pretrain_steps=2.5e5', '--fix=total'],
+     "--pretrain_steps: '2.5e5' is not a positive whole number of steps."),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000,100_000', '--fix=total'],
+     "--pretrain_steps: give distinct values, got '100000,100_000'."),
+    (['ptjf_mc4_xl', '--pretrain_steps=', '--fix=total'],
+     '--pretrain_steps: give at least one value.'),
+    (['static_mc4_xl', '--pretrain_steps=100000', '--fix=total'],
+     '--pretrain_steps: static_mc4_xl has one phase, no pre-training to '
+     'lengthen; give ptjf_mc4_xl or restart_mc4_xl instead.'),
+    (['pretrain_wmt_ro_fr_3layer', '--pretrain_steps=100000', '--fix=finetune'],
+     'give ptjf_wmt_ro_fr_3layer, transfer_wmt_ro_fr_3layer or '
+     'restart_wmt_ro_fr_3layer instead.'),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=finetune',
+      '--total_steps=500000'],
+     '--total_steps=500000 with --fix=finetune, where the total is N1 + the '
+     "ptjf's steps: drop --total_steps, or use --fix=total."),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000'],
+     '--pretrain_steps needs --fix=total (the ptjf gets the rest of 500000 '
+     'steps) or --fix=finetune (the ptjf keeps its 250000).'),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=all'],
+     '--fix=all: give --fix=total (N1 + N2 fixed) or --fix=finetune'),
+    (['ptjf_mc4_xl', '--fix=total'],
+     '--fix=total splits the steps of a --pretrain_steps sweep: give '
+     '--pretrain_steps=N1,... too.'),
+    (['ptjf_mc4_xl', '--total_steps=500000'], '--total_steps=500000 splits'),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=total',
+      '--total_steps=5e5'],
+     "--total_steps: '5e5' is not a positive whole number of steps."),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000,495000', '--fix=total'],
+     "--pretrain_steps=495000 leaves the ptjf 5000 steps, no more than "
+     "ptjf_mc4_xl's warm-up, WARMUP_STEPS = 10000: give values below 490000."),
+    (['ptjf_mc4_xl', '--pretrain_steps=10000', '--fix=total'],
+     "--pretrain_steps=10000 is no longer than pretrain_mc4_xl's warm-up, "
+     'WARMUP_STEPS = 10000: give values above 10000.'),
+    (['ptjf_wmt_ro_fr_3layer', '--pretrain_steps=420000', '--fix=total',
+      '--warmups=10000,40000'],
+     '--pretrain_steps=420000 leaves the ptjf 30000 steps, no more than '
+     "ptjf_wmt_ro_fr_3layer's warm-up, WARMUP_STEPS = 40000: give values below "
+     '410000.'),
+    (['ptjf_wmt_ro_fr_3layer', '--pretrain_steps=100000', '--fix=finetune',
+      '--warmups=50000'],
+     '--fix=finetune keeps the ptjf at 50000 steps, no more than '
+     "ptjf_wmt_ro_fr_3layer's warm-up, WARMUP_STEPS = 50000: shorten its "
+     'warm-up, or use --fix=total.'),
+    (['restart_wmt_ro_fr_3layer', '--pretrain_steps=30000', '--fix=finetune'],
+     "--pretrain_steps=30000 is no longer than static_wmt_ro_fr_3layer's "
+     'warm-up, WARMUP_STEPS = 40000: give values above 40000.'),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=total',
+      '--pretrain_gin=TRAIN_STEPS=3'],
+     '--pretrain_gin=TRAIN_STEPS=3 sets TRAIN_STEPS, which the length sweep '
+     'sets: use --pretrain_steps=... instead.'),
+    (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=total',
+      '--finetune_gin=TRAIN_STEPS=3'],
+     'use --total_steps=... (or --fix=finetune) instead.'),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
   root = tmp_path / 'out'
@@ -314,6 +519,7 @@ def test_help_is_the_module_docstring():
   result = _sweep('--help')  # absl exits 1 after printing help
   assert 'ptjf sweep EXPERIMENT --root=DIR' in result.stdout
   assert '--learning_rates' in result.stdout
+  assert '--pretrain_steps=N1,... --fix=total|finetune' in result.stdout
 
 
 def test_run_runs_each_command_and_stops_at_the_first_failure(
