@@ -191,6 +191,18 @@ def is_span_corruption(task: seqio.Task) -> bool:
              for p in task.preprocessors)
 
 
+def target_tokens(output, example=None, is_target=False):
+  """seqio postprocess_fn: a target's token count (EOS included), for
+  `cross_entropy`; anything else passes through."""
+  return len(example['targets']) if is_target and example else output
+
+
+def cross_entropy(targets, scores):
+  """seqio score metric: the targets' negative log-likelihood per token, in
+  nats (T5X's score_batch sums log-likelihoods; `targets` are token counts)."""
+  return {'cross_entropy': -sum(scores) / sum(targets)}
+
+
 def _lines_to_text(dataset):
   return dataset.map(lambda line: {'text': line},
                      num_parallel_calls=tf.data.AUTOTUNE)
@@ -219,4 +231,5 @@ def register_task(name: str, source: seqio.DataSource,
           'inputs': seqio.Feature(vocabulary, add_eos=True, required=False),
           'targets': seqio.Feature(vocabulary, add_eos=True),
       },
-      metric_fns=[])
+      postprocess_fn=target_tokens,
+      metric_fns=[cross_entropy])
