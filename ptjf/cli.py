@@ -1,4 +1,4 @@
-"""ptjf: run, check, plan, compile, sweep, launch and plot PTJF experiments on T5X.
+"""ptjf: run, check, plan, compile, sweep, launch, plot, eval: PTJF on T5X.
 
 Usage: ptjf COMMAND [ARGS] [--flags]    (ptjf COMMAND --help for its flags)
 
@@ -10,6 +10,7 @@ Commands:
   sweep   the paper's grids as ptjf run commands or gin binding files
   launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
   plot    the high- vs low-resource trade-off front of a set of runs (PNG, CSV)
+  eval    BLEU or cross-entropy of a run's checkpoints with t5x.eval; resumable
 """
 
 import importlib
@@ -19,7 +20,10 @@ import sys
 from absl import app
 from absl import flags
 
-COMMANDS = ('run', 'check', 'plan', 'compile', 'sweep', 'launch', 'plot')
+COMMANDS = ('run', 'check', 'plan', 'compile', 'sweep', 'launch', 'plot',
+            'eval')
+# Commands whose module is named otherwise: `eval` would shadow a builtin.
+_MODULES = {'eval': 'evaluate'}
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
 _GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
 
@@ -38,7 +42,8 @@ def main(argv=None) -> None:
       sys.exit(0)
     sys.exit(f'\nerror: unknown command {command!r}: expected one of '
              f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
-  module = importlib.import_module(f'ptjf.{command}')
+  module = importlib.import_module(
+      f'ptjf.{_MODULES.get(command, command)}')
   sys.modules['__main__'].__doc__ = module.__doc__  # what --help prints
   flags.adopt_module_key_flags(module)
   app.run(module.main, argv=[f'ptjf {command}', *rewrite_gin_args(argv[2:])])

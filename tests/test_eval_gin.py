@@ -61,19 +61,19 @@ def nmt(tmp_path_factory):
   root = tmp_path_factory.mktemp('nmt_eval')
   path = _train('pretrain_synth_ro_fr_tiny', str(root / 'run'),
                 'TRAIN_STEPS = 12', 'WARMUP_STEPS = 4')
-  output = str(root / 'run')
+  output = str(root / 'eval')
   _t5x('t5x.eval', '--gin_file=gin/models/nmt_tiny.gin',
        '--gin_file=gin/runs/eval.gin',
        "--gin.MIXTURE_OR_TASK_NAME='ptjf_synth.en_ro'",
        f"--gin.CHECKPOINT_PATH='{path}'", f"--gin.EVAL_OUTPUT_DIR='{output}'")
-  return output
+  return {'checkpoint': path, 'eval': output}
 
 
 @NEEDS_T5X
 def test_eval_writes_bleu_with_its_signature(nmt):
-  [record] = _metrics(nmt, 'ptjf_synth.en_ro')
+  [record] = _metrics(nmt['eval'], 'ptjf_synth.en_ro')
   assert record['step'] == 12
-  with open(os.path.join(nmt, 'inference_eval',
+  with open(os.path.join(nmt['eval'], 'inference_eval',
                          'ptjf_synth.en_ro-000012.jsonl')) as f:
     decoded = [json.loads(line) for line in f]
   assert len(decoded) == 200  # the synthetic validation split, every example
@@ -87,17 +87,18 @@ def test_eval_writes_bleu_with_its_signature(nmt):
 
 @NEEDS_T5X
 def test_eval_decodes_with_four_beams_and_no_optimizer(nmt):
-  with open(os.path.join(nmt, 'config.gin')) as f:
+  with open(os.path.join(nmt['eval'], 'config.gin')) as f:
     config = f.read()
   assert 'predict_batch_with_aux.num_decodes = 4' in config
   assert 'models.EncoderDecoderModel.optimizer_def = None' in config
-  # TensorBoard reads the scores beside the run's own training summaries.
-  assert os.listdir(os.path.join(nmt, 'inference_eval', 'ptjf_synth.en_ro'))
+  # TensorBoard reads the scores from their event files.
+  assert os.listdir(os.path.join(nmt['eval'], 'inference_eval',
+                                 'ptjf_synth.en_ro'))
 
 
 @NEEDS_T5X
 def test_infer_writes_predictions(nmt, tmp_path):
-  path = checkpoint.final(nmt)
+  path = nmt['checkpoint']
   _t5x('t5x.infer', '--gin_file=gin/models/nmt_tiny.gin',
        '--gin_file=gin/runs/infer.gin',
        "--gin.MIXTURE_OR_TASK_NAME='ptjf_synth.en_ro'",
@@ -116,9 +117,9 @@ def test_eval_scores_span_corruption_per_language(tmp_path):
        '--gin_file=gin/runs/eval.gin', '--gin_file=gin/data/synth_mc4.gin',
        "--gin.MIXTURE_OR_TASK_NAME='ptjf_synth.tau3.33'",
        f"--gin.CHECKPOINT_PATH='{path}'",
-       f"--gin.EVAL_OUTPUT_DIR='{tmp_path}'")
+       f"--gin.EVAL_OUTPUT_DIR='{tmp_path / 'eval'}'")
   for lang in ('en', 'hi', 'gu', 'gd', 'sw'):
-    [record] = _metrics(str(tmp_path), f'ptjf_synth.{lang}')
+    [record] = _metrics(str(tmp_path / 'eval'), f'ptjf_synth.{lang}')
     # Four steps from scratch: near a uniform guess over 1,636 pieces.
     assert record['step'] == 4
     assert 0.5 * math.log(1636) < record['cross_entropy'] < 1.5 * math.log(1636)
