@@ -1,4 +1,4 @@
-"""Faults rather than typos, with real T5X: a garbled pre-training checkpoint,
+"""Faults rather than typos, with real T5X: a pre-training checkpoint holding NaN,
 a run that diverges, a broken latest checkpoint, two runs on one directory.
 One tiny pre-training (40 steps, checkpoints 0, 20, 40) is shared; each test
 copies it. The parser and lock tests need no T5X.
@@ -56,35 +56,35 @@ def copy(pretrained, workdir, steps=(0, 20, 40)):
   return os.path.join(workdir, 'pretrain')
 
 
-def garble(path):
-  """Writes 4 KB of 0xff into the middle of the data of the largest parameter
-  in each data file: what a bad disk or copy does, and Orbax restores it.
-  Returns their names as ptjf prints them (which arrays share a data file
-  varies from one save to the next)."""
+def poison(path):
+  """Writes NaN over half of the checkpoint's largest parameter, through
+  Orbax's own tensorstore spec: what a run that diverged between two logged
+  losses saves. (Garbling the files' bytes is no sure way: Orbax compresses
+  them, and a garbled block may still decode to finite values.) Returns the
+  parameter's name as ptjf prints it."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   import tensorstore as ts  # pylint: disable=g-import-not-at-top
-  state = os.path.join(path, 'state')
-  base = ts.KvStore.open('file://' + state + '/').result()
-  root = ts.ocdbt.dump(base).result()['versions'][-1]['root']['location']
-  largest = {}
-  for entry in ts.ocdbt.dump(base, root).result()['entries']:
-    if entry['key'].startswith(b'target.') and 'indirect_value' in entry:
-      _, prefix, name, offset, length = entry['indirect_value'].split(':')
-      file, offset, length = prefix + name, int(offset), int(length)
-      if length > largest.get(file, (0, 0, ''))[1]:
-        largest[file] = (offset, length, entry['key'].decode())
-  for file, (offset, length, _) in largest.items():
-    with open(os.path.join(state, file), 'r+b') as f:
-      f.seek(offset + length // 2)
-      f.write(b'\xff' * 4096)
-  return {key.split('/')[0].removeprefix('target.').replace('.', '/')
-          for _, _, key in largest.values()}
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  state = epath.Path(os.path.join(path, 'state'))
+  ocdbt = ocp.type_handlers.is_ocdbt_checkpoint(state)
+  largest = max((a for a in checkpoint._arrays(path)  # pylint: disable=protected-access
+                 if a.name.startswith('target.')),
+                key=lambda a: np.prod(a.shape))
+  store = ts.open(ocp.type_handlers.get_json_tspec_read(
+      ocp.type_handlers.ParamInfo(name=largest.name, parent_dir=state,
+                                  is_ocdbt_checkpoint=ocdbt), ocdbt),
+                  context=ocp.type_handlers.get_ts_context(use_ocdbt=ocdbt),
+                  read=True, write=True).result()
+  store[:store.shape[0] // 2 or 1] = np.nan
+  return largest.name.removeprefix('target.').replace('.', '/')
 
 
 @needs_t5x
-def test_garbled_initial_checkpoint_stops_the_finetune_before_training(
+def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
     pretrained, tmp_path):
   workdir = str(tmp_path)
-  garbled = garble(checkpoint.path(copy(pretrained, workdir), 40))
+  poisoned = poison(checkpoint.path(copy(pretrained, workdir), 40))
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
   assert result.returncode == 1, result.stdout[-3000:]
   match = re.fullmatch(
@@ -93,7 +93,7 @@ def test_garbled_initial_checkpoint_stops_the_finetune_before_training(
       f'{workdir}/ptjf/checkpoint_0\\); t5x.train was stopped before training '
       'on them. Re-train or restore that checkpoint, and move '
       f'{workdir}/ptjf aside before running again.', last_line(result))
-  assert match and match.group(1) in garbled, (last_line(result), garbled)
+  assert match and match.group(1) == poisoned, (last_line(result), poisoned)
   assert 'Traceback' not in result.stderr
   assert '    step ' not in result.stdout  # no step was shown
   assert checkpoint.steps(os.path.join(workdir, 'ptjf')) == [0]
@@ -102,7 +102,7 @@ def test_garbled_initial_checkpoint_stops_the_finetune_before_training(
 @needs_t5x
 def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_path):
   workdir = str(tmp_path)
-  garble(checkpoint.path(copy(pretrained, workdir, (0, 20)), 20))
+  poison(checkpoint.path(copy(pretrained, workdir, (0, 20)), 20))
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
                 '--gin=TRAIN_STEPS = 80')
   assert result.returncode == 1, result.stdout[-3000:]
