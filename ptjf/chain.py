@@ -2,6 +2,7 @@
 skipping finished ones and showing progress from T5X's log."""
 
 import collections
+import contextlib
 import datetime
 import math
 import os
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -156,6 +157,28 @@ def _check_restored(run: preflight.PhaseRun, initial: str,
     process.terminate()
 
 
+@contextlib.contextmanager
+def logged(command: Sequence[str], log_path: str) -> Iterator[tuple]:
+  """Starts `command` in the repository, its output copied line by line into
+  `log_path` between ptjf's launch and exit lines (LAUNCH_LINE, EXIT_LINE);
+  SIGTERM and SIGINT are passed on to it. Yields (process, its output lines,
+  the signals received); the process has ended when the block is left."""
+  with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
+      command, cwd=recipe.REPO, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True) as process, signals.passed_on(
+          process) as received:
+    log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
+
+    def lines() -> Iterator[str]:
+      for text in process.stdout:
+        log.write(text)
+        yield text
+
+    yield process, lines(), received
+    process.wait()
+    log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
+
+
 def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
           t5x_flags: Sequence[str] = (), start_step: int = 0,
           initial: str = '') -> None:
@@ -174,25 +197,18 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   log_path = _log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
   progress, stop, root = _Progress(run.steps), [], ''
-  with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
-      command, cwd=recipe.REPO, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True) as process, signals.passed_on(
-          process) as received:
-    log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
+  with logged(command, log_path) as (process, lines, received):
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
           run, initial, _share(t5x_flags), process, stop)).start()
     tail = collections.deque(maxlen=25)  # shown if t5x.train fails
-    for text in process.stdout:
-      log.write(text)
+    for text in lines:
       tail.append(text)
       root = root_error([text]) or root  # it may scroll out of the tail
       progress.line(text)
       if progress.diverged and not stop:
         stop.append(_diverged(run, progress.diverged, log_path))
         process.terminate()
-    process.wait()
-    log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
   progress.flush()
   if received:
     raise PhaseFailed(f'stopped by signal {received[0]} during '

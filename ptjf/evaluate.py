@@ -34,8 +34,6 @@ import datetime
 import json
 import os
 import re
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,6 @@ from ptjf import chain
 from ptjf import checkpoint
 from ptjf import experiment
 from ptjf import recipe
-from ptjf import signals
 
 _CHECKPOINTS = flags.DEFINE_string(
     'checkpoints', 'last', 'Which checkpoints of each RUN_DIR: last (the '
@@ -365,16 +362,9 @@ def evaluate(run: RunEval, step: int) -> tuple[dict[str, dict], str]:
   tf.io.gfile.makedirs(os.path.dirname(log_path))
   root = ''
   with (_kept(os.path.join(run.output_dir, 'model-info.txt')),
-        tf.io.gfile.GFile(log_path, 'w') as log,
-        subprocess.Popen(command, cwd=recipe.REPO, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True) as process,
-        signals.passed_on(process) as received):
-    log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
-    for text in process.stdout:
-      log.write(text)
+        chain.logged(command, log_path) as (process, lines, received)):
+    for text in lines:
       root = chain.root_error([text]) or root
-    process.wait()
-    log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
   where = f'checkpoint_{step} of {run.run_dir}'
   if received:
     raise EvalFailed(f'stopped by signal {received[0]} during {where}; run '

@@ -642,7 +642,7 @@ def main(argv: Sequence[str]) -> None:
                        'existing) for the gin files.')
     sweep = plan(name, phases, root, dims)
     experiment.check_required(
-        os.path.basename(phases[-1].recipe)[:-len('.gin')], phases,
+        _name(phases[-1]), phases,
         range(len(phases)), experiment.merged(sweep.points[0].bindings, extra),
         extra.gin_files)
     check_lengths(sweep, extra)
