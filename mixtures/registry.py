@@ -7,7 +7,9 @@ mixtures, so a new language joins every temperature mixture with one call.
 A UniMax mixture's budget is what the run reading it consumes, so it is
 registered by that run: T5X's DatasetConfigs read MIXTURE_OR_TASK_NAME through
 `run_mixture` (gin/phases/pretrain.gin), which registers '<prefix>.unimax'
-from the run's steps, batch and lengths before seqio looks it up.
+from the run's steps, batch and lengths before seqio looks it up. The
+train_eval DatasetConfig reads it through `evaluated_mixture`, which adds each
+task's training-split twin (tasks/training_split.py) when the run asks.
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ import seqio
 from mixtures import rates as rates_lib
 from mixtures import sizes as sizes_lib
 from tasks import span_corruption
+from tasks import training_split as training_split_lib
 
 PAPER_TAUS = (1.0, 1.43, 2.0, 3.33, 5.0)
 PAIR_GRID = tuple(i / 10 for i in range(1, 10))  # high-resource rate 0.1 ... 0.9
@@ -28,6 +31,8 @@ MIXTURE_SIZES: dict[str, tuple[dict[str, float], str]] = {}
 # '<prefix>.unimax' -> its Family, for every family that offers UniMax.
 UNIMAX: dict[str, 'Family'] = {}
 UNIMAX_UNIT = 'tokens'
+# '<name>.with_train_split': name's tasks and their training-split twins.
+WITH_TRAINING_SPLIT_SUFFIX = '.with_train_split'
 
 
 def _check_task(name: str) -> None:
@@ -158,6 +163,32 @@ def run_mixture(name: str = gin.REQUIRED, train_steps: int = gin.REQUIRED,
   if name in UNIMAX:
     UNIMAX[name].register_unimax(train_steps, batch_size, task_feature_lengths)
   return name
+
+
+@gin.configurable(module='ptjf')
+def evaluated_mixture(name: str = gin.REQUIRED,
+                      training_split: bool = False) -> str:
+  """The mixture a run evaluates while training: `name` itself, or with
+  `training_split` '<name>.with_train_split', registered here: each task of
+  `name` (a task or a mixture) beside its training-split twin, at its rate."""
+  if not isinstance(training_split, bool):
+    raise ValueError(f'training_split (EVALUATE_TRAINING_SPLIT) is '
+                     f'{training_split!r}: give True or False.')
+  if not training_split or name.endswith(WITH_TRAINING_SPLIT_SUFFIX):
+    return name
+  if name in seqio.MixtureRegistry.names():
+    mixture = seqio.get_mixture_or_task(name)
+    task_rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
+  elif name in seqio.TaskRegistry.names():
+    task_rates = {name: 1.0}
+  else:
+    raise ValueError(f'unknown task or mixture {name!r}: `python -m '
+                     'mixtures.show --list` lists the registered mixtures.')
+  twins = {training_split_lib.training_split_task(t): rate
+           for t, rate in task_rates.items()}
+  evaluated = name + WITH_TRAINING_SPLIT_SUFFIX
+  register_mixture(evaluated, {**task_rates, **twins})
+  return evaluated
 
 
 def pair_prefix(high_task: str, low_task: str) -> str:

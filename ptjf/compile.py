@@ -123,6 +123,7 @@ def main(argv):
     warnings.filterwarnings('ignore', 'kwargs are not supported in remat')
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
+                             tfds_data_dir=extra.tfds_data_dir,
                              **extra.bindings)
     devices = where.devices()
     for i, run in enumerate(runs, 1):

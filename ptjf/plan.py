@@ -284,6 +284,7 @@ def main(argv):
     recipe.require_t5x()
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
+                             tfds_data_dir=extra.tfds_data_dir,
                              **extra.bindings)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')

@@ -13,6 +13,7 @@ import os
 import re
 from typing import Optional, Sequence
 
+import seqio
 import tensorflow as tf
 
 from ptjf import checkpoint
@@ -245,8 +246,11 @@ def check_first_phase(model_dir: str) -> None:
 def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             phase: str = 'all', gin: Sequence[str] = (),
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
-            gin_files: Sequence[str] = ()) -> list[PhaseRun]:
+            gin_files: Sequence[str] = (),
+            tfds_data_dir: Optional[str] = None) -> list[PhaseRun]:
   """Resolves and checks every phase to run; raises PreflightError."""
+  if tfds_data_dir:  # as t5x.train sets it: twins read split sizes there
+    seqio.set_tfds_data_dir_override(tfds_data_dir)
   scoped = {'gin': gin, 'pretrain_gin': pretrain_gin,
             'finetune_gin': finetune_gin}
   try:
@@ -310,4 +314,5 @@ def prepare_call(name: str, call: experiment.Invocation,
   """prepare() for one `ptjf run` call and what the user passes through."""
   return prepare(name, call.workdir, call.pretrain_dir,
                  'first' if call.first_only else 'all',
-                 gin_files=extra.gin_files, **extra.bindings)
+                 gin_files=extra.gin_files,
+                 tfds_data_dir=extra.tfds_data_dir, **extra.bindings)

@@ -26,6 +26,7 @@ from tensorflow_datasets.testing import mocking
 from ptjf import recipe
 from tasks import mc4
 from tasks import span_corruption
+from tasks import training_split
 from tasks import vocab
 from tasks import wmt
 
@@ -290,6 +291,27 @@ def test_wmt_task_translates_the_mocked_pair(offline, local_vocabularies,
   origin = {(offline.full_names[tfds_name], split)}
   assert tags_of(examples[0]['inputs'], v, offline) == origin
   assert tags_of(examples[0]['targets'], v, offline) == origin
+
+
+@pytest.mark.parametrize('name, tfds_name, train_split, lengths', [
+    ('ptjf_wmt.en_ro', wmt.PAIRS['en_ro'][0], 'train', WMT_LENGTHS),
+    ('ptjf_mc4.gd', MC4_TFDS_NAME, 'gd', SHORT),  # through Mc4Source
+])
+def test_training_split_twin_reads_the_tfds_train_split(
+    offline, local_vocabularies, name, tfds_name, train_split, lengths):
+  twin_name = training_split.training_split_task(name)
+  try:
+    twin = seqio.get_mixture_or_task(twin_name)
+    assert twin.num_input_examples('validation') == EXAMPLES_PER_SPLIT
+    documents = [{k: v.decode() for k, v in example.items()} for example in
+                 tfds.as_numpy(twin.source.get_dataset('validation'))]
+    assert documents == offline.raw(tfds_name, train_split)
+    examples = _task_examples(twin_name, 'validation', lengths)
+    origins = set().union(*(tags_of(e[key], local_vocabularies, offline)
+                            for e in examples for key in ('inputs', 'targets')))
+    assert origins == {(offline.full_names[tfds_name], train_split)}
+  finally:
+    seqio.TaskRegistry.remove(twin_name)  # its size is the mocked one
 
 
 def _packed_batches(name, lengths, batches, batch_size=16, shuffle=True):
