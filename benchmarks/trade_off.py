@@ -11,6 +11,7 @@ from mixtures import registry
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import summaries
+from ptjf import tokens
 
 DATA = 'synth_ro_fr_tiny'
 HIGH, LOW = 'ptjf_synth.en_fr', 'ptjf_synth.en_ro'
@@ -53,34 +54,15 @@ class Run:
 
 
 @functools.cache
-def _lengths_batch_and_low_example_tokens() -> tuple[dict[str, int], int, float]:
-  """The tiny NMT recipes' feature lengths and batch, and en_ro's mean example
-  length in tokens (inputs and targets, EOS included)."""
-  import seqio  # pylint: disable=g-import-not-at-top
+def low_tokens_per_step(rate: Optional[float]) -> float:
+  """en_ro tokens a step trains on, on average (ptjf/tokens.py measures
+  them). `rate` is en_fr's share; None trains on en_ro alone."""
   recipe.parse(os.path.join(recipe.RECIPES_DIR, f'pretrain_{DATA}.gin'),
                ['MODEL_DIR = "/unused"'])
-  lengths, batch = recipe.value('TASK_FEATURE_LENGTHS'), recipe.value('BATCH_SIZE')
-  examples = list(seqio.get_mixture_or_task(LOW).get_dataset(
-      lengths, 'train', shuffle=False).as_numpy_iterator())
-  tokens = sum(len(e['inputs']) + len(e['targets']) for e in examples) / len(examples)
-  return lengths, batch, tokens
-
-
-@functools.cache
-def low_tokens_per_step(rate: Optional[float]) -> float:
-  """en_ro tokens a step trains on, on average: the mixture's measured
-  examples per packed row, times en_ro's share of examples, times its mean
-  example length. `rate` is en_fr's share; None trains on en_ro alone."""
-  import seqio  # pylint: disable=g-import-not-at-top
-  lengths, batch, tokens = _lengths_batch_and_low_example_tokens()
   mixture = LOW if rate is None else registry.pair_mixture(
       high_task=HIGH, low_task=LOW, high_rate=rate)
-  packed = seqio.get_dataset(
-      mixture, lengths, dataset_split='train', shuffle=True, seed=0,
-      feature_converter=seqio.EncDecFeatureConverter(pack=True))
-  rows = list(packed.take(400).as_numpy_iterator())
-  per_row = sum(int(r['encoder_segment_ids'].max()) for r in rows) / len(rows)
-  return batch * per_row * (1.0 - (rate or 0.0)) * tokens
+  return tokens.tokens_per_step(mixture, LOW, recipe.value('TASK_FEATURE_LENGTHS'),
+                                recipe.value('BATCH_SIZE'))
 
 
 @dataclasses.dataclass
@@ -115,8 +97,10 @@ def table(all_curves: list[Curve]) -> list[str]:
         ((v, s, c) for c in group for s, v in c.low.items() if not math.isnan(v)),
         key=lambda found: found[:2])
     rate = curve.run.rate
-    measured = step - curve.run.first_steps  # en_ro is seen in this phase only
-    tokens = low_tokens_per_step(rate) * measured
+    # A restart's first phase is static sampling at its rate; ptjf and
+    # transfer see en_ro only after the pre-training.
+    trained = step if method == 'restart' else step - curve.run.first_steps
+    tokens = low_tokens_per_step(rate) * trained
     reached = [s for c in group for s, v in c.low.items() if v <= static_best]
     lines.append(
         f'| {method} | {best_low:.3f} | {curve.high[step]:.3f} | '

@@ -132,7 +132,7 @@ def test_reproduction_table_against_hand_computed_rows(monkeypatch):
   assert rows == [
       '| static | 2.500 | 3.500 | 0.2 | 200 | 160k | 200 |',
       '| ptjf | 2.400 | 2.300 | 0.2 | 400 | 160k | 400 |',
-      '| restart | 2.700 | 2.900 | 0.4 | 400 | 120k | not reached |',
+      '| restart | 2.700 | 2.900 | 0.4 | 400 | 240k | not reached |',  # both phases at 0.4
       '| transfer | 2.550 | 4.200 | en_ro only | 500 | 300k | not reached |',
   ]
 
