@@ -9,7 +9,7 @@ Commands:
   compile each phase's train step compiled for a Cloud TPU slice: memory, FLOPs
   sweep   the paper's grids as ptjf run commands or gin binding files
   launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
-  plot    the high- vs low-resource trade-off front of a set of runs (PNG, CSV)
+  plot    trade-off fronts, curves per task, best per method of runs (PNG, CSV)
   eval    BLEU or cross-entropy of a run's checkpoints with t5x.eval; resumable
 """
 

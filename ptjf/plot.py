@@ -1,27 +1,54 @@
-r"""Plot the high- vs low-resource trade-off of a set of T5X runs (PNG, CSV).
+r"""Plot the evaluations of a set of T5X runs (PNG, CSV).
 
-Usage: ptjf plot RUN_DIR... [--high_task=TASK --low_task=TASK] [--metric=loss]
-                 [--point=final|best] [--output=PREFIX]
+Usage: ptjf plot RUN_DIR... [--kind=front|curves|best] [--metric=loss]
+                 [--split=validation|train|test] [--better=lower|higher]
+                 [--output=PREFIX]
+  front:  [--high_task=TASK --low_task=TASK] [--point=final|best]
+  curves: [--tasks=T1,...] [--x=steps|tokens] [--runs=all|best]
+  best:   [--tasks=T1,...]
 
 A RUN_DIR is a T5X model directory (one with training_eval/) or a directory
-searched, at any depth, for them, such as a sweep's root. Each run gives one
-point: the --metric of its high-resource task (x) against that of its
-low-resource task (y), both lower-is-better, at its final evaluation
-(--point=final, as the paper plots each trial) or at the evaluation with the
-lowest low-resource value (--point=best). A run's method is its directory's
-name (pretrain, static, ptjf, transfer, restart: the arms of `ptjf run`); each
-method gets a colour and a line through its non-dominated points, its
-trade-off front. Writes PREFIX.png and PREFIX.csv (one row per run, marking
-whether it is on its method's front, `pareto`, and on the front of all runs,
-`pareto_all`) and prints the same table.
+searched, at any depth, for them, such as a sweep's root. A run's method is
+its directory's name (pretrain, static, ptjf, transfer, restart: the arms of
+`ptjf run`), and each method keeps its colour.
 
-The tasks default to the HIGH_RESOURCE_TASK and LOW_RESOURCE_TASK macros of
-the runs' config.gin. Runs found by searching that lack either task (a
-pre-training evaluates only the high-resource task) are skipped with a note.
+--metric is any scalar the runs wrote: t5x.train's evaluations (loss,
+accuracy, ...) or `ptjf eval`'s (bleu, cross_entropy). --better says which
+way is better; bleu and accuracy read as higher, losses as lower.
+--split: validation; train, the training-split twins that
+EVALUATE_TRAINING_SPLIT adds; or test, from `ptjf eval --split=test`.
+ptjf/summaries.py says where each is read.
 
-Example:
-  ptjf plot /tmp/sweep --high_task=ptjf_synth.en --low_task=ptjf_synth.gd \
-      --output=/tmp/plots/en_gd
+--kind=front (the default; Fig. 2): each run gives one point, the metric of
+its high-resource task (x) against that of its low-resource task (y), at its
+final evaluation (--point=final, as the paper plots each trial) or at the
+evaluation with the best low-resource value (--point=best); each method gets
+a line through its non-dominated points, its trade-off front. The CSV marks
+whether a run is on its method's front, `pareto`, and on the front of all
+runs, `pareto_all`. The tasks default to the HIGH_RESOURCE_TASK and
+LOW_RESOURCE_TASK macros of the runs' config.gin. Runs found by searching
+that lack either task (a pre-training evaluates only the high-resource task)
+are skipped with a note.
+
+--kind=curves (Figs 3, 4, 8): one panel per task, one line per run, the
+metric against the steps of all its phases (a fine-tune's curve starts with
+the run it restored), or against the task's tokens seen (--x=tokens, Fig. 3;
+ptjf/tokens.py measures them, which needs T5X and the tasks' data).
+--runs=best keeps, per task, each method's run with the best value.
+--split=validation,train draws the training split dashed beside validation.
+
+--kind=best (Fig. 7): the best value of each task per method, as a table
+(printed, and the CSV) and a bar chart.
+
+The tasks of curves and best default to every task the runs evaluated
+(mixtures and training-split twins left out). Writes PREFIX.png and
+PREFIX.csv and prints the table.
+
+Examples:
+  ptjf plot /tmp/sweep --metric=bleu --output=/tmp/plots/bleu_front
+  ptjf plot /tmp/sweep --kind=curves --x=tokens --runs=best \
+      --tasks=ptjf_synth.en_ro
+  ptjf plot /tmp/mc4 --kind=best --output=/tmp/plots/per_language
 """
 
 import csv
@@ -39,7 +66,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import tensorflow as tf
 
+from ptjf import curves as curves_lib
+from ptjf import runs as runs_lib
 from ptjf import summaries
+
+# --kind -> the file name it writes by default.
+KINDS = {'front': 'trade_off', 'curves': 'curves', 'best': 'best'}
 
 _HIGH_TASK = flags.DEFINE_string(
     'high_task', None, 'Evaluated task or mixture on the x axis; default: '
@@ -48,24 +80,34 @@ _LOW_TASK = flags.DEFINE_string(
     'low_task', None, 'Evaluated task or mixture on the y axis; default: '
     "the LOW_RESOURCE_TASK macro of the runs' config.gin.")
 _METRIC = flags.DEFINE_string(
-    'metric', 'loss', 'Scalar tag of the evaluations to compare, e.g. loss or '
-    'cross_ent_loss; lower must be better (the fronts minimise both axes).')
+    'metric', 'loss', 'Scalar of the evaluations to compare: loss, '
+    "cross_ent_loss, accuracy (t5x.train's), bleu, cross_entropy (ptjf eval's).")
+_BETTER = flags.DEFINE_enum(
+    'better', None, ['lower', 'higher'], 'Which way the metric is better; '
+    'default: read from its name (bleu, accuracy: higher; losses: lower).')
+_SPLIT = flags.DEFINE_list(
+    'split', ['validation'], 'validation, train (the training-split twins) or '
+    'test (ptjf eval --split=test); curves take several, e.g. validation,train.')
+_KIND = flags.DEFINE_enum(
+    'kind', 'front', list(KINDS), 'front: the trade-off of two tasks; curves: '
+    'each task along training; best: the best value per task and method.')
 _POINT = flags.DEFINE_enum(
-    'point', 'final', ['final', 'best'], 'Which evaluation of each run: final, '
-    'the last step at which both tasks were evaluated; best, the step with the '
-    'lowest low-resource value.')
+    'point', 'final', ['final', 'best'], 'front: which evaluation of each run: '
+    'final, the last step at which both tasks were evaluated; best, the step '
+    'with the best low-resource value.')
+_TASKS = flags.DEFINE_list(
+    'tasks', [], 'curves and best: the tasks, one panel or group each; '
+    'default: every task evaluated.')
+_X = flags.DEFINE_enum('x', 'steps', ['steps', 'tokens'], "curves: the x axis, "
+                       "steps of all phases or the task's tokens seen.")
+_RUNS = flags.DEFINE_enum('runs', 'all', ['all', 'best'], 'curves: every run, '
+                          "or each method's run with the best value per task.")
 # tasks.train_vocab has an --output too; only the test suite imports both.
 _OUTPUT = flags.DEFINE_string(
-    'output', 'trade_off', 'Writes PREFIX.png and PREFIX.csv; parent '
-    'directories are created. A directory gets trade_off.png/.csv inside.',
-    allow_override=True)
+    'output', None, 'Writes PREFIX.png and PREFIX.csv; parent directories are '
+    'created. A directory gets <kind>.png/.csv inside (front: trade_off). '
+    'Default: trade_off, curves or best.', allow_override=True)
 
-# The arms of `ptjf run` keep their colour whichever runs are plotted.
-METHOD_COLOURS = {'pretrain': 'tab:gray', 'static': 'tab:blue',
-                  'ptjf': 'tab:red', 'transfer': 'tab:green',
-                  'restart': 'tab:orange'}
-EXTRA_COLOURS = ('tab:purple', 'tab:brown', 'tab:pink', 'tab:olive',
-                 'tab:cyan')
 CSV_COLUMNS = ('run_dir', 'method', 'step', 'high_task', 'high_{metric}',
                'low_task', 'low_{metric}', 'pareto', 'pareto_all')
 _MACRO = re.compile(r"""^\s*(HIGH|LOW)_RESOURCE_TASK\s*=\s*['"]([^'"]+)['"]""",
@@ -88,53 +130,18 @@ class MissingSummaries(ValueError):
   """A run lacks a task's metric, or never evaluated both tasks at one step."""
 
 
-def pareto_mask(points: Sequence[tuple[float, float]]) -> list[bool]:
-  """Whether each (x, y) is non-dominated, both minimised: no other point is
-  <= in both and < in one. Equal points don't dominate each other; a point
-  with a NaN (a diverged run) is never on the front."""
+def pareto_mask(points: Sequence[tuple[float, float]],
+                higher: bool = False) -> list[bool]:
+  """Whether each (x, y) is non-dominated, both minimised (maximised if
+  `higher`): no other point is as good in both and better in one. Equal
+  points don't dominate each other; a point with a NaN (a diverged run) is
+  never on the front."""
+  sign = -1 if higher else 1
   def dominates(a, b):
-    return a[0] <= b[0] and a[1] <= b[1] and tuple(a) != tuple(b)
+    return (sign * a[0] <= sign * b[0] and sign * a[1] <= sign * b[1]
+            and tuple(a) != tuple(b))
   return [not any(map(math.isnan, p)) and not any(dominates(q, p) for q in points)
           for p in points]
-
-
-def method_of(run_dir: str) -> str:
-  """The arm `ptjf run` named the directory after, or whatever it is called."""
-  return os.path.basename(run_dir.rstrip('/'))
-
-
-def method_colours(methods: Iterable[str]) -> dict[str, str]:
-  """Colour of each method: the arms' fixed ones, others in name order."""
-  methods = sorted(set(methods))
-  others = [m for m in methods if m not in METHOD_COLOURS]
-  extra = {m: EXTRA_COLOURS[i % len(EXTRA_COLOURS)] for i, m in enumerate(others)}
-  return {m: METHOD_COLOURS.get(m) or extra[m] for m in methods}
-
-
-def is_run(path: str) -> bool:
-  return tf.io.gfile.isdir(os.path.join(path, 'training_eval'))
-
-
-def find_runs(paths: Sequence[str]) -> dict[str, bool]:
-  """Run directory -> whether it was named itself (else found below a path)."""
-  runs = {}
-  for path in paths:
-    path = path.rstrip('/') or '/'
-    if is_run(path):
-      runs[path] = True
-      continue
-    found = []
-    for parent, subdirs, _ in tf.io.gfile.walk(path):
-      if is_run(parent):
-        found.append(parent)
-        subdirs.clear()  # checkpoints and summaries hold no further runs
-    if not found:
-      missing = '' if tf.io.gfile.exists(path) else ' (it does not exist)'
-      raise ValueError('no T5X evaluation summaries (training_eval/) were found '
-                       f'below {path!r}{missing}.')
-    for run_dir in sorted(found):
-      runs.setdefault(run_dir, False)
-  return runs
 
 
 def config_macros(run_dirs: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -172,20 +179,26 @@ def resolve_task(side: str, given: Optional[str],
   return task
 
 
+def read(run_dir: str, task: str, metric: str, split: str) -> dict[int, float]:
+  """{step: value}; MissingSummaries saying what the run has instead."""
+  values = summaries.series(run_dir, task, metric, split)
+  if values:
+    return values
+  on = '' if split == 'validation' else f' on the {split} split'
+  if found := summaries.metrics(run_dir, task, split):
+    raise MissingSummaries(f'{run_dir}: its {task} evaluations{on} have no '
+                           f'{metric!r} scalar (they have {", ".join(found)})')
+  evaluated = ', '.join(summaries.eval_tasks(run_dir)) or 'nothing'
+  raise MissingSummaries(f'{run_dir}: {task} was not evaluated{on} (it '
+                         f'evaluated {evaluated})')
+
+
 def measure(run_dir: str, high: str, low: str, metric: str = 'loss',
-            point: str = 'final') -> Point:
+            point: str = 'final', split: str = 'validation',
+            higher: bool = False) -> Point:
   """The run's (high, low) metric at its final step with both, or at the step
-  of its lowest low-resource value ('best')."""
-  series = []
-  for task in (high, low):
-    tags = summaries.scalars(run_dir, f'training_eval/{task}')
-    if not tags.get(metric):
-      evaluated = ', '.join(summaries.eval_tasks(run_dir)) or 'nothing'
-      raise MissingSummaries(
-          f'{run_dir}: its {task} evaluations have no {metric!r} scalar' if tags
-          else f'{run_dir}: {task} was not evaluated (it evaluated {evaluated})')
-    series.append(tags[metric])
-  high_values, low_values = series
+  of its best low-resource value ('best')."""
+  high_values, low_values = (read(run_dir, t, metric, split) for t in (high, low))
   steps = sorted(high_values.keys() & low_values.keys())
   if not steps:
     raise MissingSummaries(f'{run_dir}: {high} and {low} were never evaluated '
@@ -193,28 +206,31 @@ def measure(run_dir: str, high: str, low: str, metric: str = 'loss',
   if point == 'final':
     step = steps[-1]
   else:  # a NaN is no best; ties go to the earlier step
-    step = min(steps, key=lambda s: (math.isnan(low_values[s]), low_values[s], s))
-  return Point(run_dir, method_of(run_dir), step, high_values[step],
+    sign = -1 if higher else 1
+    step = min(steps, key=lambda s: (math.isnan(low_values[s]),
+                                     sign * low_values[s], s))
+  return Point(run_dir, runs_lib.method_of(run_dir), step, high_values[step],
                low_values[step])
 
 
-def mark_fronts(points: list[Point]) -> None:
+def mark_fronts(points: list[Point], higher: bool = False) -> None:
   """Sets `pareto` within each method and `pareto_all` over all points."""
   xy = lambda group: [(p.high, p.low) for p in group]
-  for p, on in zip(points, pareto_mask(xy(points))):
+  for p, on in zip(points, pareto_mask(xy(points), higher)):
     p.pareto_all = on
   for method in {p.method for p in points}:
     group = [p for p in points if p.method == method]
-    for p, on in zip(group, pareto_mask(xy(group))):
+    for p, on in zip(group, pareto_mask(xy(group), higher)):
       p.pareto = on
 
 
 def collect(paths: Sequence[str], high_task: Optional[str] = None,
             low_task: Optional[str] = None, metric: str = 'loss',
-            point: str = 'final') -> tuple[list[Point], str, str]:
+            point: str = 'final', split: str = 'validation',
+            higher: bool = False) -> tuple[list[Point], str, str]:
   """(points sorted by method then x, high task, low task) of the runs at or
   below `paths`. Runs found by searching that lack a task are noted, skipped."""
-  runs = find_runs(paths)
+  runs = runs_lib.find_runs(paths)
   evaluated = sorted({t for r in runs for t in summaries.eval_tasks(r)})
   macros = config_macros(runs)
   high = resolve_task('HIGH', high_task, macros, evaluated)
@@ -226,35 +242,40 @@ def collect(paths: Sequence[str], high_task: Optional[str] = None,
   points = []
   for run_dir, named in runs.items():
     try:
-      points.append(measure(run_dir, high, low, metric, point))
+      points.append(measure(run_dir, high, low, metric, point, split, higher))
     except MissingSummaries as e:
       if named:
         raise
       print(f'note: skipped {e}.')
   if not points:
-    raise ValueError(f'no run has {metric!r} evaluations of both {high} and {low}.')
-  mark_fronts(points)
+    raise ValueError(f'no run has {metric!r} evaluations of both {high} and '
+                     f'{low}' + ('' if split == 'validation' else
+                                 f' on the {split} split') + '.')
+  mark_fronts(points, higher)
   return sorted(points, key=lambda p: (p.method, p.high, p.run_dir)), high, low
 
 
 def draw(points: list[Point], high: str, low: str, metric: str = 'loss',
-         point: str = 'final') -> Figure:
+         point: str = 'final', split: str = 'validation',
+         higher: bool = False) -> Figure:
   """One marker per run coloured by method; a line through each method's front."""
   fig = Figure(figsize=(7, 5), dpi=120)
   FigureCanvasAgg(fig)
   ax = fig.add_subplot()
-  for method, colour in method_colours(p.method for p in points).items():
+  for method, colour in runs_lib.method_colours(p.method for p in points).items():
     group = [p for p in points if p.method == method]
     ax.scatter([p.high for p in group], [p.low for p in group], color=colour,
                label=method, zorder=3)
     front = sorted((p.high, p.low) for p in group if p.pareto)
     if front:  # '_' keeps the line out of the legend, the marker names it
       ax.plot(*zip(*front), color=colour, gid=method, label=f'_{method} front')
-  ax.set_xlabel(f'{high} {metric} (high-resource)')
-  ax.set_ylabel(f'{low} {metric} (low-resource)')
+  on = '' if split == 'validation' else f' ({split} split)'
+  ax.set_xlabel(f'{high} {metric}{on} (high-resource)')
+  ax.set_ylabel(f'{low} {metric}{on} (low-resource)')
   rule = ('final evaluation of each run' if point == 'final' else
-          f'each run at its lowest {low} {metric}')
-  ax.set_title(f'Trade-off fronts, lower is better: {rule}', fontsize=10)
+          f'each run at its best {low} {metric}')
+  way = 'higher' if higher else 'lower'
+  ax.set_title(f'Trade-off fronts, {way} is better: {rule}', fontsize=10)
   ax.grid(alpha=0.3)
   ax.legend(title='method')
   fig.tight_layout()
@@ -283,15 +304,18 @@ def table(points: list[Point], high: str, low: str, metric: str) -> str:
                    for line in lines)
 
 
-def output_prefix(output: str) -> str:
-  """PREFIX of the files: a directory gets trade_off inside; .png/.csv drop."""
+def output_prefix(output: Optional[str], kind: str = 'front') -> str:
+  """PREFIX of the files: a directory gets <kind's name> inside; .png/.csv drop."""
+  name = KINDS[kind]
+  if output is None:
+    return name
   if output.endswith('/') or tf.io.gfile.isdir(output):
-    return os.path.join(output, 'trade_off')
+    return os.path.join(output, name)
   return re.sub(r'\.(png|csv)$', '', output)
 
 
-def write(points: list[Point], fig: Figure, prefix: str, high: str, low: str,
-          metric: str) -> tuple[str, str]:
+def write(fig: Figure, prefix: str, header: Sequence[str],
+          lines: Sequence[Sequence[str]]) -> tuple[str, str]:
   """Writes PREFIX.png and PREFIX.csv; returns their paths."""
   if os.path.dirname(prefix):
     tf.io.gfile.makedirs(os.path.dirname(prefix))
@@ -299,8 +323,8 @@ def write(points: list[Point], fig: Figure, prefix: str, high: str, low: str,
   fig.savefig(png, format='png')
   text = io.StringIO()
   writer = csv.writer(text, lineterminator='\n')
-  writer.writerow([c.format(metric=metric) for c in CSV_COLUMNS])
-  writer.writerows(rows(points, high, low))
+  writer.writerow(header)
+  writer.writerows(lines)
   paths = prefix + '.png', prefix + '.csv'
   for path, content, mode in zip(paths, (png.getvalue(), text.getvalue()),
                                  ('wb', 'w')):
@@ -309,19 +333,59 @@ def write(points: list[Point], fig: Figure, prefix: str, high: str, low: str,
   return paths
 
 
+def _check_splits(kind: str, splits: Sequence[str]) -> None:
+  for split in splits:
+    summaries.check_split(split)
+  if kind != 'curves' and len(splits) != 1:
+    raise ValueError(f'--kind={kind} compares one split; --split='
+                     f'{",".join(splits)} names {len(splits)}.')
+
+
 def main(argv: Sequence[str]) -> None:
   if len(argv) < 2:
     sys.exit('error: no run directory given: ptjf plot RUN_DIR... [--flags] '
              '(ptjf plot --help).')
+  kind, metric, splits = _KIND.value, _METRIC.value, _SPLIT.value
   try:  # everything is read and checked before anything is written
-    points, high, low = collect(argv[1:], _HIGH_TASK.value, _LOW_TASK.value,
-                                _METRIC.value, _POINT.value)
+    _check_splits(kind, splits)
+    higher = summaries.higher_is_better(metric, _BETTER.value or '')
+    if kind == 'front':
+      points, high, low = collect(argv[1:], _HIGH_TASK.value, _LOW_TASK.value,
+                                  metric, _POINT.value, splits[0], higher)
+    else:
+      found, tasks = curves_lib.collect(
+          argv[1:], _TASKS.value, metric, splits, higher,
+          _RUNS.value if kind == 'curves' else 'all')
+      if kind == 'curves' and _X.value == 'tokens':
+        for c in found:
+          curves_lib.add_tokens(c)
   except ValueError as e:
     sys.exit(f'error: {e}')
-  print(table(points, high, low, _METRIC.value))
-  fig = draw(points, high, low, _METRIC.value, _POINT.value)
-  for path in write(points, fig, output_prefix(_OUTPUT.value), high, low,
-                    _METRIC.value):
+  prefix = output_prefix(_OUTPUT.value, kind)
+  if kind == 'front':
+    print(table(points, high, low, metric))
+    fig = draw(points, high, low, metric, _POINT.value, splits[0], higher)
+    paths = write(fig, prefix, [c.format(metric=metric) for c in CSV_COLUMNS],
+                  rows(points, high, low))
+  elif kind == 'curves':
+    run_dirs = list(dict.fromkeys(c.run_dir for c in found))
+    label = curves_lib.labels(run_dirs)
+    colours = curves_lib.run_colours(run_dirs)
+    way = 'higher' if higher else 'lower'
+    fig = curves_lib.draw_curves(
+        found, tasks, metric, _X.value, colours, label,
+        f'{" and ".join(splits)} {metric} along training ({way} is better)' +
+        (": each method's best run" if _RUNS.value == 'best' else ''))
+    print(f'{len(found)} curve(s) of {len(tasks)} task(s)')
+    paths = write(fig, prefix, curves_lib.CURVE_COLUMNS,
+                  curves_lib.curve_rows(found, label))
+  else:
+    best = curves_lib.best_table(found, higher)
+    print(curves_lib.best_text(best, metric, higher))
+    fig = curves_lib.draw_best(best, metric, higher,
+                               runs_lib.method_colours(b.method for b in best))
+    paths = write(fig, prefix, curves_lib.BEST_COLUMNS, curves_lib.best_rows(best))
+  for path in paths:
     print(f'wrote {path}')
 
 

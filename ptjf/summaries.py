@@ -1,9 +1,26 @@
-"""Scalars that T5X wrote as TensorBoard event files under a run directory."""
+"""Scalars that T5X wrote as TensorBoard event files under a run directory.
+
+A task's metric of one split is found where T5X writes it:
+  validation  training_eval/<task>/<metric> (t5x.train's evaluations), else
+              inference_eval/<task>/eval/<metric> (`ptjf eval`, t5x.eval)
+  train       the same for the task's training-split twin, <task>.train_split
+  test        test/inference_eval/<task>/eval/<metric> (`ptjf eval --split=test`)
+"""
 
 import collections
 import os
+import re
 
 import tensorflow as tf
+
+from tasks import training_split
+
+SPLITS = ('validation', 'train', 'test')
+# A task's training-split twin, evaluated beside it during training.
+TRAIN_SPLIT_SUFFIX = training_split.TRAINING_SPLIT_SUFFIX
+# Metrics whose name says which way is better; others need --better.
+_HIGHER = re.compile(r'bleu|accuracy|chrf|rouge|f1|exact_match|sequence_acc')
+_LOWER = re.compile(r'loss|cross_ent|perplexity|ter$')
 
 
 def scalars(run_dir: str, collection: str = 'train') -> dict[str, dict[int, float]]:
@@ -24,3 +41,67 @@ def eval_tasks(run_dir: str) -> list[str]:
   """Tasks and mixtures with a training_eval collection, sorted."""
   root = os.path.join(run_dir, 'training_eval')
   return sorted(tf.io.gfile.listdir(root)) if tf.io.gfile.isdir(root) else []
+
+
+def evaluated(run_dir: str) -> list[str]:
+  """Tasks and mixtures with event files for any split, twins included."""
+  names = set()
+  for root in ('training_eval', 'inference_eval', 'test/inference_eval'):
+    for path in tf.io.gfile.glob(os.path.join(run_dir, root, '*',
+                                              'events.out.tfevents.*')):
+      names.add(os.path.basename(os.path.dirname(path)))
+  return sorted(names)
+
+
+def check_split(split: str) -> None:
+  if split not in SPLITS:
+    raise ValueError(f'split {split!r} is not one of {", ".join(SPLITS)}.')
+
+
+def evaluated_name(task: str, split: str) -> str:
+  """The name `task`'s `split` is evaluated under: its twin for 'train'."""
+  return task + TRAIN_SPLIT_SUFFIX if split == 'train' else task
+
+
+def _collections(task: str, split: str) -> list[tuple[str, str]]:
+  """(collection, tag prefix) where `task`'s `split` may be, in order."""
+  check_split(split)
+  if split == 'test':
+    return [(f'test/inference_eval/{task}', 'eval/')]
+  name = evaluated_name(task, split)
+  return [(f'training_eval/{name}', ''), (f'inference_eval/{name}', 'eval/')]
+
+
+def series(run_dir: str, task: str, metric: str,
+           split: str = 'validation') -> dict[int, float]:
+  """{step: value} of `task`'s `metric` on `split`; {} when never written."""
+  for collection, prefix in _collections(task, split):
+    values = scalars(run_dir, collection).get(prefix + metric)
+    if values:
+      return values
+  return {}
+
+
+def metrics(run_dir: str, task: str, split: str = 'validation') -> list[str]:
+  """The metrics written for `task`'s `split`, sorted; [] when none."""
+  found = set()
+  for collection, prefix in _collections(task, split):
+    found |= {t[len(prefix):] for t in scalars(run_dir, collection)
+              if t.startswith(prefix)}
+  return sorted(found)
+
+
+def higher_is_better(metric: str, better: str = '') -> bool:
+  """'higher' or 'lower' as given, else read from the metric's name (bleu,
+  accuracy: higher; loss, cross_entropy: lower); ValueError if it says neither."""
+  if better:
+    if better not in ('higher', 'lower'):
+      raise ValueError(f'--better={better!r}: give higher or lower.')
+    return better == 'higher'
+  name = metric.lower()
+  if _HIGHER.search(name):
+    return True
+  if _LOWER.search(name):
+    return False
+  raise ValueError(f'metric {metric!r} does not say whether higher or lower is '
+                   'better: pass --better=higher or --better=lower.')

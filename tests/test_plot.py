@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from ptjf import plot
+from ptjf import runs as runs_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIGH, LOW = 'syn.high', 'syn.low'
@@ -91,10 +92,10 @@ def test_pareto_mask_by_hand():
 
 
 def test_find_runs_recurses_and_keeps_named_runs(sweep):
-  found = plot.find_runs([sweep])
+  found = runs_lib.find_runs([sweep])
   assert found == {os.path.join(sweep, r): False for r in sorted(SWEEP)}
   named = os.path.join(sweep, 'a', 'ptjf')
-  assert plot.find_runs([named + '/', sweep])[named] is True
+  assert runs_lib.find_runs([named + '/', sweep])[named] is True
 
 
 def test_final_points_and_fronts(sweep, capsys):
@@ -150,7 +151,7 @@ def test_figure_draws_each_run_and_each_front(sweep):
     runs = [p for p in points if p.method == method]
     assert collection.get_offsets().tolist() == [[p.high, p.low] for p in runs]
     assert tuple(collection.get_facecolor()[0]) == colors.to_rgba(
-        plot.METHOD_COLOURS[method])
+        runs_lib.METHOD_COLOURS[method])
   fronts = {line.get_gid(): line.get_xydata().tolist() for line in ax.lines}
   assert fronts == {'ptjf': [[1.0, 3.0], [1.25, 2.25]],
                     'static': [[1.5, 2.75]]}  # d/static is dominated
@@ -161,10 +162,10 @@ def test_figure_draws_each_run_and_each_front(sweep):
 
 
 def test_method_colours_are_stable():
-  assert plot.method_colours(['static', 'zeta', 'alpha']) == {
-      'alpha': plot.EXTRA_COLOURS[0], 'static': 'tab:blue',
-      'zeta': plot.EXTRA_COLOURS[1]}
-  assert plot.method_colours(['ptjf'])['ptjf'] == plot.METHOD_COLOURS['ptjf']
+  assert runs_lib.method_colours(['static', 'zeta', 'alpha']) == {
+      'alpha': runs_lib.EXTRA_COLOURS[0], 'static': 'tab:blue',
+      'zeta': runs_lib.EXTRA_COLOURS[1]}
+  assert runs_lib.method_colours(['ptjf'])['ptjf'] == runs_lib.METHOD_COLOURS['ptjf']
 
 
 def ptjf_plot(*args, cwd=ROOT):
