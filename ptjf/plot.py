@@ -186,8 +186,9 @@ def read(run_dir: str, task: str, metric: str, split: str) -> dict[int, float]:
     return values
   on = '' if split == 'validation' else f' on the {split} split'
   if found := summaries.metrics(run_dir, task, split):
+    named = [m for m in found if '/' not in m] or found  # not timing/... etc.
     raise MissingSummaries(f'{run_dir}: its {task} evaluations{on} have no '
-                           f'{metric!r} scalar (they have {", ".join(found)})')
+                           f'{metric!r} scalar (they have {", ".join(named)})')
   evaluated = ', '.join(summaries.eval_tasks(run_dir)) or 'nothing'
   raise MissingSummaries(f'{run_dir}: {task} was not evaluated{on} (it '
                          f'evaluated {evaluated})')
@@ -333,6 +334,21 @@ def write(fig: Figure, prefix: str, header: Sequence[str],
   return paths
 
 
+# The flags that only some kinds read.
+KIND_FLAGS = {'front': ('high_task', 'low_task', 'point'),
+              'curves': ('tasks', 'x', 'runs'), 'best': ('tasks',)}
+
+
+def _check_kind_flags(kind: str) -> None:
+  """A flag given for another kind is refused rather than ignored."""
+  for name in sorted({f for names in KIND_FLAGS.values() for f in names}):
+    if flags.FLAGS[name].present and name not in KIND_FLAGS[kind]:
+      kinds = ' and '.join(f'--kind={k}' for k, names in KIND_FLAGS.items()
+                           if name in names)
+      raise ValueError(f'--{name} does not apply to --kind={kind}; it is '
+                       f'for {kinds}.')
+
+
 def _check_splits(kind: str, splits: Sequence[str]) -> None:
   for split in splits:
     summaries.check_split(split)
@@ -347,6 +363,7 @@ def main(argv: Sequence[str]) -> None:
              '(ptjf plot --help).')
   kind, metric, splits = _KIND.value, _METRIC.value, _SPLIT.value
   try:  # everything is read and checked before anything is written
+    _check_kind_flags(kind)
     _check_splits(kind, splits)
     higher = summaries.higher_is_better(metric, _BETTER.value or '')
     if kind == 'front':

@@ -29,7 +29,8 @@ SCALARS = tf.compat.v1.SummaryMetadata(
 # pre/pretrain's checkpoint_20, so its step 30 is not theirs.
 RUNS = {
     'pre/pretrain': {f'training_eval/{HIGH}': {'loss': {10: 3.0, 20: 2.0, 30: 1.5}}},
-    'a/ptjf': {f'training_eval/{HIGH}': {'loss': {10: 2.5, 20: 1.75}},
+    'a/ptjf': {f'training_eval/{HIGH}': {'loss': {10: 2.5, 20: 1.75},
+                                         'timing/seconds': {10: 9.0}},
                f'training_eval/{LOW}': {'loss': {10: 4.0, 20: 3.5}},
                f'training_eval/{TWIN}': {'loss': {10: 3.0, 20: 2.0}},
                f'training_eval/{HIGH_TWIN}': {'loss': {10: 2.0, 20: 1.5}},
@@ -89,6 +90,15 @@ def test_series_reads_each_split_where_t5x_wrote_it(root):
   with pytest.raises(ValueError, match="split 'dev' is not one of validation, "
                      'train, test'):
     summaries.series(a, LOW, 'loss', 'dev')
+
+
+def test_a_missing_metric_names_the_metrics_there(root):
+  with pytest.raises(plot.MissingSummaries, match=r"its syn.high evaluations "
+                     r"have no 'accuracy' scalar \(they have bleu, loss\)"):
+    plot.read(run(root, 'a/ptjf'), HIGH, 'accuracy', 'validation')
+  with pytest.raises(plot.MissingSummaries, match='syn.high was not evaluated '
+                     'on the test split'):
+    plot.read(run(root, 'a/ptjf'), HIGH, 'bleu', 'test')
 
 
 @pytest.mark.parametrize('metric, better, higher', [
@@ -266,8 +276,12 @@ def test_curves_command_writes_every_point(root, tmp_path):
      'syn.low.train_split.'),
     (['--kind=best', '--metric=bleu', '--split=train'], "no run has 'bleu' "
      'evaluations of syn.high on the train split'),
+    (['--x=tokens'], '--x does not apply to --kind=front; it is for '
+     '--kind=curves.'),
+    (['--kind=best', '--high_task=syn.high'], '--high_task does not apply to '
+     '--kind=best; it is for --kind=front.'),
 ], ids=['front_two_splits', 'no_direction', 'bad_split', 'unknown_task',
-        'metric_not_on_split'])
+        'metric_not_on_split', 'x_for_front', 'high_task_for_best'])
 def test_bad_arguments_fail_before_writing(root, tmp_path, args, message):
   result = ptjf_plot(root, *args, f'--output={tmp_path}/out', cwd=tmp_path)
   assert result.returncode != 0
