@@ -17,6 +17,7 @@ import sacrebleu
 
 from ptjf import checkpoint
 from ptjf import recipe
+from ptjf import summaries
 from tasks import span_corruption
 
 NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
@@ -123,3 +124,24 @@ def test_eval_scores_span_corruption_per_language(tmp_path):
     # Four steps from scratch: near a uniform guess over 1,636 pieces.
     assert record['step'] == 4
     assert 0.5 * math.log(1636) < record['cross_entropy'] < 1.5 * math.log(1636)
+
+
+@NEEDS_T5X
+def test_decode_eval_during_training_writes_bleu_where_plot_reads_it(tmp_path):
+  model_dir = str(tmp_path / 'run')
+  _t5x('t5x.train', '--gin_file=recipes/pretrain_synth_ro_fr_tiny.gin',
+       '--gin_file=gin/runs/decode_eval.gin',
+       f'--gin_bindings={recipe.string_binding("MODEL_DIR", model_dir)}',
+       '--gin_bindings=TRAIN_STEPS = 10', '--gin_bindings=WARMUP_STEPS = 4',
+       '--gin_bindings=DECODE_EVAL_EXAMPLES = 16')
+  [record] = _metrics(model_dir, 'ptjf_synth.en_fr')
+  assert record['step'] == 10 and 'tok:13a' in record['bleu_signature']
+  with open(os.path.join(model_dir, 'inference_eval',
+                         'ptjf_synth.en_fr-000010.jsonl')) as f:
+    decoded = [json.loads(line) for line in f]
+  assert len(decoded) == 16
+  metric = sacrebleu.BLEU(tokenize='13a')
+  assert record['bleu'] == pytest.approx(metric.corpus_score(
+      [d['prediction'] for d in decoded], [[d['target'] for d in decoded]]).score)
+  assert summaries.series(model_dir, 'ptjf_synth.en_fr', 'bleu') == {
+      10: pytest.approx(record['bleu'])}
