@@ -154,7 +154,11 @@ def draw_curves(curves: Sequence[Curve], tasks: Sequence[str], metric: str,
   style by split."""
   columns = min(len(tasks), 3)
   rows = math.ceil(len(tasks) / columns)
-  fig = Figure(figsize=(4.6 * columns, 3.6 * rows + 0.6), dpi=120)
+  width = max(7.5, 4.6 * columns)  # the title and legend fit one panel too
+  entries = len({(c.run_dir, c.split) for c in curves if c.task in tasks})
+  per_row = max(1, min(entries, int(width // 2.4)))
+  fig = Figure(figsize=(width, 3.6 * rows + 0.6 + 0.2 * math.ceil(entries / per_row)),
+               dpi=120, layout='constrained')
   FigureCanvasAgg(fig)
   axes = fig.subplots(rows, columns, squeeze=False).ravel()
   for ax, task in zip(axes, tasks):
@@ -182,12 +186,9 @@ def draw_curves(curves: Sequence[Curve], tasks: Sequence[str], metric: str,
   for ax in axes[:len(tasks)]:
     for handle, name in zip(*ax.get_legend_handles_labels()):
       legend.setdefault(name, handle)
-  names = list(legend)
-  fig.legend(list(legend.values()), names, loc='lower center', ncol=min(len(names), 4),
-             fontsize=8, frameon=False)
+  fig.legend(list(legend.values()), list(legend), loc='outside lower center',
+             ncol=per_row, fontsize=8, frameon=False)
   fig.suptitle(title, fontsize=10)
-  legend_rows = math.ceil(len(names) / 4)
-  fig.tight_layout(rect=(0, 0.05 * legend_rows / rows + 0.02, 1, 0.97))
   return fig
 
 
