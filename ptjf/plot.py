@@ -85,9 +85,11 @@ _METRIC = flags.DEFINE_string(
 _BETTER = flags.DEFINE_enum(
     'better', None, ['lower', 'higher'], 'Which way the metric is better; '
     'default: read from its name (bleu, accuracy: higher; losses: lower).')
+# ptjf.evaluate has a --split too; only the test suite imports both.
 _SPLIT = flags.DEFINE_list(
     'split', ['validation'], 'validation, train (the training-split twins) or '
-    'test (ptjf eval --split=test); curves take several, e.g. validation,train.')
+    'test (ptjf eval --split=test); curves take several, e.g. validation,train.',
+    allow_override=True)
 _KIND = flags.DEFINE_enum(
     'kind', 'front', list(KINDS), 'front: the trade-off of two tasks; curves: '
     'each task along training; best: the best value per task and method.')
