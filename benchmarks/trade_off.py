@@ -54,15 +54,20 @@ class Run:
 
 
 @functools.cache
+def _lengths_and_batch() -> tuple[dict[str, int], int]:
+  """The tiny NMT recipes' feature lengths and batch size."""
+  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'pretrain_{DATA}.gin'),
+               ['MODEL_DIR = "/unused"'])
+  return recipe.value('TASK_FEATURE_LENGTHS'), recipe.value('BATCH_SIZE')
+
+
+@functools.cache
 def low_tokens_per_step(rate: Optional[float]) -> float:
   """en_ro tokens a step trains on, on average (ptjf/tokens.py measures
   them). `rate` is en_fr's share; None trains on en_ro alone."""
-  recipe.parse(os.path.join(recipe.RECIPES_DIR, f'pretrain_{DATA}.gin'),
-               ['MODEL_DIR = "/unused"'])
   mixture = LOW if rate is None else registry.pair_mixture(
       high_task=HIGH, low_task=LOW, high_rate=rate)
-  return tokens.tokens_per_step(mixture, LOW, recipe.value('TASK_FEATURE_LENGTHS'),
-                                recipe.value('BATCH_SIZE'))
+  return tokens.tokens_per_step(mixture, LOW, *_lengths_and_batch())
 
 
 @dataclasses.dataclass

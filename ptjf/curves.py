@@ -21,6 +21,7 @@ import tensorflow as tf
 from ptjf import runs
 from ptjf import summaries
 from ptjf import tokens as tokens_lib
+from tasks import training_split
 
 SPLIT_STYLES = {'validation': '-', 'train': '--', 'test': ':'}
 CURVE_COLUMNS = ('task', 'split', 'method', 'run', 'run_dir', 'step',
@@ -89,26 +90,23 @@ def curve(run_dir: str, method: str, task: str, metric: str,
 
 
 def best_point(points: Sequence[Point], higher: bool) -> Optional[Point]:
-  """The best value (NaN never; ties go to the earlier step), or None."""
+  """The best value (NaN never; ties go to the earlier step, then to the run
+  directory first in name order), or None."""
   finite = [p for p in points if not math.isnan(p.value)]
   if not finite:
     return None
   sign = -1 if higher else 1
-  return min(finite, key=lambda p: (sign * p.value, p.total_step))
+  return min(finite, key=lambda p: (sign * p.value, p.total_step, p.run_dir))
 
 
 def best_per_method(curves: Sequence[Curve], higher: bool) -> list[Curve]:
   """Of each method, the curve with the best value of the run's own points."""
-  chosen = {}
-  for c in curves:
-    point = best_point(c.own(), higher)
-    if point is None:
-      continue
-    sign = -1 if higher else 1
-    key = (sign * point.value, point.total_step, c.run_dir)
-    if c.method not in chosen or key < chosen[c.method][0]:
-      chosen[c.method] = (key, c)
-  return [chosen[m][1] for m in sorted(chosen)]
+  chosen = []
+  for method in sorted({c.method for c in curves}):
+    group = [c for c in curves if c.method == method]
+    if point := best_point([p for c in group for p in c.own()], higher):
+      chosen.append(next(c for c in group if c.run_dir == point.run_dir))
+  return chosen
 
 
 def add_tokens(c: Curve) -> None:
@@ -285,7 +283,8 @@ def _is_mixture(name: str) -> bool:
 def default_tasks(run_dirs: Sequence[str]) -> list[str]:
   """Every task the runs evaluated on any split, less mixtures and twins."""
   names = {t for r in run_dirs for t in summaries.evaluated(r)}
-  return sorted(t for t in names if not t.endswith(summaries.TRAIN_SPLIT_SUFFIX)
+  return sorted(t for t in names
+                if not t.endswith(training_split.TRAINING_SPLIT_SUFFIX)
                 and not _is_mixture(t))
 
 

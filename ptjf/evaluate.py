@@ -297,7 +297,7 @@ def prepare(run_dir: str, spec: Union[str, list[int]], split: str,
     scored, run.unscored = _tasks(run.mixture, split)
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f'{config_path} does not give t5x.eval a model and '
-                     f'data: {_first_line(e)}') from None
+                     f'data: {recipe.first_line(e)}') from None
   if not scored:
     raise ValueError(
         f'{run_dir}: no task of {run.mixture} has metrics and a {split} split '
@@ -326,11 +326,6 @@ def _tasks(mixture: str, split: str) -> tuple[list[str], list[str]]:
   scored = seqio.evaluation.get_valid_eval_tasks(tasks, split)
   return ([t.name for t in scored],
           [t.name for t in tasks if t not in scored])
-
-
-def _first_line(e: Exception) -> str:
-  lines = str(e).strip().splitlines()
-  return f'{type(e).__name__}: {lines[0][:300] if lines else ""}'
 
 
 @contextlib.contextmanager

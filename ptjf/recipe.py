@@ -106,6 +106,12 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
                                       finalize_config=finalize)
 
 
+def first_line(e: Exception) -> str:
+  """'ValueError: <the first line of its message>', for one-line errors."""
+  lines = str(e).strip().splitlines()
+  return f'{type(e).__name__}: {lines[0][:300] if lines else ""}'
+
+
 def macro_name(binding: str) -> str:
   """'LEARNING_RATE' for 'LEARNING_RATE = 5e-3'."""
   return binding.split('=', 1)[0].strip()

@@ -16,8 +16,6 @@ import tensorflow as tf
 from tasks import training_split
 
 SPLITS = ('validation', 'train', 'test')
-# A task's training-split twin, evaluated beside it during training.
-TRAIN_SPLIT_SUFFIX = training_split.TRAINING_SPLIT_SUFFIX
 # Metrics whose name says which way is better; others need --better.
 _HIGHER = re.compile(r'bleu|accuracy|chrf|rouge|f1|exact_match|sequence_acc')
 _LOWER = re.compile(r'loss|cross_ent|perplexity|ter$')
@@ -60,7 +58,7 @@ def check_split(split: str) -> None:
 
 def evaluated_name(task: str, split: str) -> str:
   """The name `task`'s `split` is evaluated under: its twin for 'train'."""
-  return task + TRAIN_SPLIT_SUFFIX if split == 'train' else task
+  return task + training_split.TRAINING_SPLIT_SUFFIX if split == 'train' else task
 
 
 def _collections(task: str, split: str) -> list[tuple[str, str]]:

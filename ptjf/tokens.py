@@ -104,9 +104,8 @@ def run_settings(run_dir: str) -> tuple[str, tuple[tuple[str, int], ...], int]:
             _lengths_key(recipe.value('TASK_FEATURE_LENGTHS')),
             int(recipe.value('BATCH_SIZE')))
   except Exception as e:  # pylint: disable=broad-except
-    first = (str(e).strip().splitlines() or [''])[0][:300]
     raise ValueError(f'{path} does not parse as t5x.train parsed it '
-                     f'({type(e).__name__}: {first}).') from None
+                     f'({recipe.first_line(e)}).') from None
 
 
 def tokens_seen(run_dir: str, task: str, step: int) -> float:

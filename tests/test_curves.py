@@ -16,11 +16,12 @@ from ptjf import curves
 from ptjf import plot
 from ptjf import summaries
 from ptjf import tokens
+from tasks import training_split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIGH, LOW = 'syn.high', 'syn.low'
-TWIN = LOW + summaries.TRAIN_SPLIT_SUFFIX
-HIGH_TWIN = HIGH + summaries.TRAIN_SPLIT_SUFFIX
+TWIN = LOW + training_split.TRAINING_SPLIT_SUFFIX
+HIGH_TWIN = HIGH + training_split.TRAINING_SPLIT_SUFFIX
 MIXTURE = 'ptjf_synth.tau3.33'  # registered: T5X evaluates it as a whole too
 SCALARS = tf.compat.v1.SummaryMetadata(
     plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
