@@ -192,9 +192,10 @@ def evaluated_mixture(name: str = gin.REQUIRED,
 
 
 def pair_prefix(high_task: str, low_task: str) -> str:
-  """'ptjf_wmt.ro_fr' for high 'ptjf_wmt.en_fr' and low 'ptjf_wmt.en_ro'."""
+  """'ptjf_wmt.ro_fr' for high 'ptjf_wmt.en_fr' and low 'ptjf_wmt.en_ro'; the
+  high task's name up to its last dot leads ('a.b.en_fr' gives 'a.b.ro_fr')."""
   target = lambda task: task.rsplit('_', 1)[-1]
-  return f"{high_task.split('.')[0]}.{target(low_task)}_{target(high_task)}"
+  return f"{high_task.rsplit('.', 1)[0]}.{target(low_task)}_{target(high_task)}"
 
 
 def pair_mixture_name(high_task: str, low_task: str, high_rate: float) -> str:

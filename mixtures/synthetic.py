@@ -4,9 +4,12 @@
   ptjf_synth.unimax           the five under UniMax, budget from the run
   ptjf_synth.en_only          synthetic English alone (pre-training)
   ptjf_synth.ro_fr.high<r>    en_fr at rate r, en_ro at 1 - r
+  ptjf_synth.paper_epochs.{tau<t>,en_only,ro_fr.high<r>}   the same of the
+                              paper_epochs tasks, at the same rates
 """
 
 from mixtures import registry
+from mixtures import sizes
 from tasks import synthetic
 
 HIGH_RESOURCE = 'en'
@@ -24,8 +27,19 @@ _EN = synthetic.task_name(HIGH_RESOURCE)
 registry.register_single(f'{synthetic.PREFIX}.en_only', _EN,
                          LANGUAGES.sizes[_EN], LANGUAGES.unit)
 
-registry.register_pair_grid(
-    synthetic.task_name('en_fr'),
-    synthetic.task_name('en_ro'),
-    {synthetic.task_name(p): float(n) for p, n in synthetic.PAIRS.items()},
-    'sentence pairs')
+# The languages cut to the paper's epochs keep the paper's rates: Table 2's
+# sizes, whose ratios SPAN_LANGUAGES has too.
+PAPER_EPOCHS_LANGUAGES = registry.Family(
+    prefix=synthetic.PAPER_EPOCHS_PREFIX,
+    sizes={synthetic.paper_epochs_task_name(lang): sizes.MC4_PAPER_CHARS_BILLIONS[lang]
+           for lang in synthetic.SPAN_LANGUAGES},
+    unit='billion characters of mC4 (Table 2)')
+PAPER_EPOCHS_LANGUAGES.register()
+registry.register_single(f'{synthetic.PAPER_EPOCHS_PREFIX}.en_only',
+                         synthetic.paper_epochs_task_name(HIGH_RESOURCE))
+
+for _name, _pairs in ((synthetic.task_name, synthetic.PAIRS),
+                      (synthetic.paper_epochs_task_name, synthetic.PAPER_EPOCHS_PAIRS)):
+  registry.register_pair_grid(_name('en_fr'), _name('en_ro'),
+                              {_name(p): float(n) for p, n in _pairs.items()},
+                              'sentence pairs')

@@ -9,6 +9,8 @@ from mixtures import registry
 def test_pair_prefix_names_the_low_pair_first():
   assert registry.pair_prefix('ptjf_wmt.en_fr', 'ptjf_wmt.en_ro') == (
       'ptjf_wmt.ro_fr')
+  # Everything before the task's last dot leads, so cut copies keep apart.
+  assert registry.pair_prefix('a.cut.en_fr', 'a.cut.en_ro') == 'a.cut.ro_fr'
 
 
 def test_a_grid_rate_returns_the_registered_grid_mixture():

@@ -124,6 +124,33 @@ def test_synthetic_languages_share_latent_structure():
   assert len(set(synthetic.lexicon('gd'))) == synthetic.NUM_CONCEPTS
 
 
+@pytest.mark.parametrize('lang_or_pair', ['gd', 'en_ro'])
+def test_paper_epochs_tasks_are_the_first_training_examples(lang_or_pair):
+  full = seqio.get_mixture_or_task(synthetic.task_name(lang_or_pair))
+  cut = seqio.get_mixture_or_task(synthetic.paper_epochs_task_name(lang_or_pair))
+  size = {**synthetic.PAPER_EPOCHS_DOCUMENTS, **synthetic.PAPER_EPOCHS_PAIRS}[lang_or_pair]
+  assert cut.source.num_input_examples('train') == size
+  assert cut.source.num_input_examples('validation') == synthetic.VALIDATION_EXAMPLES
+  read = lambda task, split, n=None: [
+      {k: v for k, v in e.items()} for e in
+      task.source.get_dataset(split, shuffle=False).take(n or -1).as_numpy_iterator()]
+  assert read(cut, 'train') == read(full, 'train', size)
+  assert read(cut, 'validation') == read(full, 'validation')
+
+
+def test_paper_epochs_sizes_keep_the_papers_ratios():
+  pairs = synthetic.PAPER_EPOCHS_PAIRS
+  assert pairs['en_fr'] / pairs['en_ro'] == pytest.approx(40.9e6 / 610e3, rel=0.01)
+  # The mixtures sample at the paper's rates, not at the cut sizes' own.
+  full = seqio.get_mixture_or_task('ptjf_synth.tau3.33')
+  cut = seqio.get_mixture_or_task(f'{synthetic.PAPER_EPOCHS_PREFIX}.tau3.33')
+  rates = lambda m: {t.name.rsplit('.', 1)[-1]: m.get_rate(t) for t in m.tasks}
+  assert rates(cut) == pytest.approx(rates(full), rel=1e-12)
+  assert registry.pair_mixture(synthetic.paper_epochs_task_name('en_fr'),
+                               synthetic.paper_epochs_task_name('en_ro'), 0.3) == (
+      'ptjf_synth.paper_epochs.ro_fr.high0.3')
+
+
 def test_smallest_language_has_hundreds_of_examples():
   task = seqio.get_mixture_or_task('ptjf_synth.gd')
   n = sum(1 for _ in task.get_dataset({'inputs': 64, 'targets': 16},
