@@ -23,8 +23,10 @@ from ptjf import recipe
 
 PACKED_ROWS = 400  # rows packed to measure examples per row
 EXAMPLES = 1000  # first training examples averaged for a task's length
-_CHECKPOINT = re.compile(r'^INITIAL_CHECKPOINT_PATH\s*=\s*[\'"](.+)/checkpoint_(\d+)[\'"]\s*$',
-                         re.MULTILINE)
+# gin's config writer breaks a long binding after '= \\'.
+_CHECKPOINT = re.compile(
+    r'^INITIAL_CHECKPOINT_PATH\s*=\s*(?:\\\n\s*)?[\'"](.+)/checkpoint_(\d+)[\'"]\s*$',
+    re.MULTILINE)
 
 
 def _lengths_key(lengths: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

@@ -54,6 +54,12 @@ def test_parent_reads_the_restored_checkpoint(tmp_path):
   (tmp_path / 'config.gin').write_text(
       "BATCH_SIZE = 8\nINITIAL_CHECKPOINT_PATH = 'gs://b/w/pretrain/checkpoint_1200'\n")
   assert tokens.parent(str(tmp_path)) == ('gs://b/w/pretrain', 1200)
+  # A long path, as T5X's config.gin breaks it over two lines.
+  (tmp_path / 'config.gin').write_text(
+      "BATCH_SIZE = 8\nINITIAL_CHECKPOINT_PATH = \\\n"
+      "    '/tmp/ptjf_reproduction/languages/ptjf/pretrain/checkpoint_1500'\nX = 1\n")
+  assert tokens.parent(str(tmp_path)) == (
+      '/tmp/ptjf_reproduction/languages/ptjf/pretrain', 1500)
   (tmp_path / 'config.gin').write_text('BATCH_SIZE = 8\n')
   assert tokens.parent(str(tmp_path)) is None
   assert tokens.parent(str(tmp_path / 'absent')) is None
