@@ -48,7 +48,7 @@ def parse(name, more_gin_files=(), **overrides):
 
 def test_every_arm_has_recipes():
   assert {name.split('_')[0] for name in RECIPES} == set(ARMS)
-  assert len(RECIPES) == 47
+  assert len(RECIPES) == 56
 
 
 @pytest.mark.parametrize('name', RECIPES)
