@@ -8,7 +8,9 @@
 # make bench: the benchmarks (the input pipeline's alone needs no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
 #   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
-# make reproduce: the tiny reproduction, two grids of about 30 min each.
+# make reproduce: the paper's comparison at laptop scale (README): the epoch
+#   tables, the En->{Ro,Fr} grid with its length study and the five-language
+#   grid, each under 90 min on 2 cores; finished runs are skipped.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -60,7 +62,6 @@ bench-tpu: install-t5x
 
 REPRODUCTION_DIR ?= /tmp/ptjf_reproduction
 reproduce: install-t5x
-	$(PY) -m benchmarks.reproduce_tiny --workdir=$(REPRODUCTION_DIR)/regularised
-	$(PY) -m benchmarks.reproduce_tiny --workdir=$(REPRODUCTION_DIR)/unregularised \
-	  --gin='DROPOUT_RATE = 0.0' --gin='LABEL_SMOOTHING = 0.0' \
-	  --output=docs/reproduction_tiny_unregularised
+	$(PY) -m benchmarks.epochs --markdown=docs/reproduction_epochs.md
+	$(PY) -m benchmarks.reproduce_pair --workdir=$(REPRODUCTION_DIR)/pair
+	$(PY) -m benchmarks.reproduce_languages --workdir=$(REPRODUCTION_DIR)/languages

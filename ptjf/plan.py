@@ -166,7 +166,7 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
   return PhasePlan(run, batch, lengths, learning_rates, milestones, tasks)
 
 
-def _number(x: Optional[float], exact: bool = True) -> str:
+def number(x: Optional[float], exact: bool = True) -> str:
   if x is None:
     return '?'
   text = f'{x:,.0f}' if x >= 100 else f'{x:.3g}'
@@ -190,7 +190,7 @@ def print_plan(plans: Sequence[PhasePlan], max_epochs: float) -> list[str]:
     print('\nboth phases')
     _print_tasks(_sum_tasks(plans), with_rate=False)
   total = _sum_tasks(plans)
-  return [f'{t.task} is seen {_number(t.epochs, t.exact)} epochs, past '
+  return [f'{t.task} is seen {number(t.epochs, t.exact)} epochs, past '
           f'--max_epochs={max_epochs:g}: expect it to overfit (fewer steps or a '
           'lower rate on it help).' for t in total
           if t.epochs is not None and t.epochs > max_epochs]
@@ -215,9 +215,9 @@ def _print_tasks(tasks: Sequence[TaskPlan], with_rate: bool) -> None:
   header = ['task', *(['rate'] if with_rate else []), 'sequences', 'examples',
             'token slots', 'training set', 'epochs']
   rows = [[t.task, *([f'{t.rate:.6f}'] if with_rate else []),
-           _number(t.sequences), _number(t.examples, t.exact),
-           _number(t.token_slots), _number(t.dataset_examples),
-           _number(t.epochs, t.exact)] for t in tasks]
+           number(t.sequences), number(t.examples, t.exact),
+           number(t.token_slots), number(t.dataset_examples),
+           number(t.epochs, t.exact)] for t in tasks]
   widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
   for r in [header, *rows]:
     print('  ' + '  '.join(x.ljust(w) if c == 0 else x.rjust(w)

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from benchmarks import epochs
 from benchmarks import packing
 from benchmarks import t5x_log
 from benchmarks import trade_off
+from ptjf import recipe
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHED = 1_790_000_000.0
@@ -112,23 +114,34 @@ def test_tally_counts_packed_examples_and_real_tokens():
   assert (tally.input_slots, tally.target_slots) == (24, 16)
 
 
-def _curve(method, rate, first_steps, low, high):
-  run = trade_off.Run(f'{method}_synth_ro_fr_tiny', '/w', rate, first_steps)
+PAIR = trade_off.Problem('ptjf_synth.en_fr', 'ptjf_synth.en_ro', (), 16)
+
+
+def _curve(method, rate, first_steps, low, high, workdir='/w'):
+  run = trade_off.Run(f'{method}_synth_ro_fr_tiny', workdir, rate, first_steps)
   return trade_off.Curve(method, run, high, low)
 
 
-def test_reproduction_table_against_hand_computed_rows(monkeypatch):
+@pytest.fixture
+def hand_counted(monkeypatch):
+  """The tasks of a pair, and 1,000 en_ro tokens a step at en_fr rate 0."""
+  monkeypatch.setattr(trade_off, 'problem', lambda name: PAIR)
   monkeypatch.setattr(trade_off, 'low_tokens_per_step',
-                      lambda rate: 1000.0 * (1 - (rate or 0.0)))
-  curves = [
-      _curve('static', 0.2, 0, {100: 3.0, 200: 2.5, 300: 2.6}, {100: 4.0, 200: 3.5, 300: 3.4}),
-      _curve('static', 0.8, 0, {100: 3.5, 200: 3.1, 300: 2.9}, {100: 3.0, 200: 2.5, 300: 2.4}),
-      _curve('ptjf', 0.2, 200, {300: 2.7, 400: 2.4, 500: 2.45}, {300: 2.2, 400: 2.3, 500: 2.3}),
-      _curve('restart', 0.4, 200, {300: 2.8, 400: 2.7}, {300: 3.0, 400: 2.9}),
-      _curve('transfer', None, 200, {300: 2.6, 400: float('nan'), 500: 2.55},
-             {300: 4.0, 400: 4.1, 500: 4.2}),
-  ]
-  rows = trade_off.table(curves)[2:]
+                      lambda problem, rate: 1000.0 * (1 - (rate or 0.0)))
+
+
+CURVES = [
+    _curve('static', 0.2, 0, {100: 3.0, 200: 2.5, 300: 2.6}, {100: 4.0, 200: 3.5, 300: 3.4}, '/s2'),
+    _curve('static', 0.8, 0, {100: 3.5, 200: 3.1, 300: 2.9}, {100: 3.0, 200: 2.5, 300: 2.4}, '/s8'),
+    _curve('ptjf', 0.2, 200, {300: 2.7, 400: 2.4, 500: 2.45}, {300: 2.2, 400: 2.3, 500: 2.3}, '/p2'),
+    _curve('restart', 0.4, 200, {300: 2.8, 400: 2.7}, {300: 3.0, 400: 2.9}, '/r4'),
+    _curve('transfer', None, 200, {300: 2.6, 400: float('nan'), 500: 2.55},
+           {300: 4.0, 400: 4.1, 500: 4.2}, '/t'),
+]
+
+
+def test_reproduction_table_against_hand_computed_rows(hand_counted):
+  rows = trade_off.table(CURVES)[2:]
   assert rows == [
       '| static | 2.500 | 3.500 | 0.2 | 200 | 160k | 200 |',
       '| ptjf | 2.400 | 2.300 | 0.2 | 400 | 160k | 400 |',
@@ -137,17 +150,89 @@ def test_reproduction_table_against_hand_computed_rows(monkeypatch):
   ]
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--rates=0.2,1.5'], "rate '1.5': rates lie strictly between 0 and 1"),
-    (['--restart_rate=x'], "rate 'x': rates lie strictly between 0 and 1"),
-    (['--pretrain_steps=2000'], '--pretrain_steps=2000: give a count between 0 '
-     'and --steps=2000, exclusive'),
+def test_reproduction_table_reports_bleu_at_each_best_run(hand_counted):
+  bleu = {f'{d}/{m}': {'ptjf_synth.en_ro': b, 'ptjf_synth.en_fr': 30 + b}
+          for d, m, b in [('/s2', 'static', 1.0), ('/s8', 'static', 2.0),
+                          ('/p2', 'ptjf', 3.25), ('/r4', 'restart', 4.0),
+                          ('/t', 'transfer', 5.0)]}
+  lines = trade_off.table(CURVES, bleu)
+  assert lines[0].split(' | ')[5:7] == ['en_ro BLEU there', 'en_fr BLEU there']
+  assert lines[2] == '| static | 2.500 | 3.500 | 0.2 | 200 | 1.00 | 31.00 | 160k | 200 |'
+  assert lines[3] == '| ptjf | 2.400 | 2.300 | 0.2 | 400 | 3.25 | 33.25 | 160k | 400 |'
+
+
+def test_front_table_puts_every_run_at_its_best_en_ro_step(hand_counted):
+  assert trade_off.front_table(CURVES) == [
+      '| en_fr rate | static | ptjf | restart | transfer |',
+      '|---|---|---|---|---|',
+      '| 0.2 | 2.500 / 3.500 (step 200) | 2.400 / 2.300 (step 400) |  |  |',
+      '| 0.4 |  |  | 2.700 / 2.900 (step 400) |  |',
+      '| 0.8 | 2.900 / 2.400 (step 300) |  |  |  |',
+      '| only en_ro |  |  |  | 2.550 / 4.200 (step 500) |',
+  ]
+
+
+@pytest.mark.parametrize('module, args, message', [
+    ('reproduce_pair', ['--rates=0.2,1.5'], "rate '1.5': rates lie strictly between 0 and 1"),
+    ('reproduce_pair', ['--restart_rates=x'], "rate 'x': rates lie strictly between 0 and 1"),
+    ('reproduce_pair', ['--steps=2000', '--pretrain_steps=2000'],
+     '--pretrain_steps=2000: give a count between 0 and --steps=2000, exclusive'),
+    ('reproduce_pair', ['--lengths=600,2400'], "--lengths: '2400' is not a "
+     "pre-training length: give positive step counts other than the grid's 2400"),
+    ('reproduce_pair', ['--problem=nope'], '--problem=nope: '),
+    ('reproduce_languages', ['--pretrain_steps=3000'],
+     '--pretrain_steps=3000: give a count between 0 and --steps=3000, exclusive'),
 ])
-def test_reproduction_refuses_bad_flags_before_training(tmp_path, args, message):
+def test_reproduction_refuses_bad_flags_before_training(tmp_path, module, args, message):
   workdir = tmp_path / 'w'
   done = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.reproduce_tiny', f'--workdir={workdir}',
+      [sys.executable, '-m', f'benchmarks.{module}', f'--workdir={workdir}',
        *args], cwd=REPO, capture_output=True, text=True)
   assert done.returncode != 0
   assert message in done.stderr
   assert not workdir.exists()
+
+
+def _cells(line):
+  return [c.strip() for c in line.strip('|').split('|')]
+
+
+@pytest.mark.skipif(bool(recipe.t5x_missing()), reason=recipe.t5x_missing())
+def test_epoch_tables_match_the_paper_to_three_percent():
+  pair = epochs.pair_table()
+  # static at en_fr rate 0.5: 450k x 1024 x 0.5 over 40.9M and 610k pairs;
+  # 2,700 x 16 x 0.5 over 3,840 and 57.
+  assert _cells(pair[4])[:5] == ['0.5', '>=5.63', '>=378', '5.62', '379']
+  assert pair[-1] == ('PTJF pre-training, en_fr alone: paper >=10 passes in 400k '
+                      'steps; here 10 passes in 2,400 steps.')
+  languages = epochs.languages_table()
+  assert [_cells(line)[0] for line in languages[2:]] == ['en', 'hi', 'sw', 'gu', 'gd']
+  # Pair columns: paper en_fr, en_ro, here en_fr, en_ro, for static then
+  # the fine-tune; language columns: paper, here, for each phase.
+  compared = [(row[i], row[i + 2]) for row in (_cells(l)[1:] for l in pair[2:7])
+              for i in (0, 1, 4, 5)]
+  compared += [(row[i], row[i + 1]) for row in (_cells(l)[1:] for l in languages[2:])
+               for i in (0, 2, 4) if row[i]]
+  assert len(compared) == 5 * 4 + 5 * 2 + 1
+  for paper, here in compared:
+    assert float(here) == pytest.approx(float(paper.lstrip('>=')), rel=0.03)
+
+
+def test_languages_table_bolds_each_languages_best_and_counts_wins(tmp_path):
+  path = tmp_path / 'best.csv'
+  path.write_text(
+      'task,split,method,best,run_dir,step,total_step\n'
+      't.en,validation,ptjf,3.2,/p,1500,3000\n'
+      't.en,validation,static,3.1,/s,2900,2900\n'
+      't.en,validation,restart,3.3,/r,1500,3000\n'
+      't.en,train,static,1.0,/s,3000,3000\n'  # training split: not a row
+      't.gd,validation,ptjf,4.25,/p,200,1700\n'
+      't.gd,validation,static,4.5,/s,300,300\n'
+      't.gd,validation,restart,4.75,/r,100,1600\n')
+  assert trade_off.languages_table(str(path), ('static', 'restart', 'ptjf')) == [
+      '| language | static | restart | ptjf |',
+      '|---|---|---|---|',
+      '| en | **3.100 (step 2900)** | 3.300 (step 3000) | 3.200 (step 3000) |',
+      '| gd | 4.500 (step 300) | 4.750 (step 1600) | **4.250 (step 1700)** |',
+      '| best on | 1 of 2 | 0 of 2 | 1 of 2 |',
+  ]
