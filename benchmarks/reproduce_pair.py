@@ -160,7 +160,7 @@ def bleu_at_best(curves: list[trade_off.Curve]) -> dict[str, dict[str, float]]:
     for i, curve in enumerate(curves):
       step = trade_off.best(curve)[1] - curve.run.first_steps
       run = ptjf_eval.prepare(curve.run.model_dir, [step], 'validation',
-                             os.path.join(tmp, f'eval_{i}.gin'))
+                              os.path.join(tmp, f'eval_{i}.gin'))
       records = run.done.get(step) or ptjf_eval.evaluate(run, step)[0]
       scores[curve.run.model_dir] = {t: r['bleu'] for t, r in records.items()
                                      if 'bleu' in r}
@@ -181,9 +181,9 @@ def figures(runs: list[trade_off.Run], curves: list[trade_off.Curve],
   best = [min((c for c in curves if c.method == m), key=trade_off.best).run.model_dir
           for m in trade_off.METHODS if any(c.method == m for c in curves)]
   grid_lib.plot(['--kind=curves', *best, f'--tasks={problem.low}', '--x=tokens',
-        f'--output={prefix}_tokens'])
+                 f'--output={prefix}_tokens'])
   grid_lib.plot(['--kind=curves', *best, f'--tasks={problem.low}',
-        '--split=validation,train', f'--output={prefix}_training_split'])
+                 '--split=validation,train', f'--output={prefix}_training_split'])
 
 
 def _check_rates(rates: list[str]) -> None:
