@@ -132,8 +132,9 @@ def lengths_figure(static: list[trade_off.Run], ptjf: list[trade_off.Run],
 def lengths_table(curves: list[trade_off.Curve]) -> list[str]:
   """Per pre-training length, PTJF's best low-resource loss and where."""
   p = trade_off.problem(curves[0].run.problem)
-  lines = [f'| pre-training steps | best {p.low.rsplit(".", 1)[-1]} loss | '
-           f'{p.high.rsplit(".", 1)[-1]} loss there | rate | total step |', '|---|---|---|---|---|']
+  lines = [f'| pre-training steps | best {trade_off.short_name(p.low)} loss | '
+           f'{trade_off.short_name(p.high)} loss there | rate | total step |',
+           '|---|---|---|---|---|']
   for first in sorted({c.run.first_steps for c in curves}):
     (loss, step), curve = min(((trade_off.best(c), c) for c in curves
                                if c.run.first_steps == first), key=lambda f: f[0])

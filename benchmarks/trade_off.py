@@ -117,7 +117,8 @@ def best(curve: Curve) -> tuple[float, int]:
   return min((v, s) for s, v in curve.low.items() if not math.isnan(v))
 
 
-def _name(task: str) -> str:
+def short_name(task: str) -> str:
+  """'en_ro' for 'ptjf_synth.paper_epochs.en_ro'."""
   return task.rsplit('.', 1)[-1]
 
 
@@ -134,7 +135,7 @@ def table(all_curves: list[Curve],
   """Each method's run with the lowest low-resource loss. `bleu` maps a run's
   model_dir to its BLEU per task at that run's best step."""
   p = problem(all_curves[0].run.problem)
-  low, high = _name(p.low), _name(p.high)
+  low, high = short_name(p.low), short_name(p.high)
   static_best = min(best(c)[0] for c in all_curves if c.method == 'static')
   bleu_head = [f'{low} BLEU there', f'{high} BLEU there'] if bleu is not None else []
   head = [f'best {low} loss', f'{high} loss there', f'{high} rate', 'step',
@@ -164,7 +165,7 @@ def front_table(all_curves: list[Curve]) -> list[str]:
   step, one row per high-resource rate: the fronts in numbers."""
   p = problem(all_curves[0].run.problem)
   methods = [m for m in METHODS if any(c.method == m for c in all_curves)]
-  lines = [f'| {_name(p.high)} rate | ' + ' | '.join(methods) + ' |',
+  lines = [f'| {short_name(p.high)} rate | ' + ' | '.join(methods) + ' |',
            '|---' * (len(methods) + 1) + '|']
   rates = sorted({c.run.rate for c in all_curves}, key=lambda r: (r is None, r))
   for rate in rates:
@@ -176,7 +177,7 @@ def front_table(all_curves: list[Curve]) -> list[str]:
         cells.append(f'{loss:.3f} / {found[0].high[step]:.3f} (step {step})')
       else:
         cells.append('')
-    lines.append(f'| {"only " + _name(p.low) if rate is None else rate} | '
+    lines.append(f'| {"only " + short_name(p.low) if rate is None else rate} | '
                  + ' | '.join(cells) + ' |')
   return lines
 
@@ -201,6 +202,6 @@ def languages_table(csv_path: str, methods: Sequence[str]) -> list[str]:
         wins[m] += 1
         text = f'**{text}**'
       cells.append(text)
-    lines.append(f'| {task.rsplit(".", 1)[-1]} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| {short_name(task)} | ' + ' | '.join(cells) + ' |')
   lines.append('| best on | ' + ' | '.join(f'{wins[m]} of {len(tasks)}' for m in methods) + ' |')
   return lines
