@@ -6,8 +6,8 @@ recipes/pretrain_mc4_xxl.gin, and t5x/examples/scalable_t5/umt5/pretrain_xxl.gin
 the stock configuration closest to the paper's mC4 arm. The stock file is given
 the recipe's mesh, batch, feature lengths, remat policy and microbatches, so
 that what differs is what each file chooses for the model itself. Printed:
-FLOPs per chip per step (loop bodies counted in full) and per-chip memory of
-each, and the ratios project / stock.
+model and hardware FLOPs per chip per step (ptjf compile's counts) and
+per-chip memory of each, and the ratios project / stock.
 
 The stock file includes t5x/configs/runs/pretrain_deterministic.gin, which
 T5X's head no longer ships; a temporary search path stands T5X's
@@ -50,8 +50,7 @@ def measure(parse, devices):
   parse()
   step = aot.step_config()
   compiled = aot.compile_step(devices)
-  return step, compiled, aot.step_flops(parse, devices, step,
-                                        compiled.counted_flops)
+  return step, compiled, aot.hardware_flops(parse, devices, step)
 
 
 def main(argv):
@@ -86,16 +85,19 @@ def main(argv):
         f'{settings["BATCH_SIZE"]}, lengths {settings["TASK_FEATURE_LENGTHS"]}, '
         f'remat {settings["remat_policy"]}, num_microbatches '
         f'{settings["num_microbatches"]}')
-  print(f'{"":28} {"project":>14} {"stock umT5":>14} {"ratio":>7}')
+  print(f'{"":30} {"project":>14} {"stock umT5":>14} {"ratio":>7}')
+  chips = len(devices)
   rows = [('parameters', lambda s, c, f: s.parameters, '{:,}'),
-          ('FLOPs per chip per step', lambda s, c, f: f, '{:.4g}'),
+          ('model FLOPs per chip, step', lambda s, c, f: s.model_flops() / chips,
+           '{:.3e}'),
+          ('hardware FLOPs per chip, step', lambda s, c, f: f, '{:.3e}'),
           ('train state per chip', lambda s, c, f: c.state_bytes, 'bytes'),
           ('temporaries per chip', lambda s, c, f: c.temp_bytes, 'bytes'),
           ('peak per chip', lambda s, c, f: c.peak_bytes, 'bytes')]
   for name, get, form in rows:
     mine, theirs = get(*project), get(*stock)
     show = aot.bytes_text if form == 'bytes' else form.format
-    print(f'{name:28} {show(mine):>14} {show(theirs):>14} {mine / theirs:7.3f}')
+    print(f'{name:30} {show(mine):>14} {show(theirs):>14} {mine / theirs:7.3f}')
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
+from ptjf import flops
 from ptjf import recipe
 from ptjf import tpu
 
@@ -26,6 +27,13 @@ _OUT_OF_MEMORY = re.compile(r'\(([\d.]+)([KMGT])\)\s*exceeds available HBM\s*'
                             r'\(([\d.]+)([KMGT])\)')
 _UNIT = {'K': 2**10, 'M': 2**20, 'G': 2**30, 'T': 2**40}
 MAX_MICROBATCHES = 64  # the search for a setting that fits stops here
+# libtpu's switches for XLA's windowed einsums (collective matmuls): with a
+# model axis the SPMD partitioner splits a sharded matmul into a loop over its
+# chunks, which the cost analysis counts once. Off, each is one einsum on
+# gathered operands: the same multiply-adds, no loop.
+WHOLE_COUNT_OPTIONS = {'xla_tpu_enable_windowed_einsum_for_all_gather': False,
+                       'xla_tpu_enable_windowed_einsum_for_reduce_scatter': False}
+_WHILE = re.compile(r'\swhile\(')  # a loop in the optimized HLO text
 
 
 class DoesNotFit(Exception):
@@ -45,7 +53,8 @@ class Compiled:
     argument_bytes, temp_bytes, code_bytes, peak_bytes: the compiler's memory
       analysis (peak is the figure to hold against HBM).
     counted_flops: the compiler's cost analysis, which counts a loop body
-      (scanned layers, the microbatch loop) once.
+      (scanned layers, the microbatch loop, windowed einsums) once.
+    loops: while loops in the optimized program.
     seconds: lowering and compiling.
   """
   state_bytes: int
@@ -54,12 +63,17 @@ class Compiled:
   code_bytes: int
   peak_bytes: int
   counted_flops: float
+  loops: int
   seconds: float
 
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-  """What the parsed recipe configures for its train step."""
+  """What the parsed recipe configures for its train step.
+
+  Attributes:
+    model: the encoder-decoder's shape, None for a network of another kind.
+  """
   batch_size: int
   feature_lengths: dict[str, int]
   num_microbatches: Optional[int]
@@ -68,6 +82,7 @@ class StepConfig:
   decoder_layers: Optional[int]
   scan_layers: bool
   remat_policy: Optional[str]
+  model: Optional[flops.EncoderDecoder]
 
   @property
   def tokens(self) -> int:
@@ -77,6 +92,14 @@ class StepConfig:
   @property
   def microbatches(self) -> int:
     return max(self.num_microbatches or 1, 1)
+
+  def model_flops(self) -> Optional[float]:
+    """The model FLOPs of one step over the whole batch (ptjf/flops.py)."""
+    if self.model is None:
+      return None
+    return flops.train_step(self.model, self.batch_size,
+                            self.feature_lengths['inputs'],
+                            self.feature_lengths['targets'])
 
 
 def _network_config():
@@ -98,7 +121,9 @@ def step_config() -> StepConfig:
       encoder_layers=getattr(network, 'num_encoder_layers', None),
       decoder_layers=getattr(network, 'num_decoder_layers', None),
       scan_layers=bool(getattr(network, 'scan_layers', False)),
-      remat_policy=getattr(network, 'remat_policy', None))
+      remat_policy=getattr(network, 'remat_policy', None),
+      model=(flops.from_t5_config(network) if network is not None and
+             {'inputs', 'targets'} <= set(cfg.task_feature_lengths) else None))
 
 
 @contextlib.contextmanager
@@ -149,9 +174,11 @@ def _refusal(error: Exception) -> Optional[DoesNotFit]:
   return DoesNotFit(needed, available, text.strip().splitlines()[0])
 
 
-def compile_step(devices: Sequence[Any]) -> Compiled:
-  """Lowers and compiles the parsed recipe's train step for `devices`;
-  raises DoesNotFit when the compiler finds too little HBM."""
+def compile_step(devices: Sequence[Any],
+                 compiler_options: Optional[dict[str, Any]] = None) -> Compiled:
+  """Lowers and compiles the parsed recipe's train step for `devices`, with
+  libtpu's `compiler_options` if given; raises DoesNotFit when the compiler
+  finds too little HBM."""
   from t5x import utils  # pylint: disable=g-import-not-at-top
   start = time.time()
   model = recipe.value('MODEL')
@@ -177,7 +204,8 @@ def compile_step(devices: Sequence[Any]) -> Compiled:
         summary_dir=None, train_state_axes=initializer.train_state_axes,
         rng=jax.random.PRNGKey(0))
     try:
-      compiled = trainer._partitioned_train_step.lower(state, batch).compile()  # pylint: disable=protected-access
+      compiled = trainer._partitioned_train_step.lower(state, batch).compile(  # pylint: disable=protected-access
+          compiler_options)
     except Exception as e:  # XLA raises its runtime error type for every refusal
       if refusal := _refusal(e):
         raise refusal from e
@@ -194,6 +222,7 @@ def compile_step(devices: Sequence[Any]) -> Compiled:
       code_bytes=memory.generated_code_size_in_bytes,
       peak_bytes=memory.peak_memory_in_bytes,
       counted_flops=float(cost.get('flops', 0.0)),
+      loops=len(_WHILE.findall(compiled.as_text())),
       seconds=time.time() - start)
 
 
@@ -203,33 +232,58 @@ def _layer_bindings(encoder: int, decoder: int) -> list[str]:
           f'network.T5Config.num_decoder_layers = {decoder}']
 
 
-def step_flops(parse: Callable[[Sequence[str]], None], devices: Sequence[Any],
-               step: StepConfig, counted: float) -> float:
-  """FLOPs per chip of one whole step; `parse(extra)` parses the recipe again
+class LoopNotCounted(ValueError):
+  """A counting compile still holds a loop, whose body would be counted once."""
+
+
+def _one_microbatch(step: StepConfig) -> list[str]:
+  k = step.microbatches
+  return ([f'BATCH_SIZE = {step.batch_size // k}',
+           'trainer.Trainer.num_microbatches = None'] if k > 1 else [])
+
+
+def _whole_count(parse: Callable[[Sequence[str]], None], devices: Sequence[Any],
+                 extra: Sequence[str]) -> float:
+  """The compiler's FLOPs count of the recipe parsed with `extra`, compiled
+  without windowed einsums; raises LoopNotCounted if a loop remains."""
+  parse(extra)
+  compiled = compile_step(devices, WHOLE_COUNT_OPTIONS)
+  if compiled.loops:
+    raise LoopNotCounted(
+        f'the step compiled for counting ({", ".join(extra) or "as is"}) '
+        f'still holds {compiled.loops} loops, whose bodies the compiler counts '
+        'once: its FLOPs would be an undercount.')
+  return compiled.counted_flops
+
+
+def layer_flops(parse: Callable[[Sequence[str]], None], devices: Sequence[Any],
+                step: StepConfig) -> tuple[float, float, float]:
+  """Per chip, on one microbatch: the step unrolled at depths (1, 1), and
+  what one more encoder layer and one more decoder layer add to it."""
+  one_microbatch = _one_microbatch(step)
+  count = lambda e, d: _whole_count(parse, devices,
+                                    [*_layer_bindings(e, d), *one_microbatch])
+  one = count(1, 1)
+  return one, count(2, 1) - one, count(1, 2) - one
+
+
+def hardware_flops(parse: Callable[[Sequence[str]], None],
+                   devices: Sequence[Any], step: StepConfig) -> float:
+  """FLOPs per chip of one whole step as the compiled program does them,
+  every loop counted by its trip count; `parse(extra)` parses the recipe again
   with extra bindings.
 
-  The cost analysis counts a loop body once. k microbatches are counted as k
-  steps on one microbatch without them (which counts the optimizer's update k
-  times, a negligible share of a step but for toy models), and L scanned
-  layers per stack from compiles unrolled at depths (1, 1), (2, 1) and
-  (1, 2): F(1, 1) + (L_enc - 1) e + (L_dec - 1) d, with e and d what one more
-  layer costs.
+  The cost analysis counts a loop body once, so the count comes from compiles
+  without loops: windowed einsums off (WHOLE_COUNT_OPTIONS); k microbatches
+  as k steps on one microbatch (which counts the optimizer's update k times,
+  a negligible share of a step but for toy models); L scanned layers per stack
+  as F(1, 1) + (L_enc - 1) e + (L_dec - 1) d (layer_flops).
+  Raises LoopNotCounted if a counting compile still holds a loop.
   """
   k = step.microbatches
-  one_microbatch = ([f'BATCH_SIZE = {step.batch_size // k}',
-                     'trainer.Trainer.num_microbatches = None'] if k > 1 else [])
-  if not step.scan_layers and k == 1:
-    return counted
-
-  def flops(extra: Sequence[str]) -> float:
-    parse([*extra, *one_microbatch])
-    return compile_step(devices).counted_flops
-
   if not step.scan_layers:
-    return k * flops([])
-  one = flops(_layer_bindings(1, 1))
-  encoder = flops(_layer_bindings(2, 1)) - one
-  decoder = flops(_layer_bindings(1, 2)) - one
+    return k * _whole_count(parse, devices, _one_microbatch(step))
+  one, encoder, decoder = layer_flops(parse, devices, step)
   return k * (one + (step.encoder_layers - 1) * encoder +
               (step.decoder_layers - 1) * decoder)
 

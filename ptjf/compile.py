@@ -9,20 +9,25 @@ slice's devices as libtpu describes them: no TPU, no parameter allocated,
 nothing written. It prints per chip:
   - parameters plus optimizer slots, temporaries, generated code, and the
     peak against the HBM the compiler lets a program use;
-  - FLOPs per step, with the loop bodies that the compiler's cost analysis
-    counts once (scanned layers, the microbatch loop) counted in full, from
-    extra compiles of one microbatch with the model unrolled at depths 1 and
-    2, against 6 x parameters x tokens;
-  - the roofline step time at the chip's peak bf16 FLOP/s, and the tokens/s
-    that implies; the compile time.
+  - FLOPs per step: the model's (its matmuls, 3 x the forward pass, as MFU
+    counts them: ptjf/flops.py) and the hardware's (what the compiled program
+    does, every loop counted by its trip count: extra compiles of one
+    microbatch with the layers unrolled at depths 1 and 2 and XLA's windowed
+    einsums off, which the compiler's own count would take once each);
+  - the roofline step time at the chip's peak bf16 FLOP/s from the hardware
+    FLOPs, the tokens/s and the MFU it would give; with --step_time (seconds
+    per step, measured on the slice), the measured tokens/s and MFU;
+  - the compile time.
 A phase that does not fit exits 1 with one line: the phase, the bytes needed
-and available, and the smallest num_microbatches that fits, if one does.
+and available, and the smallest num_microbatches that fits, if one does. So
+does a hardware count below the model's, which only an uncounted loop gives.
 
 --topology takes gcloud's slice names: v4-8 ... v4-4096, v5p-8 ... v5p-4096,
 v5e-1 ... v5e-256 (or v5litepod-N), v6e-1 ... v6e-256.
 
 Example:
   ptjf compile ptjf_mc4_xxl --topology=v4-256
+  ptjf compile pretrain_mc4_xxl --topology=v4-256 --step_time=1.9
   ptjf compile pretrain_mc4_xxl --topology=v5e-256 \
     --gin.MODEL_PARALLEL_SUBMESH='(2, 4, 1, 1)'
 """
@@ -30,7 +35,7 @@ Example:
 import os
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -46,6 +51,9 @@ flags.adopt_module_key_flags(bindings)
 _TOPOLOGY = flags.DEFINE_string(
     'topology', 'v4-256', 'The Cloud TPU slice, as gcloud --accelerator-type '
     'names it: v4-256, v5e-256 (v5litepod-256), v5p-128, v6e-64, ...')
+_STEP_TIME = flags.DEFINE_string(
+    'step_time', None, 'Seconds per training step measured on the slice '
+    "(T5X's timing/seconds_per_step): adds the measured tokens/s and MFU.")
 
 
 def _percent(part: float, whole: float) -> str:
@@ -54,14 +62,15 @@ def _percent(part: float, whole: float) -> str:
 
 def describe(index: int, total: int, run: preflight.PhaseRun, where: tpu.Slice,
              mesh: dict[str, int], step: aot.StepConfig, compiled: aot.Compiled,
-             flops: float) -> list[str]:
+             hardware: float, step_time: Optional[float] = None) -> list[str]:
   """What `ptjf compile` prints for one phase that fits."""
   chip = where.chip
-  ideal = 6 * step.parameters * step.tokens / where.chips
-  seconds = flops / chip.peak_flops
+  model = step.model_flops() / where.chips
+  roofline = hardware / chip.peak_flops
+  mfu = lambda seconds: f'{100 * model / (seconds * chip.peak_flops):.3g}%'
   layers = (f', {"scanned" if step.scan_layers else "unrolled"} layers, remat '
             f'{step.remat_policy}' if step.remat_policy is not None else '')
-  return [
+  lines = [
       f'[{index}/{total}] {run.phase.arm}: '
       f'{os.path.relpath(run.phase.recipe, recipe.REPO)} on {where.name} '
       f'({where.chips} chips, {where.topology_name}; mesh '
@@ -76,22 +85,32 @@ def describe(index: int, total: int, run: preflight.PhaseRun, where: tpu.Slice,
       f'{aot.bytes_text(chip.usable_bytes)} usable ({chip.hbm_bytes // tpu.GIB} '
       f'GiB HBM): {_percent(chip.usable_bytes - compiled.peak_bytes, chip.usable_bytes)} '
       'headroom',
-      f'    FLOPs per chip per step {flops:.3g} = {flops / ideal:.2f} x 6 x '
-      f'parameters x tokens ({ideal:.3g}); compiler count with loop bodies '
-      f'once {compiled.counted_flops:.3g}',
+      f'    FLOPs per chip per step: model {model:.3g}, hardware {hardware:.3g} '
+      f'({hardware / model:.2f} x model)',
       f'    roofline at {chip.peak_flops / 1e12:.0f} TFLOP/s per chip: '
-      f'{seconds:.3g} s per step, {step.tokens / seconds:,.0f} tokens/s',
-      f'    compiled in {compiled.seconds:.0f} s',
+      f'{roofline:.3g} s per step, {step.tokens / roofline:,.0f} tokens/s, '
+      f'MFU {mfu(roofline)}',
   ]
+  if step_time is not None:
+    lines.append(f'    measured {step_time:g} s per step: '
+                 f'{step.tokens / step_time:,.0f} tokens/s, MFU {mfu(step_time)}')
+  return lines + [f'    compiled in {compiled.seconds:.0f} s']
 
 
 def compile_phase(index: int, total: int, run: preflight.PhaseRun,
                   gin_files: Sequence[str], where: tpu.Slice,
-                  devices: Sequence[Any]) -> list[str]:
-  """Compiles one phase; raises preflight.PreflightError if it does not fit."""
+                  devices: Sequence[Any],
+                  step_time: Optional[float] = None) -> list[str]:
+  """Compiles one phase; raises preflight.PreflightError if it does not fit,
+  or if its FLOPs cannot be counted whole."""
   parse = lambda extra=(): run.parse(gin_files, extra)
   parse()
   step = aot.step_config()
+  if step.model is None:
+    raise preflight.PreflightError(
+        f'{run.phase.arm}: ptjf compile counts the FLOPs of T5X encoder-decoders '
+        '(network.T5Config with inputs and targets); this recipe builds '
+        f'{type(recipe.value("MODEL")).__name__}.')
   try:
     mesh = aot.mesh_shape(devices)
   except (AssertionError, ValueError) as e:
@@ -110,14 +129,40 @@ def compile_phase(index: int, total: int, run: preflight.PhaseRun,
         f'{run.phase.arm} does not fit {where.name}: it needs '
         f'{aot.bytes_text(e.needed)} per chip, {aot.bytes_text(e.available)} '
         f'are available; {advice}.') from e
-  flops = aot.step_flops(parse, devices, step, compiled.counted_flops)
-  return describe(index, total, run, where, mesh, step, compiled, flops)
+  try:
+    hardware = aot.hardware_flops(parse, devices, step)
+  except aot.LoopNotCounted as e:
+    raise preflight.PreflightError(f'{run.phase.arm}: {e}') from e
+  model = step.model_flops() / where.chips
+  if hardware < model:
+    raise preflight.PreflightError(
+        f'{run.phase.arm}: the compiled step counts {hardware:.4g} FLOPs per '
+        f'chip, fewer than the {model:.4g} the model needs: a loop of the '
+        'program was not counted whole.')
+  return describe(index, total, run, where, mesh, step, compiled, hardware,
+                  step_time)
+
+
+def _step_time(text: Optional[str]) -> Optional[float]:
+  """--step_time as seconds: a finite number above 0."""
+  if text is None:
+    return None
+  try:
+    seconds = float(text)
+  except ValueError:
+    seconds = float('nan')
+  if not 0 < seconds < float('inf'):
+    raise ValueError(f'--step_time={text} is not a step time: give the seconds '
+                     'per step measured on the slice, a number above 0 '
+                     '(e.g. --step_time=1.9).')
+  return seconds
 
 
 def main(argv):
   try:
     name = experiment.from_argv(argv)
     where = tpu.parse(_TOPOLOGY.value)
+    step_time = _step_time(_STEP_TIME.value)
     recipe.require_t5x(libtpu=True)
     # flax warns, once per stack, that remat ignores keyword arguments it is not given.
     warnings.filterwarnings('ignore', 'kwargs are not supported in remat')
@@ -128,7 +173,7 @@ def main(argv):
     devices = where.devices()
     for i, run in enumerate(runs, 1):
       print('\n'.join(compile_phase(i, len(runs), run, extra.gin_files,
-                                    where, devices)), flush=True)
+                                    where, devices, step_time)), flush=True)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
 

@@ -5,6 +5,7 @@ The compile tests need T5X and libtpu and skip without them; the topology
 names need neither.
 """
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from test_bad_input import snapshot
 
 from ptjf import aot
+from ptjf import flops
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
@@ -125,14 +127,55 @@ def test_model_parallel_halves_the_embedding_per_chip():
 
 @NEEDS_LIBTPU
 def test_the_tiny_chain_compiles_for_v4_8(tmp_path):
-  result = ptjf_compile(tmp_path, 'ptjf_synth_mc4_tiny', '--topology=v4-8')
+  result = ptjf_compile(tmp_path, 'ptjf_synth_mc4_tiny', '--topology=v4-8',
+                        '--step_time=0.5')
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
   assert lines[0].startswith('[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin '
                              'on v4-8 (4 chips, v4:2x2x1; mesh data 4 x model 1)')
   assert any(line.startswith('[2/2] ptjf: recipes/ptjf_synth_mc4_tiny.gin') for line in lines)
   assert sum('of 30.75 GiB usable (32 GiB HBM)' in line for line in lines) == 2
-  assert sum('x 6 x parameters x tokens' in line for line in lines) == 2
+  # The tiny model's FLOPs per chip (batch 16 of 128 + 32 tokens on 4 chips),
+  # counted by hand from its weights: encoder layer 4 x 64 x 64 + 3 x 64 x 128
+  # weights a token, decoder layer 6 x 64 x 64 + 3 x 64 x 128 a target token,
+  # cross-attention's keys and values 2 x 64 x 64 an input token, logits
+  # 64 x 1,664; attention 4 x queries x keys x 64.
+  forward = (2 * 2 * 128 * (4 * 64 * 64 + 3 * 64 * 128) + 2 * 4 * 128 * 128 * 64
+             + 2 * 2 * 32 * (6 * 64 * 64 + 3 * 64 * 128)
+             + 2 * 2 * 128 * 2 * 64 * 64 + 2 * 4 * 64 * (32 * 32 + 32 * 128)
+             + 2 * 32 * 64 * 1664)
+  model = f'model {3 * 16 * forward / 4:.3g}, hardware '
+  assert sum(line.startswith(f'    FLOPs per chip per step: {model}')
+             for line in lines) == 2
+  assert sum(line.startswith('    measured 0.5 s per step: 5,120 tokens/s, MFU ')
+             for line in lines) == 2
+
+
+def test_model_flops_of_mt5_xxl_equal_a_hand_count():
+  """mT5-XXL at batch 1024 of 1024 + 229 tokens on 128 chips, counted from its
+  weights per token (2 FLOPs a weight) and its attention matrices."""
+  xxl = flops.EncoderDecoder(vocab_size=250112, emb_dim=4096, num_heads=64,
+                             head_dim=64, mlp_dim=10240, mlp_inputs=2,
+                             encoder_layers=24, decoder_layers=24)
+  d, a, f, inputs, targets = 4096, 64 * 64, 10240, 1024, 229
+  encoder = 2 * inputs * (4 * d * a + 3 * d * f) + 4 * inputs * inputs * a
+  decoder = (2 * targets * (6 * d * a + 3 * d * f) + 2 * inputs * 2 * d * a
+             + 4 * a * (targets * targets + targets * inputs))
+  assert flops.encoder_layer(xxl, inputs) == encoder == 412_316_860_416
+  assert flops.decoder_layer(xxl, inputs, targets) == decoder
+  per_chip = 3 * 1024 * (24 * encoder + 24 * decoder + 2 * targets * d * 250112) / 128
+  assert flops.train_step(xxl, 1024, inputs, targets) / 128 == per_chip
+  assert round(per_chip / 1e12) == 351  # the 3.51e14 of an independent count
+
+
+@pytest.mark.parametrize('text', ['0', 'nan', 'fast'])
+def test_a_step_time_that_is_not_one_is_refused(text, tmp_path):
+  result = ptjf_compile(tmp_path, 'pretrain_synth_mc4_tiny', f'--step_time={text}')
+  assert result.returncode == 1
+  assert last_line(result) == (
+      f'error: --step_time={text} is not a step time: give the seconds per '
+      'step measured on the slice, a number above 0 (e.g. --step_time=1.9).')
+  assert not result.stdout
 
 
 @NEEDS_LIBTPU
@@ -168,3 +211,72 @@ def test_a_mesh_that_does_not_tile_the_slice_is_refused(tmp_path):
   assert last_line(result).startswith(
       'error: pretrain: the mesh does not tile v4-8 (v4:2x2x1): ')
   assert not result.stdout
+
+
+XXL = os.path.join(recipe.RECIPES_DIR, 'pretrain_mc4_xxl.gin')
+
+
+def parser(path, *bindings):
+  """`parse(extra)` for aot's counting functions: the recipe with bindings."""
+  return lambda extra=(): recipe.parse(path, ['MODEL_DIR = "<workdir>"', *bindings, *extra])
+
+
+@NEEDS_LIBTPU
+def test_xxl_hardware_flops_count_every_loop_and_match_the_model_per_layer(monkeypatch):
+  """XXL's width on a v4-256 (mesh data 16 x model 8), one sequence per data
+  shard: the SPMD partitioner turns the model-parallel matmuls into windowed
+  einsums, loops that the compiler's own count takes once. With them the
+  counting refuses; without them one more layer costs what the model says
+  (plus the elementwise work and attention recomputed by remat), and the
+  whole step at least the model's FLOPs."""
+  devices = tpu.parse('v4-256').devices()
+  parse = parser(XXL, 'BATCH_SIZE = 16', 'trainer.Trainer.num_microbatches = None')
+  parse()
+  step = aot.step_config()
+  assert (step.encoder_layers, step.decoder_layers, step.scan_layers) == (24, 24, True)
+  with monkeypatch.context() as patch:  # windowed einsums left on
+    patch.setattr(aot, 'WHOLE_COUNT_OPTIONS', {})
+    with pytest.raises(aot.LoopNotCounted, match=r'still holds \d+ loops'):
+      aot.layer_flops(parse, devices, step)
+  one, encoder, decoder = aot.layer_flops(parse, devices, step)
+  per_chip = lambda forward: 3 * 16 * forward / 128
+  assert encoder == pytest.approx(per_chip(flops.encoder_layer(step.model, 1024)), rel=0.1)
+  assert decoder == pytest.approx(per_chip(flops.decoder_layer(step.model, 1024, 229)),
+                                  rel=0.1)
+  # The step at depths (1, 1) is the model's work plus T5X's embedding lookup,
+  # a one-hot matmul of the 1,253 tokens by the 250,112 x 4,096 table, forward
+  # and for the table's gradient: 2 x 2 FLOPs per multiply-add.
+  model = dataclasses.replace(step.model, encoder_layers=1, decoder_layers=1)
+  one_hot = 2 * 2 * (1024 + 229) * 250112 * 4096 * 16 / 128
+  assert one == pytest.approx(per_chip(flops.forward(model, 1024, 229)) + one_hot,
+                              rel=0.05)
+  assert one + 23 * encoder + 23 * decoder >= step.model_flops() / 128
+
+
+@NEEDS_LIBTPU
+@pytest.mark.parametrize('recipe_name, where, bindings', [
+    ('pretrain_mc4_xl', 'v4-64', ['BATCH_SIZE = 16']),
+    ('pretrain_wmt_ro_fr_6layer', 'v4-8', ['BATCH_SIZE = 4', 'LEARNING_RATE = 5e-3']),
+])
+def test_hardware_flops_are_at_least_the_model_flops(recipe_name, where, bindings):
+  """The README's compile table beside XXL (above), one sequence per data
+  shard: the program does at least the model's work per chip."""
+  devices = tpu.parse(where).devices()
+  parse = parser(os.path.join(recipe.RECIPES_DIR, f'{recipe_name}.gin'), *bindings,
+                 'trainer.Trainer.num_microbatches = None')
+  parse()
+  step = aot.step_config()
+  model = step.model_flops() / len(devices)
+  assert model <= aot.hardware_flops(parse, devices, step) < 3 * model
+
+
+@NEEDS_LIBTPU
+def test_a_hardware_count_below_the_model_is_refused(monkeypatch):
+  from ptjf import compile as compile_command  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(aot, 'hardware_flops', lambda *args: 1.0)
+  run = preflight.prepare('pretrain_synth_mc4_tiny', '<workdir>')[0]
+  where = tpu.parse('v4-8')
+  with pytest.raises(preflight.PreflightError, match=(
+      r'^pretrain: the compiled step counts 1 FLOPs per chip, fewer than the '
+      r'5\.914e\+08 the model needs: a loop of the program was not counted whole\.$')):
+    compile_command.compile_phase(1, 1, run, [], where, where.devices())
