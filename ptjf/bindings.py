@@ -1,5 +1,5 @@
 """The binding flags, given to every phase run of the commands that read a
-recipe (run, check, plan, compile, sweep, launch); experiment.py says which
+recipe (run, check, plan, compile, data, sweep, launch); experiment.py says which
 phases each reaches."""
 
 import os

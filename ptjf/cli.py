@@ -1,4 +1,4 @@
-"""ptjf: run, check, plan, compile, sweep, launch, plot, eval: PTJF on T5X.
+"""ptjf: run, check, plan, compile, data, sweep, launch, plot, eval: PTJF on T5X.
 
 Usage: ptjf COMMAND [ARGS] [--flags]    (ptjf COMMAND --help for its flags)
 
@@ -7,6 +7,7 @@ Commands:
   check   every check ptjf run makes before training, and nothing else
   plan    steps, tokens, rates and epochs per task of each phase; LR schedule PNG
   compile each phase's train step compiled for a Cloud TPU slice: memory, FLOPs
+  data    which data each phase reads, how to get it; --check=DIR checks mC4's shards
   sweep   the paper's grids as ptjf run commands or gin binding files
   launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
   plot    trade-off fronts, curves per task, best per method of runs (PNG, CSV)
@@ -20,8 +21,8 @@ import sys
 from absl import app
 from absl import flags
 
-COMMANDS = ('run', 'check', 'plan', 'compile', 'sweep', 'launch', 'plot',
-            'eval')
+COMMANDS = ('run', 'check', 'plan', 'compile', 'data', 'sweep', 'launch',
+            'plot', 'eval')
 # Commands whose module is named otherwise: `eval` would shadow a builtin.
 _MODULES = {'eval': 'evaluate'}
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.

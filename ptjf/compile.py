@@ -169,7 +169,7 @@ def main(argv):
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
                              tfds_data_dir=extra.tfds_data_dir,
-                             **extra.bindings)
+                             check_data=False, **extra.bindings)
     devices = where.devices()
     for i, run in enumerate(runs, 1):
       print('\n'.join(compile_phase(i, len(runs), run, extra.gin_files,

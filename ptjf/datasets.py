@@ -1,7 +1,8 @@
 """Checks the datasets a parsed recipe trains and evaluates on, before T5X
 builds them: every task is registered and has the split read, the feature
-lengths fit the task's objective, the TFDS versions named exist, and the
-vocabulary files exist.
+lengths fit the task's objective, the TFDS versions named exist, mC4's JSON
+shards are there for every language and split read (where MC4_JSON_DIR is
+bound), and the vocabulary files exist.
 
 Each problem raises ValueError with one line naming the bad value and the fix.
 """
@@ -11,7 +12,10 @@ import os
 import seqio
 
 from ptjf import recipe
+from tasks import mc4
+from tasks import mc4_json
 from tasks import span_corruption
+from tasks import training_split
 
 # T5X's run files pass these DatasetConfigs to train(); None skips one.
 _CONFIGS = {'train': 'train_script.train.train_dataset_cfg',
@@ -33,6 +37,32 @@ def _tasks(name: str) -> list[seqio.Task]:
   if isinstance(provider, seqio.Mixture):
     return list(provider.tasks)
   return [provider]
+
+
+def source_read(source: seqio.DataSource, split: str) -> tuple[seqio.DataSource, str]:
+  """What reading `split` of `source` reads underneath: a training-split twin
+  reads its task's 'train' split."""
+  if isinstance(source, training_split.TrainingSplitSource):
+    return source_read(source.source, 'train')
+  return source, split
+
+
+def reads() -> dict[str, list[tuple[seqio.Task, seqio.DataSource, str]]]:
+  """(task, source, split) of every task each DatasetConfig of the parsed
+  config reads, by role ('train', 'train_eval')."""
+  found = {}
+  for role, binding in _CONFIGS.items():
+    cfg = recipe.value(binding)
+    if cfg is not None:
+      found[role] = [(task, *source_read(task.source, cfg.split))
+                     for task in _tasks(cfg.mixture_or_task_name)]
+  return found
+
+
+def mc4_json_reads(found) -> set[tuple[str, str]]:
+  """(language, split) of the mC4 JSON shards `found` (reads()) needs."""
+  return {(source.lang, split) for role in found.values()
+          for _, source, split in role if isinstance(source, mc4.Mc4Source)}
 
 
 def _check_lengths(task: seqio.Task, lengths: dict[str, int]) -> str:
@@ -68,8 +98,10 @@ def _check_vocabulary(vocabulary: seqio.Vocabulary, owner: str) -> str:
   return path
 
 
-def check() -> list[str]:
-  """Checks the datasets of the parsed config; returns what was checked."""
+def check(mc4_files: bool = True) -> list[str]:
+  """Checks the datasets of the parsed config; returns what was checked.
+  `mc4_files=False` skips looking for mC4's JSON shards (ptjf plan, compile
+  and data work before they are downloaded)."""
   report, vocabularies = [], {}
   for role, binding in _CONFIGS.items():
     cfg = recipe.value(binding)
@@ -78,8 +110,11 @@ def check() -> list[str]:
     tasks = _tasks(cfg.mixture_or_task_name)
     needs, tfds_names = set(), set()
     for task in tasks:
-      if isinstance(task.source, seqio.TfdsDataSource):  # a bad version fails here
-        tfds_names.add(task.source.tfds_dataset.name)
+      source, _ = source_read(task.source, cfg.split)
+      if isinstance(source, mc4.Mc4Source) and mc4.mc4_json_dir():
+        pass  # its shards are checked below
+      elif isinstance(source, (seqio.TfdsDataSource, mc4.Mc4Source)):
+        tfds_names.add(source.tfds_dataset.name)  # a bad version fails here
       if cfg.split not in task.splits:
         raise ValueError(
             f'task {task.name} of {cfg.mixture_or_task_name} has no '
@@ -94,6 +129,8 @@ def check() -> list[str]:
                   f'split {cfg.split!r}), lengths {lengths}'
                   + ''.join(f'; {n}' for n in sorted(needs) if n)
                   + ''.join(f'; TFDS {n}' for n in sorted(tfds_names)))
+  if (directory := mc4.mc4_json_dir()) and mc4_files:
+    report.append(_mc4_json_line(directory, mc4_json_reads(reads())))
   model = recipe.value('MODEL')
   vocabularies[model.input_vocabulary] = 'the model'
   vocabularies[model.output_vocabulary] = 'the model'
@@ -102,6 +139,17 @@ def check() -> list[str]:
       f'{_shown(p)} (remote: read by t5x.train)' if '://' in p else _shown(p)
       for p in sorted(p for p in paths if p)))
   return report
+
+
+def _mc4_json_line(directory: str, needed: set[tuple[str, str]]) -> str:
+  """Checks the shards are there (raises ValueError); what was found."""
+  if not needed:
+    return f'mC4 JSON: {directory} (no mC4 task read)'
+  found = mc4_json.check_present(directory, needed)
+  releases = sorted({s.release for s in found})
+  return (f'mC4 JSON: {directory}, release {releases[0]}: '
+          + ', '.join(f'{s.name} {len(s.files)} file{"s" * (len(s.files) > 1)}'
+                      for s in found))
 
 
 def _shown(path: str) -> str:

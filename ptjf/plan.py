@@ -285,7 +285,7 @@ def main(argv):
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare(name, '<workdir>', gin_files=extra.gin_files,
                              tfds_data_dir=extra.tfds_data_dir,
-                             **extra.bindings)
+                             check_data=False, **extra.bindings)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   plans = [plan_phase(r, extra.gin_files, given, _PACKING_ROWS.value)

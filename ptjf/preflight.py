@@ -98,7 +98,8 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
 
 
 def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
-             gin_files: Sequence[str], hint: str) -> tuple[PhaseRun, set[str]]:
+             gin_files: Sequence[str], hint: str,
+             check_data: bool = True) -> tuple[PhaseRun, set[str]]:
   """The phase's run, checked, and the macros its recipe defines itself."""
   path = phase.recipe
   _parse(path, [], gin_files, finalize=False)
@@ -119,7 +120,7 @@ def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
     raise PreflightError(f'{name}: DATA_SEED is {seed!r}; it must be an '
                          'integer, or None for a new seed per run.')
   try:
-    report = datasets.check()
+    report = datasets.check(mc4_files=check_data)
   except ValueError as e:  # gin adds the configurable it called on a 2nd line
     raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
   return PhaseRun(phase, model_dir, bindings, steps, recipe.parameter_shapes(),
@@ -247,8 +248,11 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             phase: str = 'all', gin: Sequence[str] = (),
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
             gin_files: Sequence[str] = (),
-            tfds_data_dir: Optional[str] = None) -> list[PhaseRun]:
-  """Resolves and checks every phase to run; raises PreflightError."""
+            tfds_data_dir: Optional[str] = None,
+            check_data: bool = True) -> list[PhaseRun]:
+  """Resolves and checks every phase to run; raises PreflightError.
+  `check_data=False` leaves out what needs the data downloaded (mC4's JSON
+  shards), for the commands that work before it is."""
   if tfds_data_dir:  # as t5x.train sets it: twins read split sizes there
     seqio.set_tfds_data_dir_override(tfds_data_dir)
   scoped = {'gin': gin, 'pretrain_gin': pretrain_gin,
@@ -278,7 +282,8 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
     if p.restores:
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
                                             runs[0].final_checkpoint))
-    run, macros[i] = _resolve(p, model_dir, bindings, gin_files, hints[i])
+    run, macros[i] = _resolve(p, model_dir, bindings, gin_files, hints[i],
+                              check_data)
     runs.append(run)
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)

@@ -1,7 +1,8 @@
 r"""Trains a SentencePiece vocabulary on a rate-weighted sample of mixtures.
 
   python -m tasks.train_vocab --mixture=ptjf_mc4.tau3.33 \
-      --examples=10000000 --vocab_size=64000 --output=/tmp/spm64k.model
+      --examples=10000000 --vocab_size=64000 --output=/tmp/spm64k.model \
+      [--mc4_json_dir=gs://my-bucket/c4/multilingual]
 
 Each mixture contributes --examples raw training examples (every text field),
 split between its tasks by the mixture's rates: a tau=3.33 mixture gives the
@@ -19,6 +20,7 @@ from typing import Iterator, Sequence
 from absl import app
 from absl import flags
 from absl import logging
+import gin
 import seqio
 import sentencepiece as spm
 
@@ -32,6 +34,9 @@ _OUTPUT = flags.DEFINE_string('output', None, 'Path of the .model to write.')
 _CHARACTER_COVERAGE = flags.DEFINE_float(
     'character_coverage', 0.99995, 'Share of characters the pieces cover.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the sample.')
+_MC4_JSON_DIR = flags.DEFINE_string(
+    'mc4_json_dir', None, "Read mC4 from AllenAI's JSON shards in this "
+    'directory (as MC4_JSON_DIR does for training), not from TFDS.')
 if 'module' not in flags.FLAGS:  # shared with mixtures.show
   flags.DEFINE_multi_string('module', [], 'Extra modules to import first, '
                             'e.g. ones that register your own tasks.')
@@ -89,6 +94,8 @@ def main(argv: Sequence[str]) -> None:
     importlib.import_module(module)
   if not _OUTPUT.value.endswith('.model'):
     sys.exit(f'error: --output is {_OUTPUT.value!r}: it must end in .model.')
+  if _MC4_JSON_DIR.value is not None:
+    gin.bind_parameter('ptjf.mc4_json_dir.directory', _MC4_JSON_DIR.value)
   try:
     plans = {m: examples_per_task(m, _EXAMPLES.value)
              for m in _MIXTURES.value}

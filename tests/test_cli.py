@@ -88,7 +88,7 @@ def test_no_command_lists_the_commands():
 def test_unknown_command():
   result = ptjf('train')
   assert result.returncode == 1 and 'Traceback' not in result.stderr
-  assert "error: unknown command 'train': expected one of run, check, plan, compile, sweep, launch, plot, eval." in result.stderr
+  assert "error: unknown command 'train': expected one of run, check, plan, compile, data, sweep, launch, plot, eval." in result.stderr
 
 
 @pytest.mark.parametrize('command', ['run', 'check', 'plan', 'compile'])
