@@ -5,7 +5,7 @@
 #   this checkout's code; a test that skips for lack of T5X fails.
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
 #   T5X into .venv first (make install-t5x) unless it already imports there.
-# make bench: the benchmarks (the input pipeline's alone needs no T5X:
+# make bench: the benchmarks (the input pipelines' alone need no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
 #   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
 # make reproduce: the paper's comparison at laptop scale (README): the epoch
@@ -51,6 +51,7 @@ demo: install-t5x
 
 bench-input: install
 	$(PY) -m benchmarks.input_pipeline
+	$(PY) -m benchmarks.mc4_json_input
 
 bench: bench-input install-t5x
 	$(PY) -m benchmarks.phase_switch

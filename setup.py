@@ -17,6 +17,8 @@ setuptools.setup(
         'absl-py',
         'flax',
         'gin-config',
+        # TFDS imports it when it builds a dataset, without requiring it.
+        'importlib_resources',
         'jax>=0.4.30',
         'matplotlib',
         'numpy',

@@ -47,10 +47,13 @@ def read_settings() -> tuple[dict[str, int], int]:
           gin.query_parameter('%BATCH_SIZE'))
 
 
-def packed_batches(name: str, lengths: dict[str, int], batch_size: int, seed: int):
+def packed_batches(name: str, lengths: dict[str, int], batch_size: int, seed: int,
+                   repeat: bool = False):
+  """`repeat`: over the data again and again, as t5x.train reads it."""
   dataset = seqio.get_dataset(
       name, task_feature_lengths=lengths, dataset_split='train', shuffle=True,
-      seed=seed, feature_converter=seqio.EncDecFeatureConverter(pack=True))
+      seed=seed, num_epochs=None if repeat else 1,
+      feature_converter=seqio.EncDecFeatureConverter(pack=True))
   return dataset.batch(batch_size, drop_remainder=True).as_numpy_iterator()
 
 
