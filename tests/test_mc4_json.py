@@ -7,6 +7,7 @@ The shards are written here, gzipped JSON lines of synthetic documents; no
 data is downloaded.
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -54,14 +55,27 @@ def shards(request, texts, tmp_path_factory):
   return str(directory)
 
 
+@contextlib.contextmanager
+def bound(bindings):
+  """Only these gin bindings for a while (a recipe parsed earlier may have
+  left others, and locked gin)."""
+  gin.clear_config()
+  with gin.unlock_config():
+    for name, value in bindings.items():
+      gin.bind_parameter(name, value)
+  try:
+    yield
+  finally:
+    gin.clear_config()
+
+
 @pytest.fixture
 def reading(shards):
   """gin reads mC4 from `shards`, with the synthetic vocabulary."""
-  gin.bind_parameter('ptjf.mc4_json_dir.directory', shards)
-  gin.bind_parameter('ptjf.mc4_vocabulary.path', vocab.SYNTHETIC_SENTENCEPIECE_MODEL)
-  gin.bind_parameter('ptjf.mc4_vocabulary.extra_ids', vocab.SYNTHETIC_EXTRA_IDS)
-  yield shards
-  gin.clear_config()
+  with bound({'ptjf.mc4_json_dir.directory': shards,
+              'ptjf.mc4_vocabulary.path': vocab.SYNTHETIC_SENTENCEPIECE_MODEL,
+              'ptjf.mc4_vocabulary.extra_ids': vocab.SYNTHETIC_EXTRA_IDS}):
+    yield shards
 
 
 def test_file_names_follow_each_release(shards):
@@ -180,14 +194,11 @@ def test_a_bad_shard_stops_the_read_naming_the_file_and_line(damage, message, da
   with pytest.raises(mc4_json.BadShardError, match=message):
     mc4_json.read_whole(str(path))
   # Read by the task, it stops the stream there: no partial read.
-  gin.bind_parameter('ptjf.mc4_json_dir.directory', str(damaged))
-  try:
+  with bound({'ptjf.mc4_json_dir.directory': str(damaged)}):
     source = seqio.get_mixture_or_task('ptjf_mc4.gd').source
     with pytest.raises(tf.errors.OpError, match=message):
       for _ in source.get_dataset('train', shuffle=False):
         pass
-  finally:
-    gin.clear_config()
 
 
 def test_what_is_missing_is_named_in_one_line(damaged, tmp_path):
@@ -204,19 +215,17 @@ def test_what_is_missing_is_named_in_one_line(damaged, tmp_path):
   with pytest.raises(ValueError, match=r"MC4_JSON_DIR '.*/nowhere' is not a "
                      'directory: give the one holding'):
     mc4_json.check_present(str(tmp_path / 'nowhere'), reads)
-  gin.bind_parameter('ptjf.mc4_json_dir.directory', '')
-  try:
+  with bound({'ptjf.mc4_json_dir.directory': ''}):
     with pytest.raises(ValueError, match="MC4_JSON_DIR is '': give the directory"):
       seqio.get_mixture_or_task('ptjf_mc4.gd').source.list_shards('train')
-  finally:
-    gin.clear_config()
 
 
 def test_tfds_is_read_when_no_directory_is_bound():
   source = seqio.get_mixture_or_task('ptjf_mc4.gd').source
-  assert mc4.mc4_json_dir() is None
-  assert source.chosen() is source.tfds
-  assert source.tfds_dataset.name == 'c4/multilingual:3.1.0'
+  with bound({}):
+    assert mc4.mc4_json_dir() is None
+    assert source.chosen() is source.tfds
+    assert source.tfds_dataset.name == 'c4/multilingual:3.1.0'
 
 
 def ptjf(*args, cwd):
