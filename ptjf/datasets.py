@@ -111,10 +111,10 @@ def check(mc4_files: bool = True) -> list[str]:
     needs, tfds_names = set(), set()
     for task in tasks:
       source, _ = source_read(task.source, cfg.split)
-      if isinstance(source, mc4.Mc4Source) and mc4.mc4_json_dir():
-        pass  # its shards are checked below
-      elif isinstance(source, (seqio.TfdsDataSource, mc4.Mc4Source)):
-        tfds_names.add(source.tfds_dataset.name)  # a bad version fails here
+      if isinstance(source, mc4.Mc4Source):  # TFDS, or JSON shards checked below
+        source = source.chosen()
+      if isinstance(source, seqio.TfdsDataSource):  # a bad version fails here
+        tfds_names.add(source.tfds_dataset.name)
       if cfg.split not in task.splits:
         raise ValueError(
             f'task {task.name} of {cfg.mixture_or_task_name} has no '
