@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 import tensorflow as tf
 
 from ptjf import checkpoint
+from ptjf import host
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import signals
@@ -114,20 +115,6 @@ def root_error(lines: Sequence[str]) -> str:
   return errors[-1][:300] if errors else ''
 
 
-def _share(t5x_flags: Sequence[str]) -> tuple[int, int]:
-  """(index, count) of this process among the run's: T5X's --process_index
-  and --process_count, else TPU_WORKER_ID among TPU_WORKER_HOSTNAMES, else
-  (0, 1), this process alone."""
-  given = dict(f[2:].split('=', 1) for f in t5x_flags
-               if f.startswith(('--process_index=', '--process_count=')))
-  if 'process_count' in given:
-    return int(given.get('process_index', 0)), int(given['process_count'])
-  if 'TPU_WORKER_ID' in os.environ and os.environ.get('TPU_WORKER_HOSTNAMES'):
-    return (int(os.environ['TPU_WORKER_ID']),
-            len(os.environ['TPU_WORKER_HOSTNAMES'].split(',')))
-  return 0, 1
-
-
 def _check_restored(run: preflight.PhaseRun, initial: str,
                     share: tuple[int, int], process: subprocess.Popen,
                     stop: list[str]) -> None:
@@ -200,7 +187,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   with logged(command, log_path) as (process, lines, received):
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
-          run, initial, _share(t5x_flags), process, stop)).start()
+          run, initial, host.process_share(t5x_flags), process, stop)).start()
     tail = collections.deque(maxlen=25)  # shown if t5x.train fails
     for text in lines:
       tail.append(text)

@@ -14,7 +14,13 @@ For each phase it checks, and says what it found:
     lists present and long enough) and of the recipe's model;
   - the fine-tune's initial checkpoint is whole and of the same model, when
     the first phase is finished or given with --pretrain_dir;
-  - the fine-tune's directory is not the first phase's, nor inside it.
+  - the fine-tune's directory is not the first phase's, nor inside it;
+  - the TFDS datasets read are prepared under the data dir (--tfds_data_dir);
+  - the devices t5x.train will find on this host hold the mesh (the model
+    axis, a TPU submesh) and split the batch over its data axis, and remote
+    vocabulary files (gs://) can be read here: refused on a host with an
+    accelerator, only noted on one without, where a pod's run is checked
+    before launching it (ptjf compile checks a slice from anywhere).
 A failure is one line naming the bad value and the fix, with exit status 1.
 Nothing is written: not even --workdir is created.
 
@@ -63,9 +69,14 @@ def main(argv):
     name = experiment.from_argv(argv)
     call = run_flags.invocation_from_flags()
     recipe.require_t5x()
-    runs = preflight.prepare_call(name, call,
-                                  bindings.pass_through_from_flags())
+    extra = bindings.pass_through_from_flags()
+    runs = preflight.prepare_call(name, call, extra)
+    notes = preflight.check_host(
+        name, runs, [*call.t5x_flags, *extra.t5x_flags], strict=False)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   print('\n'.join(describe(runs)))
-  print(f'ok: {name} passed every check; nothing was written.')
+  print(''.join(f'note: {n}; ptjf run refuses this here.\n' for n in notes),
+        end='')
+  passed = 'every check but those noted' if notes else 'every check'
+  print(f'ok: {name} passed {passed}; nothing was written.')

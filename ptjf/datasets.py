@@ -10,6 +10,7 @@ Each problem raises ValueError with one line naming the bad value and the fix.
 import os
 
 import seqio
+import tensorflow as tf
 
 from ptjf import recipe
 from tasks import mc4
@@ -98,11 +99,13 @@ def _check_vocabulary(vocabulary: seqio.Vocabulary, owner: str) -> str:
   return path
 
 
-def check(mc4_files: bool = True) -> list[str]:
-  """Checks the datasets of the parsed config; returns what was checked.
-  `mc4_files=False` skips looking for mC4's JSON shards (ptjf plan, compile
-  and data work before they are downloaded)."""
-  report, vocabularies = [], {}
+def check(data_present: bool = True) -> tuple[list[str], list[str]]:
+  """Checks the datasets of the parsed config; returns what was checked, and
+  the remote vocabulary files, which only the host that trains can read.
+  `data_present=False` skips looking for the data itself, TFDS's prepared
+  datasets and mC4's JSON shards (ptjf plan, compile and data work before
+  they are downloaded)."""
+  report, vocabularies, prepared = [], {}, {}
   for role, binding in _CONFIGS.items():
     cfg = recipe.value(binding)
     if cfg is None:
@@ -115,6 +118,7 @@ def check(mc4_files: bool = True) -> list[str]:
         source = source.chosen()
       if isinstance(source, seqio.TfdsDataSource):  # a bad version fails here
         tfds_names.add(source.tfds_dataset.name)
+        prepared[source.tfds_dataset.name] = source.tfds_dataset
       if cfg.split not in task.splits:
         raise ValueError(
             f'task {task.name} of {cfg.mixture_or_task_name} has no '
@@ -129,16 +133,37 @@ def check(mc4_files: bool = True) -> list[str]:
                   f'split {cfg.split!r}), lengths {lengths}'
                   + ''.join(f'; {n}' for n in sorted(needs) if n)
                   + ''.join(f'; TFDS {n}' for n in sorted(tfds_names)))
-  if (directory := mc4.mc4_json_dir()) and mc4_files:
+  if data_present:
+    for name, loader in sorted(prepared.items()):
+      _check_prepared(name, loader)
+  if (directory := mc4.mc4_json_dir()) and data_present:
     report.append(_mc4_json_line(directory, mc4_json_reads(reads())))
   model = recipe.value('MODEL')
   vocabularies[model.input_vocabulary] = 'the model'
   vocabularies[model.output_vocabulary] = 'the model'
   paths = {_check_vocabulary(v, owner) for v, owner in vocabularies.items()}
   report.append('vocabulary: ' + ', '.join(
-      f'{_shown(p)} (remote: read by t5x.train)' if '://' in p else _shown(p)
+      f'{_shown(p)} (remote)' if '://' in p else _shown(p)
       for p in sorted(p for p in paths if p)))
-  return report
+  return report, sorted(p for p in paths if '://' in p)
+
+
+def _check_prepared(name: str, loader: seqio.LazyTfdsLoader) -> None:
+  """TFDS has built `name` under the data directory t5x.train reads."""
+  try:  # TFDS reads the dataset's info as it makes the builder
+    path = loader.builder.data_dir
+    found = tf.io.gfile.exists(os.path.join(path, 'dataset_info.json'))
+  except Exception as e:  # pylint: disable=broad-except
+    where = loader.data_dir or "TFDS's default data dir"
+    raise ValueError(f'TFDS {name} under {where} cannot be read: '
+                     f'{str(e).splitlines()[0][:200]}') from e
+  also = (' or read AllenAI\'s JSON release with MC4_JSON_DIR'
+          if name.startswith(mc4.TFDS_NAME) else '')
+  if not found:
+    raise ValueError(
+        f'TFDS {name} is not prepared: {path} holds no dataset_info.json. '
+        f'Give --tfds_data_dir=DIR where it is built{also}; ptjf data '
+        'EXPERIMENT prints how to get it.')
 
 
 def _mc4_json_line(directory: str, needed: set[tuple[str, str]]) -> str:

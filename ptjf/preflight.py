@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import os
 import re
+import socket
 from typing import Optional, Sequence
 
 import seqio
@@ -19,6 +20,7 @@ import tensorflow as tf
 from ptjf import checkpoint
 from ptjf import datasets
 from ptjf import experiment
+from ptjf import host
 from ptjf import recipe
 
 # How T5X's config.gin records the checkpoint a fine-tune restored.
@@ -39,6 +41,8 @@ class PhaseRun:
   shapes: dict[str, tuple[int, ...]]
   report: list[str] = dataclasses.field(default_factory=list)
   data_seed: Optional[int] = None
+  mesh: Optional[host.MeshNeed] = None
+  remote_files: list[str] = dataclasses.field(default_factory=list)
 
   def attempt_bindings(self, start_step: int = 0) -> list[str]:
     """The bindings of an attempt resuming at `start_step`, MODEL_DIR first:
@@ -120,11 +124,11 @@ def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
     raise PreflightError(f'{name}: DATA_SEED is {seed!r}; it must be an '
                          'integer, or None for a new seed per run.')
   try:
-    report = datasets.check(mc4_files=check_data)
+    report, remote = datasets.check(data_present=check_data)
   except ValueError as e:  # gin adds the configurable it called on a 2nd line
     raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
   return PhaseRun(phase, model_dir, bindings, steps, recipe.parameter_shapes(),
-                  report, seed), macros
+                  report, seed, host.mesh_need(), remote), macros
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -206,7 +210,13 @@ def check_writable(path: str) -> None:
   """`path`, a directory that ptjf run writes, is one or can be made: not a
   file, and locally under a writable directory (gs:// permissions are the
   bucket's, which only a write would test)."""
-  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+  try:
+    is_file = tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+  except tf.errors.OpError as e:  # e.g. a scheme TensorFlow does not read
+    raise PreflightError(f'{path} cannot be read from this host '
+                         f'({str(e).splitlines()[0][:200]}): give a local '
+                         '--workdir or a gs:// one.') from e
+  if is_file:
     raise PreflightError(f'{path} is a file, not a directory: give a --workdir '
                          'that is a directory, new or one this experiment ran '
                          'in.')
@@ -223,6 +233,50 @@ def check_writable(path: str) -> None:
     raise PreflightError(f'{path} cannot be written: {parent} is on a '
                          'read-only file system or not writable by this user; '
                          'give a --workdir on a writable file system.')
+
+
+def check_remote_writes(workdir: str) -> None:
+  """A gs:// --workdir takes a file from this host (check_writable tells a
+  local one without writing): a probe, removed at once."""
+  if '://' not in workdir:
+    return
+  probe = os.path.join(workdir, f'.ptjf_probe.{socket.gethostname()}.'
+                       f'{os.getpid()}')
+  try:
+    with tf.io.gfile.GFile(probe, 'w') as f:
+      f.write('')
+    tf.io.gfile.remove(probe)
+  except tf.errors.OpError as e:
+    raise PreflightError(
+        f'--workdir {workdir} cannot be written from this host '
+        f'({str(e).splitlines()[0][:200]}): give a bucket that this host\'s '
+        'service account may write.') from e
+
+
+def check_host(name: str, runs: Sequence[PhaseRun], t5x_flags: Sequence[str],
+               strict: bool) -> list[str]:
+  """What only the host that trains can tell: its devices hold each phase's
+  mesh and batch, and it reads the remote vocabulary files. Raises
+  PreflightError where not, if `strict` or this host has an accelerator;
+  else returns the problems as notes (a laptop checking a pod's run)."""
+  devices, problems = host.found(t5x_flags), {}
+  for run in runs:
+    if problem := host.mismatch(run.mesh, devices, name):
+      problems.setdefault(problem, []).append(run.phase.arm)
+  for path in sorted({p for run in runs for p in run.remote_files}):
+    try:
+      readable = tf.io.gfile.exists(path)
+      problem = '' if readable else 'it does not exist'
+    except tf.errors.OpError as e:
+      problem = str(e).splitlines()[0][:200]
+    if problem:
+      problems[f'the vocabulary {path} cannot be read from this host '
+               f'({problem}): give a path t5x.train can read here'] = []
+  notes = [f'{", ".join(arms)}: {p}' if arms else p
+           for p, arms in problems.items()]
+  if notes and (strict or devices.accelerated):
+    raise PreflightError(notes[0] + '.')
+  return notes
 
 
 def check_first_phase(model_dir: str) -> None:

@@ -17,8 +17,9 @@ its own optimizer state and step, so the fine-tune restores the pre-trained
 parameters only once, when it starts.
 
 Before any training it makes the checks of `ptjf check` (REQUIRED macros
-bound, bindings the recipes define, tasks, splits, feature lengths,
-vocabulary files, directories and checkpoints) and refuses with one line
+bound, bindings the recipes define, tasks, splits, feature lengths, data
+prepared, vocabulary files, directories, checkpoints, and this host's devices
+against the mesh) and refuses with one line
 naming the bad value and the fix.
 
 On a TPU pod, run the same command on every worker with a gs:// --workdir
@@ -61,6 +62,8 @@ def main(argv):
     extra = bindings.pass_through_from_flags()
     runs = preflight.prepare_call(name, call, extra)
     t5x_flags = [*call.t5x_flags, *extra.t5x_flags]
+    preflight.check_host(name, runs, t5x_flags, strict=True)
+    preflight.check_remote_writes(call.workdir)
     with lock.Lock(call.workdir, t5x_flags):  # lock.Busy: another run has it
       chain.run_experiment(runs, os.path.join(call.workdir, 'logs'),
                            extra.gin_files, t5x_flags)
