@@ -111,12 +111,7 @@ def compile_phase(index: int, total: int, run: preflight.PhaseRun,
         f'{run.phase.arm}: ptjf compile counts the FLOPs of T5X encoder-decoders '
         '(network.T5Config with inputs and targets); this recipe builds '
         f'{type(recipe.value("MODEL")).__name__}.')
-  try:
-    mesh = aot.mesh_shape(devices)
-  except (AssertionError, ValueError) as e:
-    raise preflight.PreflightError(
-        f'{run.phase.arm}: the mesh does not tile {where.name} '
-        f'({where.topology_name}): {str(e).splitlines()[0]}') from e
+  mesh = tpu.check_mesh(where, devices, run.phase.arm)  # as ptjf launch does
   try:
     compiled = aot.compile_step(devices)
   except aot.DoesNotFit as e:

@@ -2,34 +2,56 @@ r"""ptjf launch: the gcloud commands that run an experiment on a Cloud TPU VM po
 
 Usage:
   ptjf launch EXPERIMENT --tpu=NAME --zone=ZONE --workdir=gs://BUCKET/DIR
-      [--project=P] [--accelerator_type=v4-256 [--runtime_version=V]]
-      [--setup --repo_url=URL] [--checkout_dir=~/ptjf-t5x] [--execute]
+      [--project=P] [--accelerator_type=v4-256 [--runtime_version=V]
+      [--[no]queued] [--spot | --reserved]] [--setup --repo_url=URL]
+      [--checkout_dir=~/ptjf-t5x] [--execute]
       [--gin='NAME = VALUE']... [--pretrain_gin=...]... [--finetune_gin=...]...
       [--gin_file=F]... [--pretrain_dir=gs://...] [--phase=all|first]
       [--tfds_data_dir=gs://...] [--t5x_flag=--FLAG]...
+  ptjf launch EXPERIMENT --tpu=NAME --zone=ZONE [--project=P] --status
 
-Prints, in order:
-  1. with --accelerator_type: `gcloud compute tpus tpu-vm create` of the TPU VM
-     (runtime tpu-ubuntu2204-base for v4 and older, v2-alpha-tpuv5 for v5p,
-     v2-alpha-tpuv5-lite for v5e, v2-alpha-tpuv6e for v6e, or --runtime_version);
+Before printing anything it makes the checks `ptjf check` makes without the
+data (REQUIRED macros bound, no binding a recipe does not define), which need
+T5X here; with --accelerator_type also that each phase's mesh tiles the slice
+and its batch splits over the data axis, which needs libtpu here too (the
+`tpu` extra). Where the recipe's MODEL_PARALLEL_SUBMESH does not tile the
+slice but a block of as many chips does, as on the 2-D v5e and v6e slices
+(XXL's (1, 1, 8, 1) becomes (2, 4, 1, 1)), it binds that block with --gin and
+says so; a submesh you bind is checked, never replaced. Memory is not
+checked: `ptjf compile EXPERIMENT --topology=SLICE` compiles for that.
+
+Then it prints, in order:
+  1. with --accelerator_type (v4-N, v5p-N, v5e-N or v5litepod-N, v6e-N):
+     the TPU VM's creation with gcloud's accelerator type (v5litepod-N for
+     v5e) and the generation's image (tpu-ubuntu2204-base for v4,
+     v2-alpha-tpuv5 for v5p, v2-alpha-tpuv5-lite for v5e, v2-alpha-tpuv6e for
+     v6e, or --runtime_version). On v5e, v5p and v6e, where capacity comes
+     through queued resources, a `queued-resources create` (the request
+     NAME-qr for the node NAME), then a wait until it is ACTIVE that stops
+     at FAILED or SUSPENDED; --noqueued creates it with `tpu-vm create`, as
+     on v4 by default. --spot or --reserved pick the capacity;
   2. with --setup: on every worker, clone --repo_url into --checkout_dir,
      `make install-t5x PYTHON=--python` there (its .venv with T5X at the
      pinned commits; setup.py needs Python 3.11, the TPU images ship 3.10),
-     then `pip install 'jax[tpu]'`;
-  3. always: `gcloud compute tpus tpu-vm ssh --worker=all` running
-     `cd CHECKOUT && .venv/bin/ptjf run EXPERIMENT --workdir=gs://...` with the
-     run flags given here.
+     then the `tpu` extra (jax[tpu] and libtpu, from PyPI);
+  3. always: `gcloud compute tpus tpu-vm ssh --worker=all` starting, detached
+     from the connection, `.venv/bin/ptjf run EXPERIMENT --workdir=gs://...`
+     with the run flags given here in the checkout, its output appended to
+     ~/ptjf-logs/EXPERIMENT.log on each worker. A worker where that run is
+     still going refuses to start a second one.
 --execute runs them one after another and stops at the first failure.
+--status prints (or, with --execute, runs) an ssh to every worker that
+shows the end of its log and whether its ptjf run is alive.
 
 Every worker of the pod runs the same `ptjf run` command: JAX on TPU finds
 the other hosts itself, and T5X shards the model and the data over all of
 them. The model directory must be on GCS (gs://) so that every worker, and a
 pod re-created after a preemption, reads and writes the same checkpoints.
 `ptjf run` is resumable: after a preemption or a failure, run the same
-command again (re-create the TPU VM and repeat --setup if it was deleted) and
-it continues from the last checkpoint, skipping finished phases. The ssh step
-lasts as long as the training: run it from a machine that stays connected
-(e.g. inside tmux).
+command again and it continues from the last checkpoint, skipping finished
+phases. Leave out --accelerator_type while the TPU VM exists; a preempted
+spot slice must be deleted (`gcloud compute tpus queued-resources delete
+NAME-qr --force`, or `tpu-vm delete NAME`) and created again with --setup.
 
 The REQUIRED macros of the experiment's recipes must be bound: e.g.
 ptjf_wmt_ro_fr_3layer needs --gin='LEARNING_RATE = 5e-3' (every phase) and
@@ -62,7 +84,8 @@ import shlex
 import shutil
 import subprocess
 import sys
-from typing import Optional, Sequence
+import time
+from typing import Any, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -71,6 +94,7 @@ from ptjf import bindings
 from ptjf import experiment
 from ptjf import recipe
 from ptjf import run_flags
+from ptjf import tpu
 
 flags.adopt_module_key_flags(bindings)  # passed to every worker's ptjf run
 flags.adopt_module_key_flags(run_flags)
@@ -79,11 +103,20 @@ _TPU = flags.DEFINE_string('tpu', None, 'Name of the TPU VM (pod slice).')
 _ZONE = flags.DEFINE_string('zone', None, 'Zone of the TPU VM, e.g. us-central2-b.')
 _PROJECT = flags.DEFINE_string('project', None, 'Google Cloud project.')
 _ACCELERATOR_TYPE = flags.DEFINE_string(
-    'accelerator_type', None, 'Create the TPU VM first, of this type, e.g. '
-    'v4-256; without it the TPU VM must exist.')
+    'accelerator_type', None, 'Create the TPU VM first, of this slice: v4-N, '
+    'v5p-N, v5e-N (gcloud: v5litepod-N) or v6e-N, e.g. v4-256; without it the '
+    'TPU VM must exist.')
 _RUNTIME_VERSION = flags.DEFINE_string(
-    'runtime_version', None, 'TPU software version of the created VM; default '
-    'by accelerator (tpu-ubuntu2204-base for v4 and older).')
+    'runtime_version', None, 'TPU software version (image) of the created VM; '
+    'default by generation: tpu-ubuntu2204-base (v4), v2-alpha-tpuv5 (v5p), '
+    'v2-alpha-tpuv5-lite (v5e), v2-alpha-tpuv6e (v6e).')
+_QUEUED = flags.DEFINE_bool(
+    'queued', None, 'Create the TPU VM through a queued resource and wait '
+    'until it is ACTIVE; default: on for v5e, v5p and v6e, off for v4.')
+_SPOT = flags.DEFINE_bool(
+    'spot', False, 'Create a spot TPU VM: cheaper, preemptible at any time.')
+_RESERVED = flags.DEFINE_bool(
+    'reserved', False, "Create the TPU VM in the project's reservation.")
 _SETUP = flags.DEFINE_bool(
     'setup', False, 'Install the repository (from --repo_url) on every worker '
     'before the run.')
@@ -97,12 +130,35 @@ _PYTHON = flags.DEFINE_string(
     'that --setup installs and makes the .venv with.')
 _EXECUTE = flags.DEFINE_bool(
     'execute', False, 'Run the gcloud commands instead of printing them.')
+_STATUS = flags.DEFINE_bool(
+    'status', False, "Each worker's log tail and whether its ptjf run is alive, "
+    'instead of launching.')
 
-# TPU software version by accelerator family (cloud.google.com/tpu/docs/runtimes).
-RUNTIME_VERSIONS = {'v6e': 'v2-alpha-tpuv6e', 'v5p': 'v2-alpha-tpuv5',
-                    'v5litepod': 'v2-alpha-tpuv5-lite'}
-OLDER_RUNTIME_VERSION = 'tpu-ubuntu2204-base'  # v4 and older
-LIBTPU_RELEASES = 'https://storage.googleapis.com/jax-releases/libtpu_releases.html'
+LOG_DIR = '~/ptjf-logs'  # on every worker, beside the checkout
+POLL_S = 30  # between two looks at a queued resource
+STOP_STATES = ('FAILED', 'SUSPENDED')  # a queued resource that will not become ACTIVE
+# Bindings that set the mesh: the user's are checked, never replaced.
+_MESH_MACROS = ('MODEL_PARALLEL_SUBMESH', 'NUM_PARTITIONS')
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+  """One step of the launch: a gcloud command, or one repeated until it
+  prints ACTIVE (`until_active`, a queued resource's state)."""
+  what: str
+  argv: list[str]
+  until_active: bool = False
+
+  @property
+  def text(self) -> str:
+    """The step as one line of shell; a wait is a loop in a subshell."""
+    if not self.until_active:
+      return shlex.join(self.argv)
+    stop = '|'.join(STOP_STATES)
+    return (f'(while :; do state=$({shlex.join(self.argv)}) || exit 1; '
+            'case $state in ACTIVE) break;; '
+            f'{stop}) echo "queued resource: $state" >&2; exit 1;; esac; '
+            f'echo "queued resource: $state"; sleep {POLL_S}; done)')
 
 
 def quote(arg: str) -> str:
@@ -120,33 +176,107 @@ def remote_path(path: str) -> str:
   return path if path == '~' else quote(path)
 
 
-def tpu_vm(verb: str, tpu: str, zone: str, project: Optional[str]) -> list[str]:
-  return ['gcloud', 'compute', 'tpus', 'tpu-vm', verb, tpu, f'--zone={zone}',
-          *([f'--project={project}'] if project else [])]
+def where_args(zone: str, project: Optional[str]) -> list[str]:
+  return [f'--zone={zone}', *([f'--project={project}'] if project else [])]
 
 
-def on_every_worker(tpu: str, zone: str, project: Optional[str],
+def tpu_vm(verb: str, tpu_name: str, zone: str,
+           project: Optional[str]) -> list[str]:
+  return ['gcloud', 'compute', 'tpus', 'tpu-vm', verb, tpu_name,
+          *where_args(zone, project)]
+
+
+def queued_resource(verb: str, request: str, zone: str,
+                    project: Optional[str]) -> list[str]:
+  return ['gcloud', 'compute', 'tpus', 'queued-resources', verb, request,
+          *where_args(zone, project)]
+
+
+def on_every_worker(tpu_name: str, zone: str, project: Optional[str],
                     command: str) -> list[str]:
-  return [*tpu_vm('ssh', tpu, zone, project), '--worker=all',
+  return [*tpu_vm('ssh', tpu_name, zone, project), '--worker=all',
           f'--command={command}']
+
+
+def create_steps(tpu_name: str, zone: str, project: Optional[str],
+                 where: tpu.Slice, version: str, queued: bool,
+                 capacity: Sequence[str]) -> list[Step]:
+  """The TPU VM's creation: directly, or as a queued resource and a wait
+  until it is ACTIVE. gcloud names the image --version for `tpu-vm create`
+  and --runtime-version for `queued-resources create`."""
+  kind = ', '.join([where.accelerator_type, version, *capacity])
+  if not queued:
+    return [Step(f'Create the TPU VM ({kind})', [
+        *tpu_vm('create', tpu_name, zone, project),
+        f'--accelerator-type={where.accelerator_type}', f'--version={version}',
+        *capacity])]
+  request = f'{tpu_name}-qr'
+  return [
+      Step(f'Request the TPU VM as queued resource {request} ({kind})', [
+          *queued_resource('create', request, zone, project),
+          f'--node-id={tpu_name}',
+          f'--accelerator-type={where.accelerator_type}',
+          f'--runtime-version={version}', *capacity]),
+      Step(f'Wait until {request} is ACTIVE (stops at '
+           f'{" or ".join(STOP_STATES)})', [
+               *queued_resource('describe', request, zone, project),
+               '--format=value(state.state)'], until_active=True)]
 
 
 def setup_command(repo_url: str, checkout_dir: str, python: str) -> str:
   """Clones the repository (unless there) and installs it, T5X included,
-  into its .venv as `make install-t5x` does here, then jax[tpu]."""
+  into its .venv as `make install-t5x` does here, then the `tpu` extra
+  (jax[tpu], which brings libtpu from PyPI)."""
   checkout = remote_path(checkout_dir)
   return ' && '.join([
       'sudo apt-get -qq update',
       f'sudo apt-get -qq install -y git make {quote(python + "-venv")}',
       f'(test -d {checkout}/.git || git clone {quote(repo_url)} {checkout})',
       f'cd {checkout}', f'make install-t5x PYTHON={quote(python)}',
-      f'.venv/bin/pip install -q "jax[tpu]" -f {LIBTPU_RELEASES}'])
+      f'.venv/bin/pip install -q -e {quote(".[tpu]")}'])
 
 
-def run_command(checkout_dir: str, run_args: Sequence[str]) -> str:
-  """`ptjf run` from the checkout, as one string for the worker's shell."""
-  return (f'cd {remote_path(checkout_dir)} && '
-          f'{" ".join(map(quote, [".venv/bin/ptjf", *run_args]))}')
+def log_name(name: str) -> str:
+  """The experiment's name in its log's: the recipe's for a .gin path."""
+  return os.path.basename(name)[:-len('.gin')] if name.endswith('.gin') else name
+
+
+def _files(name: str) -> tuple[str, str]:
+  """The worker's log and the pid file of its ptjf run, for its shell."""
+  base = f'{LOG_DIR}/{quote(log_name(name))}'
+  return f'{base}.log', f'{base}.pid'
+
+
+def _alive(pid_file: str) -> str:
+  """Shell test: the pid file names a live `ptjf run` (not a reused pid)."""
+  return (f'tr "\\0" " " < /proc/"$(cat {pid_file} 2>/dev/null)"/cmdline '
+          '2>/dev/null | grep -q "ptjf run"')
+
+
+def train_command(name: str, checkout_dir: str, run_args: Sequence[str]) -> str:
+  """Starts `ptjf run` in the checkout detached from the ssh session (a
+  dropped connection does not stop it), appending to the worker's log,
+  unless the worker's earlier one is still running: two trainers would
+  share the workdir."""
+  log, pid = _files(name)
+  run = ' '.join(map(quote, ['.venv/bin/ptjf', *run_args]))
+  return (
+      f'cd {remote_path(checkout_dir)} || exit 1; mkdir -p {LOG_DIR} || exit 1; '
+      f'if {_alive(pid)}; then echo "$(hostname): ptjf run '
+      f'{log_name(name)} is still running (log {log}): not starting '
+      'another" >&2; exit 1; fi; '
+      f'setsid nohup {run} >> {log} 2>&1 < /dev/null & echo $! > {pid}; '
+      f'echo "$(hostname): started ptjf run {log_name(name)}, log {log}"')
+
+
+def status_command(name: str, lines: int = 20) -> str:
+  """The end of the worker's log, each line led by its host, and whether
+  its ptjf run is alive."""
+  log, pid = _files(name)
+  return (f'tail -n {lines} {log} 2>&1 | sed "s/^/$(hostname): /"; '
+          f'if {_alive(pid)}; then echo "$(hostname): ptjf run '
+          f'{log_name(name)} is running"; else echo "$(hostname): ptjf run '
+          f'{log_name(name)} is not running"; fi')
 
 
 def in_checkout(path: str) -> str:
@@ -173,6 +303,22 @@ def _require_gcs(flag: flags.FlagHolder) -> None:
                      'see the same checkpoints.')
 
 
+def slice_from_flags() -> Optional[tpu.Slice]:
+  """The slice to create, None without --accelerator_type; raises
+  ValueError for an unknown one or creation flags without it."""
+  creating = [f'--{"no" * (f.value is False)}{f.name}' for f in (
+      _RUNTIME_VERSION, _QUEUED, _SPOT, _RESERVED) if f.present]
+  if not _ACCELERATOR_TYPE.value:
+    if creating:
+      raise ValueError(f'{", ".join(creating)} is for creating the TPU VM: '
+                       'give --accelerator_type too.')
+    return None
+  if _SPOT.value and _RESERVED.value:
+    raise ValueError('--spot and --reserved are two kinds of capacity: give '
+                     'one.')
+  return tpu.parse(_ACCELERATOR_TYPE.value)
+
+
 def check_flags(name: str, phases: Sequence[experiment.Phase],
                 pass_through: experiment.PassThrough) -> None:
   if not (_TPU.value and _ZONE.value):
@@ -186,69 +332,188 @@ def check_flags(name: str, phases: Sequence[experiment.Phase],
   if _SETUP.value != bool(_REPO_URL.value):
     raise ValueError('--setup clones --repo_url (the git URL of your copy of '
                      'this repository): give both or neither.')
-  if _RUNTIME_VERSION.value and not _ACCELERATOR_TYPE.value:
-    raise ValueError('--runtime_version is for creating the TPU VM: give '
-                     '--accelerator_type too.')
 
 
-def gcloud_steps(name: str, call: experiment.Invocation,
-                 pass_through: experiment.PassThrough
-                 ) -> list[tuple[str, list[str]]]:
-  """(what it does, gcloud argv) in order."""
-  where = (_TPU.value, _ZONE.value, _PROJECT.value)
-  out = []
-  if _ACCELERATOR_TYPE.value:
-    version = _RUNTIME_VERSION.value or RUNTIME_VERSIONS.get(
-        _ACCELERATOR_TYPE.value.split('-')[0], OLDER_RUNTIME_VERSION)
-    out.append((f'Create the TPU VM ({_ACCELERATOR_TYPE.value}, {version})',
-                [*tpu_vm('create', *where),
-                 f'--accelerator-type={_ACCELERATOR_TYPE.value}',
-                 f'--version={version}']))
+def _user_binds_mesh(pass_through: experiment.PassThrough) -> bool:
+  """Whether the user sets the mesh (a binding or a gin file may)."""
+  names = {recipe.macro_name(b) for scope in pass_through.bindings.values()
+           for b in scope}
+  return bool(pass_through.gin_files) or any(
+      n in _MESH_MACROS or 'PjitPartitioner' in n for n in names)
+
+
+def check_slice(name: str, phases: Sequence[experiment.Phase],
+                runs: Sequence[Any], gin_files: Sequence[str],
+                where: tpu.Slice, user_mesh: bool
+                ) -> tuple[dict[str, list[str]], list[str]]:
+  """Holds each phase of `runs` against the slice as `ptjf compile` does,
+  short of compiling. Returns the submesh bindings to add by scope (where
+  the recipe's does not tile the slice and a block of as many chips does),
+  and what was checked, as notes."""
+  devices = where.devices()
+  added, meshes = {}, []
+  for run in runs:
+    run.parse(gin_files)
+    submesh = (recipe.value('MODEL_PARALLEL_SUBMESH')
+               if 'MODEL_PARALLEL_SUBMESH' in recipe.macro_names() else None)
+    fits = (tpu.tiling_submesh(devices, submesh) if isinstance(submesh, tuple)
+            and len(submesh) == 4 else None)
+    other = fits if fits != submesh else None  # a block that tiles instead
+    if other and not user_mesh:
+      binding = f'MODEL_PARALLEL_SUBMESH = {other}'
+      added.setdefault(binding, set()).add(run.phase.arm)
+      run.parse(gin_files, [binding])
+    try:
+      mesh = tpu.check_mesh(where, devices, run.phase.arm)
+    except ValueError as e:
+      if other:  # the user's submesh: name one that tiles
+        raise type(e)(f"{e}; --gin='MODEL_PARALLEL_SUBMESH = {other}' tiles "
+                      'it.') from e
+      raise
+    meshes.append(f'{run.phase.arm} ' + ' x '.join(
+        f'{axis} {n}' for axis, n in mesh.items()))
+  by_scope = {}
+  for binding, arms in added.items():
+    by_scope.setdefault(experiment.scope_of(arms, phases), []).append(binding)
+  shown = [f"--{scope}='{b}'" for scope, scoped in by_scope.items()
+           for b in scoped]
+  notes = [f'Checked on {where.name} ({where.topology_name}): each mesh tiles '
+           'the slice and its batch splits over the data axis ('
+           + '; '.join(meshes) + ').']
+  if shown:
+    notes.append(f'Bound {" ".join(shown)}: the recipe\'s submesh does not '
+                 f'tile {where.name}, a block of as many chips does.')
+  notes.append(f'Memory is not checked here: ptjf compile {name} '
+               f'--topology={where.name} with the same bindings'
+               + ''.join(f' and {flag}' for flag in shown)
+               + ' compiles each phase for the slice (minutes).')
+  return by_scope, notes
+
+
+def plan(name: str, call: experiment.Invocation,
+         pass_through: experiment.PassThrough,
+         where: Optional[tpu.Slice]) -> list[Step]:
+  """The steps, in order."""
+  at = (_TPU.value, _ZONE.value, _PROJECT.value)
+  steps = []
+  if where:
+    queued = where.chip.queued if _QUEUED.value is None else _QUEUED.value
+    capacity = [f for f, on in (('--spot', _SPOT.value),
+                                ('--reserved', _RESERVED.value)) if on]
+    steps += create_steps(*at, where, _RUNTIME_VERSION.value or
+                          where.chip.runtime_version, queued, capacity)
   if _SETUP.value:
-    out.append((f'Install on every worker: clone into {_CHECKOUT_DIR.value}, '
-                f'make install-t5x with {_PYTHON.value}, then jax[tpu]',
-                on_every_worker(*where, setup_command(
-                    _REPO_URL.value, _CHECKOUT_DIR.value, _PYTHON.value))))
-  args = call.args(name, pass_through)
-  out.append(('Train: every worker runs the same command; run it again to '
-              'resume after a preemption',
-              on_every_worker(*where, run_command(_CHECKOUT_DIR.value, args))))
-  return out
+    steps.append(Step(
+        f'Install on every worker: clone into {_CHECKOUT_DIR.value}, make '
+        f'install-t5x with {_PYTHON.value}, then the tpu extra (libtpu)',
+        on_every_worker(*at, setup_command(_REPO_URL.value, _CHECKOUT_DIR.value,
+                                           _PYTHON.value))))
+  log, _ = _files(name)
+  steps.append(Step(
+      f'Train: every worker starts the same ptjf run, detached, its output in '
+      f'{log}; run it again to resume after a preemption, and see it with '
+      '--status', on_every_worker(*at, train_command(
+          name, _CHECKOUT_DIR.value, call.args(name, pass_through)))))
+  return steps
 
 
-def execute(plan: Sequence[tuple[str, list[str]]]) -> None:
-  """Runs the gcloud commands in order; exits at the first failure."""
-  if not shutil.which('gcloud'):
-    sys.exit('error: gcloud is not on PATH: install the Google Cloud CLI '
-             '(cloud.google.com/sdk) or run without --execute.')
-  for i, (what, argv) in enumerate(plan, 1):
-    print(f'[{i}/{len(plan)}] {what}\n{shlex.join(argv)}', flush=True)
-    status = subprocess.run(argv, check=False).returncode
+def execute(steps: Sequence[Step]) -> None:
+  """Runs the steps in order; exits at the first failure."""
+  for i, step in enumerate(steps, 1):
+    print(f'[{i}/{len(steps)}] {step.what}\n{step.text}', flush=True)
+    if step.until_active:
+      wait_until_active(step, f'step {i}/{len(steps)}')
+      continue
+    status = subprocess.run(step.argv, check=False).returncode
     if status:
-      sys.exit(f'error: step {i}/{len(plan)} ({what}) failed with exit '
-               f'status {status}: {shlex.join(argv)}')
+      sys.exit(f'error: step {i}/{len(steps)} ({step.what}) failed with exit '
+               f'status {status}: {step.text}')
+
+
+def wait_until_active(step: Step, which: str) -> None:
+  """Repeats the step's describe until it prints ACTIVE; exits at a state
+  that will not become ACTIVE, or if the describe fails."""
+  last = None
+  while True:
+    result = subprocess.run(step.argv, check=False, capture_output=True,
+                            text=True)
+    state = result.stdout.strip()
+    if result.returncode:
+      sys.exit(f'error: {which} ({step.what}) failed with exit status '
+               f'{result.returncode}: {shlex.join(step.argv)}')
+    if state == 'ACTIVE':
+      return
+    if state in STOP_STATES:
+      sys.exit(f'error: {which}: the queued resource is {state}: delete it '
+               '(gcloud compute tpus queued-resources delete ... --force) and '
+               'launch again.')
+    if state != last:
+      print(f'queued resource: {state}', flush=True)
+      last = state
+    time.sleep(POLL_S)
 
 
 def main(argv: Sequence[str]) -> None:
   try:
+    if _EXECUTE.value and not shutil.which('gcloud'):
+      raise ValueError('gcloud is not on PATH: install the Google Cloud CLI '
+                       '(cloud.google.com/sdk) or run without --execute.')
     name = experiment.from_argv(argv)
-    phases = experiment.phases(name)
-    pass_through = bindings.pass_through_from_flags()
-    pass_through = dataclasses.replace(pass_through, gin_files=[
-        in_checkout(f) if os.path.isfile(f) else f
-        for f in pass_through.gin_files])
-    check_flags(name, phases, pass_through)
-    call = run_flags.invocation_from_flags()
-    experiment.check_required(name, phases, call.phase_indices(phases),
-                              pass_through.bindings, pass_through.gin_files)
-    plan = gcloud_steps(experiment_argument(name), call, pass_through)
-  except ValueError as e:
+    if _STATUS.value:
+      if not (_TPU.value and _ZONE.value):
+        raise ValueError('--tpu and --zone are required: the TPU VM and its '
+                         'zone.')
+      if _ACCELERATOR_TYPE.value or _SETUP.value:
+        raise ValueError('--status looks at a launched run: not with '
+                         '--accelerator_type or --setup.')
+      steps = [Step(f'Every worker: the end of its log and whether its ptjf '
+                    f'run {log_name(name)} is alive', on_every_worker(
+                        _TPU.value, _ZONE.value, _PROJECT.value,
+                        status_command(name)))]
+    else:
+      steps = launch_steps(name)
+  except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   if _EXECUTE.value:
-    execute(plan)
+    execute(steps)
     return
-  for i, (what, argv) in enumerate(plan, 1):
-    print(f'# {i}/{len(plan)} {what}:\n{shlex.join(argv)}')
+  for i, step in enumerate(steps, 1):
+    print(f'# {i}/{len(steps)} {step.what}:\n{step.text}')
+
+
+def launch_steps(name: str) -> list[Step]:
+  """Checks everything it can before anything is created; the steps."""
+  phases = experiment.phases(name)
+  argument = experiment_argument(name)  # the workers' checkout must have it
+  local = bindings.pass_through_from_flags()
+  pass_through = dataclasses.replace(local, gin_files=[
+      in_checkout(f) if os.path.isfile(f) else f for f in local.gin_files])
+  check_flags(name, phases, pass_through)
+  where = slice_from_flags()
+  call = run_flags.invocation_from_flags()
+  running = call.phase_indices(phases)
+  experiment.check_required(name, phases, running, pass_through.bindings,
+                            pass_through.gin_files)
+  recipe.require_t5x(libtpu=where is not None)
+  from ptjf import preflight  # pylint: disable=g-import-not-at-top
+  # As `ptjf check` does, short of the data and the directories, which only
+  # the workers see: --pretrain_dir is checked there.
+  runs = preflight.prepare(name, '<workdir>',
+                           phase='first' if call.first_only else 'all',
+                           gin_files=local.gin_files,
+                           tfds_data_dir=local.tfds_data_dir, check_data=False,
+                           **local.bindings)
+  notes = []
+  if where:
+    added, notes = check_slice(
+        name, phases, [runs[i] for i in running], local.gin_files, where,
+        _user_binds_mesh(local))
+    pass_through = dataclasses.replace(pass_through, bindings={
+        scope: [*pass_through.bindings.get(scope, ()), *added.get(scope, ())]
+        for scope in experiment.SCOPES})
+  for note in notes:
+    print(f'# {note}', flush=True)
+  return plan(argument, call, pass_through, where)
 
 
 if __name__ == '__main__':

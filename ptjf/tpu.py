@@ -1,5 +1,6 @@
 """Cloud TPU slices by the names `gcloud --accelerator-type` takes, as libtpu's
-topology descriptions, with each chip's memory and peak bf16 FLOP/s.
+topology descriptions, with each chip's memory, peak bf16 FLOP/s and the VM
+image (TPU software version) to create it with.
 
 A hand-written table: JAX and libtpu take topology shapes ('v4:4x4x8'), not
 the slice names users give gcloud ('v4-256'), and no package maps one to the
@@ -7,7 +8,10 @@ other.
 """
 
 import dataclasses
+import itertools
+import math
 import os
+from typing import Any, Optional, Sequence
 
 GIB = 2**30
 
@@ -25,6 +29,10 @@ class Chip:
       "available HBM" figure, read from this libtpu).
     peak_flops: peak bf16 FLOP/s per chip (Cloud TPU's published figure).
     shapes: chips -> the slice's shape (2-D or 3-D torus), Cloud TPU's defaults.
+    gcloud_name: the generation as gcloud's accelerator types spell it.
+    runtime_version: the TPU software version (VM image) for JAX on it
+      (Cloud TPU's "TPU software versions").
+    queued: its capacity is obtained through queued resources.
   """
   libtpu_name: str
   chip_config: str
@@ -33,6 +41,9 @@ class Chip:
   usable_bytes: int
   peak_flops: float
   shapes: dict[int, tuple[int, ...]]
+  gcloud_name: str
+  runtime_version: str
+  queued: bool
 
 
 _SHAPES_3D = {4: (2, 2, 1), 8: (2, 2, 2), 16: (2, 2, 4), 32: (2, 4, 4),
@@ -44,16 +55,21 @@ _SHAPES_2D = {1: (1, 1), 4: (2, 2), 8: (2, 4), 16: (4, 4), 32: (4, 8),
 
 CHIPS = {
     'v4': Chip('v4', 'megacore', 2, 32 * GIB, int(30.75 * GIB), 275e12,
-               _SHAPES_3D),
+               _SHAPES_3D, gcloud_name='v4',
+               runtime_version='tpu-ubuntu2204-base', queued=False),
     'v5p': Chip('v5', 'megacore', 2, 95 * GIB, int(95.74 * GIB), 459e12,
-                _SHAPES_3D),
+                _SHAPES_3D, gcloud_name='v5p',
+                runtime_version='v2-alpha-tpuv5', queued=True),
     'v5e': Chip('v5e', 'default', 1, 16 * GIB, int(15.75 * GIB), 197e12,
-                _SHAPES_2D),
+                _SHAPES_2D, gcloud_name='v5litepod',
+                runtime_version='v2-alpha-tpuv5-lite', queued=True),
     'v6e': Chip('v6e', 'default', 1, 32 * GIB, int(31.25 * GIB), 918e12,
-                _SHAPES_2D),
+                _SHAPES_2D, gcloud_name='v6e',
+                runtime_version='v2-alpha-tpuv6e', queued=True),
 }
-# gcloud's names for v5e and v6e slices.
-ALIASES = {'v5litepod': 'v5e'}
+# gcloud's generation names that differ from ours ('v5litepod' is v5e).
+ALIASES = {chip.gcloud_name: generation for generation, chip in CHIPS.items()
+           if chip.gcloud_name != generation}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +84,12 @@ class Slice:
     for extent in self.shape:
       n *= extent
     return n
+
+  @property
+  def accelerator_type(self) -> str:
+    """The slice as gcloud's --accelerator-type names it, e.g. 'v5litepod-256'."""
+    return (f'{self.chip.gcloud_name}-'
+            f'{self.chips * self.chip.cores_per_chip_in_name}')
 
   @property
   def topology_name(self) -> str:
@@ -113,3 +135,53 @@ def parse(name: str) -> Slice:
     raise ValueError(f'unknown TPU slice {name!r}: give one of '
                      f'{", ".join(names())} (v5litepod-N is v5e-N).')
   return Slice(name, chip, chip.shapes[chips])
+
+
+def mesh_bounds(devices: Sequence[Any]) -> tuple[int, int, int, int]:
+  """The devices' (x, y, z, core) extents, the mesh T5X tiles with its
+  model-parallel submesh."""
+  coords = [(*d.coords, d.core_on_chip) for d in devices]
+  return tuple(max(c[i] for c in coords) + 1 for i in range(4))
+
+
+def tiling_submesh(devices: Sequence[Any], submesh: tuple[int, ...]
+                   ) -> Optional[tuple[int, ...]]:
+  """`submesh` if it tiles the devices' mesh, else the squarest block of as
+  many devices that does (a 2-D slice has z = 1: (1, 1, 8, 1) becomes
+  (2, 4, 1, 1)), else None."""
+  bounds = mesh_bounds(devices)
+  tiles = lambda block: all(b % s == 0 for b, s in zip(bounds, block))
+  if tiles(submesh):
+    return submesh
+  size = math.prod(submesh)
+  blocks = [b for b in itertools.product(
+      *(range(1, n + 1) for n in bounds)) if math.prod(b) == size and tiles(b)]
+  return min(blocks, key=lambda b: (max(b), b), default=None)
+
+
+def check_mesh(where: Slice, devices: Sequence[Any], arm: str
+               ) -> dict[str, int]:
+  """The parsed recipe's mesh on the slice, e.g. {'data': 16, 'model': 8};
+  raises preflight.PreflightError when it does not tile the slice, or when
+  the batch (each microbatch) does not split evenly over its data axis.
+  `ptjf compile` and `ptjf launch` refuse a slice with it."""
+  # They need T5X and JAX, which the slice table does not.
+  from ptjf import aot  # pylint: disable=g-import-not-at-top
+  from ptjf import preflight  # pylint: disable=g-import-not-at-top
+  from ptjf import recipe  # pylint: disable=g-import-not-at-top
+  try:
+    mesh = aot.mesh_shape(devices)
+  except (AssertionError, ValueError) as e:
+    raise preflight.PreflightError(
+        f'{arm}: the mesh does not tile {where.name} ({where.topology_name}): '
+        f'{str(e).splitlines()[0]}') from e
+  batch = recipe.value('train_script.train.train_dataset_cfg').batch_size
+  microbatches = max(recipe.value('trainer.Trainer.num_microbatches') or 1, 1)
+  shards = mesh.get('data', 1) * microbatches
+  if batch % shards:
+    raise preflight.PreflightError(
+        f'{arm}: the batch of {batch} sequences does not split over '
+        f'{where.name}: {microbatches} microbatches x data axis '
+        f'{mesh.get("data", 1)} need a BATCH_SIZE that is a multiple of '
+        f"{shards}, e.g. --gin='BATCH_SIZE = {max(batch // shards, 1) * shards}'.")
+  return mesh

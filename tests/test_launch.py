@@ -1,12 +1,31 @@
-"""ptjf launch: the gcloud commands, their quoting, and what it refuses."""
+"""ptjf launch: the gcloud commands, their quoting, and what it refuses.
 
+The printed commands run against a fake `gcloud` that records its arguments,
+and each is held against the flags gcloud documents for it. Launches that
+print need T5X (the recipe's checks), and with --accelerator_type libtpu
+(the slice's mesh): those tests skip without them. The worker's commands
+run here in bash, with a fake trainer in a fake checkout.
+"""
+
+import collections
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
+
+from ptjf import launch
 from ptjf import recipe
+from ptjf import tpu
+
+T5X_MISSING = recipe.t5x_missing()
+LIBTPU_MISSING = T5X_MISSING or recipe.libtpu_missing()
+NEEDS_T5X = pytest.mark.skipif(bool(T5X_MISSING), reason=T5X_MISSING)
+NEEDS_LIBTPU = pytest.mark.skipif(bool(LIBTPU_MISSING), reason=LIBTPU_MISSING)
 
 EXAMPLE = ['ptjf_mc4_xxl', '--tpu=ptjf-xxl', '--zone=us-central2-b',
            '--project=my-project', '--accelerator_type=v4-256', '--setup',
@@ -17,6 +36,17 @@ WMT_BINDINGS = ['--gin=LEARNING_RATE = 5e-3',
                 '--finetune_gin=HIGH_RESOURCE_RATE = 0.7',
                 '--finetune_gin=WARMUP_STEPS = 20000']
 WHERE = ['--tpu=t', '--zone=z', '--workdir=gs://b/w']
+# gcloud's documented flags (cloud.google.com/sdk/gcloud/reference/compute/
+# tpus/...): (required, optional) of each command launch gives it.
+DOCUMENTED = {
+    ('tpu-vm', 'create'): ({'--zone', '--version'}, {
+        '--project', '--accelerator-type', '--spot', '--reserved'}),
+    ('queued-resources', 'create'): ({
+        '--zone', '--runtime-version', '--accelerator-type', '--node-id'}, {
+            '--project', '--spot', '--reserved'}),
+    ('queued-resources', 'describe'): ({'--zone'}, {'--project', '--format'}),
+    ('tpu-vm', 'ssh'): ({'--zone'}, {'--project', '--worker', '--command'}),
+}
 
 
 def _launch(*args, path=None):
@@ -28,81 +58,292 @@ def _launch(*args, path=None):
                         check=False, env=env)
 
 
-def gcloud_lines(stdout):
-  return [shlex.split(line) for line in stdout.splitlines()
+def printed(result):
+  """The commands printed, as lines of shell."""
+  assert result.returncode == 0, result.stderr
+  return [line for line in result.stdout.splitlines()
           if not line.startswith('#')]
 
 
+def gcloud_lines(result):
+  return [shlex.split(line) for line in printed(result)]
+
+
 def worker_command(argv):
-  """The command an ssh step runs on every worker, split as its shell would."""
+  """The command an ssh step runs on every worker."""
   (command,) = [a[len('--command='):] for a in argv if a.startswith('--command=')]
-  return shlex.split(command)
+  return command
 
 
-def test_example_prints_create_setup_and_run():
+def trainer_argv(argv):
+  """The `ptjf run` the train step starts, split as the worker's shell would."""
+  words = shlex.split(worker_command(argv))
+  return words[words.index('nohup') + 1:words.index('>>')]
+
+
+def one_line_error(result):
+  """The refusal: stderr's last line and only 'error' line (TensorFlow's and
+  absl's start-up chatter may come before it); nothing printed."""
+  assert result.returncode != 0
+  assert result.stdout == '' and 'Traceback' not in result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert [line for line in lines if line.startswith('error')] == lines[-1:], (
+      result.stderr)
+  return lines[-1]
+
+
+def fake_gcloud(directory, state='ACTIVE', fail_on=None):
+  """A `gcloud` that records its arguments, one JSON list per call, answers
+  a queued resource's describe with `state`, and fails on `fail_on`."""
+  log = directory / 'calls.jsonl'
+  script = directory / 'gcloud'
+  script.write_text(
+      f'#!{sys.executable}\nimport json, sys\n'
+      f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")\n'
+      f'if "describe" in sys.argv: print({state!r})\n'
+      f'sys.exit(3 if {fail_on!r} in sys.argv else 0)\n')
+  script.chmod(0o755)
+  return log
+
+
+def recorded(log):
+  if not log.exists():
+    return []
+  return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def path_with(directory):
+  return f'{directory}{os.pathsep}{os.environ["PATH"]}'
+
+
+def run_printed(lines, directory):
+  """Runs printed lines in bash with the fake gcloud first on PATH."""
+  return subprocess.run(['bash', '-c', '\n'.join(lines)], capture_output=True,
+                        text=True, check=False,
+                        env=dict(os.environ, PATH=path_with(directory)))
+
+
+def check_documented(call):
+  """A recorded call uses only gcloud's documented flags, its required ones
+  included."""
+  assert call[:2] == ['compute', 'tpus']
+  required, optional = DOCUMENTED[tuple(call[2:4])]
+  given = {a.split('=', 1)[0] for a in call[5:]}
+  assert required <= given <= required | optional, call
+
+
+@NEEDS_LIBTPU
+def test_example_prints_create_setup_and_train():
   result = _launch(*EXAMPLE)
-  assert result.returncode == 0, result.stderr
   where = 'ptjf-xxl --zone=us-central2-b --project=my-project'
-  assert result.stdout.splitlines() == [
+  lines = result.stdout.splitlines()
+  assert lines[:2] == [
+      '# Checked on v4-256 (v4:4x4x8): each mesh tiles the slice and its batch '
+      'splits over the data axis (pretrain data 16 x model 8; ptjf data 16 x '
+      'model 8).',
+      '# Memory is not checked here: ptjf compile ptjf_mc4_xxl --topology=v4-256 '
+      'with the same bindings compiles each phase for the slice (minutes).']
+  assert lines[2:6] == [
       '# 1/3 Create the TPU VM (v4-256, tpu-ubuntu2204-base):',
       f'gcloud compute tpus tpu-vm create {where} --accelerator-type=v4-256 '
       '--version=tpu-ubuntu2204-base',
       '# 2/3 Install on every worker: clone into ~/ptjf-t5x, make '
-      'install-t5x with python3.11, then jax[tpu]:',
+      'install-t5x with python3.11, then the tpu extra (libtpu):',
       f'gcloud compute tpus tpu-vm ssh {where} --worker=all '
       "'--command=sudo apt-get -qq update && sudo apt-get -qq install -y git "
       'make python3.11-venv && (test -d ~/ptjf-t5x/.git || git clone '
       'https://github.com/ME/ptjf-t5x.git ~/ptjf-t5x) && cd ~/ptjf-t5x && '
-      'make install-t5x PYTHON=python3.11 && .venv/bin/pip install -q '
-      '"jax[tpu]" -f https://storage.googleapis.com/jax-releases/'
-      "libtpu_releases.html'",
-      '# 3/3 Train: every worker runs the same command; run it again to '
-      'resume after a preemption:',
-      f'gcloud compute tpus tpu-vm ssh {where} --worker=all '
-      "'--command=cd ~/ptjf-t5x && .venv/bin/ptjf run ptjf_mc4_xxl "
-      "--workdir=gs://my-bucket/ptjf_mc4_xxl "
-      "--tfds_data_dir=gs://my-bucket/tfds'"]
-  setup = ' '.join(worker_command(gcloud_lines(result.stdout)[1]))
-  assert 'make install-t5x PYTHON=python3.11 &&' in setup  # quotes removed
-  assert '.venv/bin/pip install -q jax[tpu] -f' in setup
+      'make install-t5x PYTHON=python3.11 && .venv/bin/pip install -q -e '
+      '".[tpu]"\'']
+  assert lines[6].startswith('# 3/3 Train: every worker starts the same ptjf '
+                             'run, detached, its output in ~/ptjf-logs/'
+                             'ptjf_mc4_xxl.log; run it again to resume')
+  _, setup, train = gcloud_lines(result)
+  assert shlex.split(worker_command(setup))[-5:] == [
+      '.venv/bin/pip', 'install', '-q', '-e', '.[tpu]']  # the tpu extra
+  assert train[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh',
+                       'ptjf-xxl', '--zone=us-central2-b',
+                       '--project=my-project', '--worker=all']
+  assert trainer_argv(train) == [
+      '.venv/bin/ptjf', 'run', 'ptjf_mc4_xxl',
+      '--workdir=gs://my-bucket/ptjf_mc4_xxl',
+      '--tfds_data_dir=gs://my-bucket/tfds']  # v4-256 takes XXL's submesh
 
 
+@NEEDS_T5X
 def test_worker_command_parses_back_to_the_run_command():
-  tricky = "--finetune_gin=MIXTURE_OR_TASK_NAME = 'it''s $HOME'"
-  result = _launch('ptjf_wmt_ro_fr_3layer', *WHERE, *WMT_BINDINGS, tricky,
+  inside = os.path.join(recipe.RECIPES_DIR, 'ptjf_wmt_ro_fr_3layer.gin')
+  result = _launch(inside, *WHERE, *WMT_BINDINGS,
                    '--gin_file=gin/meshes/gpu_host.gin',
                    '--pretrain_dir=gs://b/pretrain', '--checkout_dir=~/my runs')
-  assert result.returncode == 0, result.stderr
-  (run,) = gcloud_lines(result.stdout)
+  (run,) = gcloud_lines(result)
   assert run[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
                      '--zone=z', '--worker=all', run[8]]
-  assert worker_command(run) == [
-      'cd', '~/my runs', '&&', '.venv/bin/ptjf', 'run', 'ptjf_wmt_ro_fr_3layer',
+  assert trainer_argv(run) == [  # the recipe as the workers' checkout names it
+      '.venv/bin/ptjf', 'run', 'recipes/ptjf_wmt_ro_fr_3layer.gin',
       '--workdir=gs://b/w', '--pretrain_dir=gs://b/pretrain', *WMT_BINDINGS,
-      tricky, '--gin_file=gin/meshes/gpu_host.gin']
-  assert "cd ~/'my runs' &&" in run[8] or 'cd ~/"my runs" &&' in run[8]
+      '--gin_file=gin/meshes/gpu_host.gin']
+  command = worker_command(run)
+  assert command.startswith(("cd ~/'my runs' ||", 'cd ~/"my runs" ||'))
+  assert '>> ~/ptjf-logs/ptjf_wmt_ro_fr_3layer.log' in command
 
 
-def test_phase_first_and_runtime_by_accelerator():
-  result = _launch('ptjf_wmt_ro_fr_3layer', *WHERE, '--phase=first',
-                   '--gin=LEARNING_RATE=5e-3', '--accelerator_type=v5p-128')
-  assert result.returncode == 0, result.stderr
-  create, run = gcloud_lines(result.stdout)
-  assert create[-2:] == ['--accelerator-type=v5p-128', '--version=v2-alpha-tpuv5']
-  assert worker_command(run)[3:] == [
-      '.venv/bin/ptjf', 'run', 'ptjf_wmt_ro_fr_3layer', '--phase=first',
-      '--workdir=gs://b/w', '--gin=LEARNING_RATE=5e-3']
-  chosen = _launch('ptjf_mc4_xxl', *WHERE, '--accelerator_type=v4-8',
-                   '--runtime_version=my-image')
-  assert gcloud_lines(chosen.stdout)[0][-1] == '--version=my-image'
+# (slice and flags, the create steps gcloud gets, the submesh bound or None)
+GENERATIONS = [
+    (['--accelerator_type=v4-256', '--queued', '--spot', '--phase=first'], [
+        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+         '--accelerator-type=v4-256', '--runtime-version=tpu-ubuntu2204-base',
+         '--spot']], None),
+    (['--accelerator_type=v5e-256', '--spot'], [
+        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+         '--accelerator-type=v5litepod-256',
+         '--runtime-version=v2-alpha-tpuv5-lite', '--spot']], (2, 4, 1, 1)),
+    (['--accelerator_type=v5litepod-256', '--noqueued', '--project=p'], [
+        ['tpu-vm', 'create', 't', '--zone=z', '--project=p',
+         '--accelerator-type=v5litepod-256', '--version=v2-alpha-tpuv5-lite']],
+     (2, 4, 1, 1)),
+    (['--accelerator_type=v5p-128', '--reserved'], [
+        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+         '--accelerator-type=v5p-128', '--runtime-version=v2-alpha-tpuv5',
+         '--reserved']], (2, 2, 2, 1)),  # a 4x4x4 torus: z is 4, not 8
+    (['--accelerator_type=v6e-256'], [
+        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+         '--accelerator-type=v6e-256', '--runtime-version=v2-alpha-tpuv6e']],
+     (2, 4, 1, 1)),
+]
 
 
-def one_line_error(result):
+@NEEDS_LIBTPU
+@pytest.mark.parametrize('flags, creates, submesh', GENERATIONS,
+                         ids=[g[0][0].split('=')[1] for g in GENERATIONS])
+def test_each_generation_gets_gclouds_type_image_and_mesh(
+    flags, creates, submesh, tmp_path):
+  result = _launch('ptjf_mc4_xxl', *WHERE, *flags)
+  log = fake_gcloud(tmp_path)
+  ran = run_printed(printed(result), tmp_path)
+  assert ran.returncode == 0, ran.stderr
+  calls = recorded(log)
+  for call in calls:
+    check_documented(call)
+  project = [a for a in flags if a.startswith('--project')]
+  where = ['--zone=z', *project]
+  queued = creates[0][0] == 'queued-resources'
+  waits = [['compute', 'tpus', 'queued-resources', 'describe', 't-qr', *where,
+            '--format=value(state.state)']] if queued else []
+  assert calls[:-1] == [['compute', 'tpus', *c] for c in creates] + waits
+  ssh = ['compute', 'tpus', 'tpu-vm', 'ssh', 't', *where, '--worker=all']
+  assert calls[-1][:len(ssh)] == ssh
+  run = trainer_argv(['gcloud', *calls[-1]])
+  bound = [a for a in run if 'MODEL_PARALLEL_SUBMESH' in a]
+  assert bound == ([f'--gin=MODEL_PARALLEL_SUBMESH = {submesh}']
+                   if submesh else [])
+  if submesh:
+    assert (f"# Bound --gin='MODEL_PARALLEL_SUBMESH = {submesh}': the "
+            "recipe's submesh does not tile") in result.stdout
+  assert ('--phase=first' in run) == ('--phase=first' in flags)
+  if '--accelerator_type=v5e-256' in flags:  # --execute runs the same, waits too
+    log.unlink()
+    executed = _launch('ptjf_mc4_xxl', *WHERE, *flags, '--execute',
+                       path=path_with(tmp_path))
+    assert executed.returncode == 0, executed.stderr
+    assert recorded(log) == calls
+    assert '[3/3] Train' in executed.stdout
+
+
+def test_a_submesh_that_cannot_tile_a_2d_slice_becomes_a_block_that_does():
+  device = collections.namedtuple('Device', 'coords core_on_chip')
+  grid = lambda x, y, z: [device((i, j, k), 0) for i in range(x)
+                          for j in range(y) for k in range(z)]
+  v5e_256 = grid(16, 16, 1)
+  assert tpu.tiling_submesh(v5e_256, (1, 1, 8, 1)) == (2, 4, 1, 1)  # XXL
+  assert tpu.tiling_submesh(v5e_256, (1, 1, 2, 1)) == (1, 2, 1, 1)  # XL
+  assert tpu.tiling_submesh(grid(4, 4, 8), (1, 1, 8, 1)) == (1, 1, 8, 1)  # v4-256
+  assert tpu.tiling_submesh(grid(2, 2, 1), (1, 1, 8, 1)) is None  # v4-8: 4 chips
+  assert tpu.parse('v5e-256').accelerator_type == 'v5litepod-256'
+  assert tpu.parse('v5litepod-256').accelerator_type == 'v5litepod-256'
+  assert tpu.parse('v5p-128').accelerator_type == 'v5p-128'
+
+
+V5E = ['ptjf_mc4_xxl', *WHERE, '--accelerator_type=v5e-256']
+
+
+@NEEDS_LIBTPU
+def test_execute_stops_at_the_first_failure(tmp_path):
+  log = fake_gcloud(tmp_path, fail_on='ssh')
+  result = _launch(*V5E, '--runtime_version=my-image', '--execute',
+                   path=path_with(tmp_path))
   assert result.returncode != 0
-  assert result.stdout == '' and 'Traceback' not in result.stderr
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-  return lines[0]
+  calls = recorded(log)
+  assert [call[3] for call in calls] == ['create', 'describe', 'ssh']
+  assert '--runtime-version=my-image' in calls[0]
+  assert 'step 3/3' in result.stderr and 'exit status 3' in result.stderr
+
+
+def wait_step():
+  return launch.create_steps('t', 'z', None, tpu.parse('v5e-8'),
+                             'v2-alpha-tpuv5-lite', True, [])[1]
+
+
+@pytest.mark.parametrize('state', ['FAILED', 'SUSPENDED'])
+def test_a_queued_resource_that_fails_stops_the_launch(state, tmp_path,
+                                                       monkeypatch):
+  fake_gcloud(tmp_path, state=state)
+  step = wait_step()
+  ran = run_printed([step.text, 'echo next'], tmp_path)  # as printed
+  assert ran.returncode == 0 and ran.stdout == 'next\n'  # the subshell stops
+  assert ran.stderr == f'queued resource: {state}\n'
+  monkeypatch.setenv('PATH', path_with(tmp_path))  # as --execute runs it
+  with pytest.raises(SystemExit, match=f'the queued resource is {state}'):
+    launch.wait_until_active(step, 'step 2/3')
+
+
+def test_unknown_slices_and_capacity_flags_are_refused_before_anything_runs(
+    tmp_path):
+  log = fake_gcloud(tmp_path)
+  execute = lambda *a: _launch('ptjf_mc4_xxl', *WHERE, *a, '--execute',
+                               path=path_with(tmp_path))
+  for name in ('v5e-512', 'v9-8'):
+    error = one_line_error(execute(f'--accelerator_type={name}'))
+    assert error.startswith(f"error: unknown TPU slice '{name}': give one of "
+                            'v4-8, v4-16,')
+    assert 'v5e-256' in error and 'v6e-256' in error and 'v5litepod-N' in error
+  assert '--spot and --reserved' in one_line_error(
+      execute('--accelerator_type=v5e-8', '--spot', '--reserved'))
+  assert '--noqueued is for creating the TPU VM' in one_line_error(
+      execute('--noqueued'))
+  assert '--status looks at a launched run' in one_line_error(
+      execute('--status', '--accelerator_type=v4-8'))
+  assert recorded(log) == []
+
+
+@NEEDS_LIBTPU
+def test_xxl_on_a_v4_8_is_refused_before_anything_runs(tmp_path):
+  log = fake_gcloud(tmp_path)
+  error = one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--accelerator_type=v4-8',
+                                 '--execute', path=path_with(tmp_path)))
+  assert error.startswith(  # ptjf compile's words
+      'error: pretrain: the mesh does not tile v4-8 (v4:2x2x1): ')
+  assert recorded(log) == []
+
+
+@NEEDS_LIBTPU
+def test_a_batch_or_a_submesh_of_the_users_that_does_not_fit_is_refused():
+  error = one_line_error(_launch(*WHERE, 'ptjf_mc4_xxl', '--gin=BATCH_SIZE=1000',
+                                 '--accelerator_type=v4-256'))
+  assert error == (
+      'error: pretrain: the batch of 1000 sequences does not split over '
+      'v4-256: 4 microbatches x data axis 16 need a BATCH_SIZE that is a '
+      "multiple of 64, e.g. --gin='BATCH_SIZE = 960'.")
+  error = one_line_error(_launch(
+      *V5E, '--gin=MODEL_PARALLEL_SUBMESH = (1, 1, 8, 1)'))  # never replaced
+  assert error.startswith('error: pretrain: the mesh does not tile v5e-256 ')
+  assert error.endswith("--gin='MODEL_PARALLEL_SUBMESH = (2, 4, 1, 1)' tiles it.")
+
+
+@NEEDS_T5X
+def test_bindings_are_checked_as_ptjf_check_does():
+  error = one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--gin=LEARNIN_RATE=1'))
+  assert 'error: --gin binds LEARNIN_RATE, which pretrain_mc4_xxl.gin and' in error
 
 
 def test_local_workdir_is_refused():
@@ -125,6 +366,8 @@ def test_missing_flags_are_refused():
       _launch('static_mc4_xxl', *WHERE, '--pretrain_gin=TRAIN_STEPS=5'))
   assert 'first phase of a two-phase' in one_line_error(
       _launch('static_mc4_xxl', *WHERE, '--pretrain_dir=gs://b/p'))
+  assert '--runtime_version is for creating' in one_line_error(
+      _launch('ptjf_mc4_xxl', *WHERE, '--runtime_version=x'))
   sweep_flag = _launch('ptjf_mc4_xxl', *WHERE, '--root=/r')  # ptjf sweep's
   assert sweep_flag.returncode == 1 and sweep_flag.stdout == ''
   assert "Unknown command line flag 'root'" in sweep_flag.stderr
@@ -146,42 +389,27 @@ def test_missing_required_macros_are_named_with_their_flag():
   assert 'leaves HIGH_RESOURCE_RATE, WARMUP_STEPS REQUIRED' in error
 
 
+@pytest.mark.parametrize('hidden, flags', [
+    ('t5x', []), ('libtpu', ['--accelerator_type=v4-8'])])
+def test_without_t5x_or_libtpu_it_says_how_to_install_them(hidden, flags):
+  """The checks need them: a launch without them is refused, not unchecked."""
+  if hidden == 'libtpu' and T5X_MISSING:
+    pytest.skip(T5X_MISSING)
+  hide = ("import importlib.util as u; find = u.find_spec; "
+          f"u.find_spec = lambda n, *a: None if n == {hidden!r} else find(n, *a); ")
+  result = subprocess.run(
+      [sys.executable, '-c', f'{hide}from ptjf import cli; cli.main()',
+       'launch', 'ptjf_mc4_xxl', *WHERE, *flags], cwd=recipe.REPO,
+      capture_output=True, text=True, check=False)
+  error = one_line_error(result)
+  assert error.startswith({'t5x': 'error: T5X is not installed in ',
+                           'libtpu': 'error: libtpu is not installed in '}[hidden])
+  assert "pip install -e '.[t5x]'" in error or "pip install -e '.[tpu]'" in error
+
+
 def test_execute_without_gcloud_runs_nothing(tmp_path):
   error = one_line_error(_launch(*EXAMPLE, '--execute', path=str(tmp_path)))
   assert 'gcloud is not on PATH' in error
-
-
-def fake_gcloud(directory, fail_on=None):
-  """A `gcloud` that records its arguments, one JSON list per call."""
-  log = directory / 'calls.jsonl'
-  script = directory / 'gcloud'
-  script.write_text(
-      f'#!{sys.executable}\nimport json, sys\n'
-      f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")\n'
-      f'sys.exit(3 if {fail_on!r} in sys.argv else 0)\n')
-  script.chmod(0o755)
-  return log
-
-
-def recorded(log):
-  return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-def test_execute_runs_the_printed_commands_in_order(tmp_path):
-  printed = gcloud_lines(_launch(*EXAMPLE).stdout)
-  log = fake_gcloud(tmp_path)
-  result = _launch(*EXAMPLE, '--execute', path=str(tmp_path))
-  assert result.returncode == 0, result.stderr
-  assert recorded(log) == [argv[1:] for argv in printed]
-  assert '[3/3] Train' in result.stdout
-
-
-def test_execute_stops_at_the_first_failure(tmp_path):
-  log = fake_gcloud(tmp_path, fail_on='ssh')
-  result = _launch(*EXAMPLE, '--execute', path=str(tmp_path))
-  assert result.returncode != 0
-  assert [call[3] for call in recorded(log)] == ['create', 'ssh']
-  assert 'step 2/3' in result.stderr and 'exit status 3' in result.stderr
 
 
 def test_gin_path_outside_the_repository_is_refused(tmp_path):
@@ -189,14 +417,84 @@ def test_gin_path_outside_the_repository_is_refused(tmp_path):
   outside.write_text('# REQUIRED: MODEL_DIR\n')
   assert 'outside the repository' in one_line_error(
       _launch(str(outside), *WHERE))
-  inside = os.path.join(recipe.RECIPES_DIR, 'static_mc4_xxl.gin')
-  run = gcloud_lines(_launch(inside, *WHERE).stdout)[0]
-  assert worker_command(run)[5] == 'recipes/static_mc4_xxl.gin'
 
 
-def test_help_explains_pods_preemption_and_gpus():
+FAKE_TRAINER = f'''#!{sys.executable}
+import json, sys, time
+print('step 1')
+open(sys.argv[0] + '.argv', 'a').write(json.dumps(sys.argv[1:]) + '\\n')
+sys.stdout.flush()
+time.sleep(120)
+'''
+
+
+def _on_worker(command, home):
+  return subprocess.run(['bash', '-c', command], capture_output=True,
+                        text=True, check=False, timeout=60,
+                        env=dict(os.environ, HOME=str(home)))
+
+
+def _stop(pid_file):
+  pid = int(pid_file.read_text())
+  os.kill(pid, signal.SIGTERM)
+  for _ in range(100):
+    if not os.path.exists(f'/proc/{pid}') or 'Z' in open(
+        f'/proc/{pid}/stat').read().split()[2]:
+      return
+    time.sleep(0.1)
+
+
+def test_the_trainer_runs_detached_once_per_worker_and_shows_its_status(
+    tmp_path):
+  """The train and status steps' commands, run here as on one worker."""
+  checkout = tmp_path / 'my checkout'
+  (checkout / '.venv' / 'bin').mkdir(parents=True)
+  trainer = checkout / '.venv' / 'bin' / 'ptjf'
+  trainer.write_text(FAKE_TRAINER)
+  trainer.chmod(0o755)
+  tricky = "--gin=MIXTURE_OR_TASK_NAME = 'it''s $HOME'"
+  args = ['run', 'ptjf_x', '--workdir=gs://b/w', tricky]
+  train = launch.train_command('ptjf_x', str(checkout), args)
+  status = launch.status_command('ptjf_x')
+  logs = tmp_path / 'ptjf-logs'
+  started = _on_worker(train, tmp_path)
+  assert started.returncode == 0, started.stderr
+  assert started.stdout.endswith(
+      ': started ptjf run ptjf_x, log ~/ptjf-logs/ptjf_x.log\n')
+  pid = int((logs / 'ptjf_x.pid').read_text())
+  assert os.getsid(pid) == pid  # its own session: a dropped ssh leaves it
+  try:
+    for _ in range(100):
+      if os.path.exists(f'{trainer}.argv'):
+        break
+      time.sleep(0.1)
+    again = _on_worker(train, tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.endswith(
+        ': ptjf run ptjf_x is still running (log ~/ptjf-logs/ptjf_x.log): not '
+        'starting another\n')
+    shown = _on_worker(status, tmp_path).stdout.splitlines()
+    assert [line.split(': ', 1)[1] for line in shown] == [
+        'step 1', 'ptjf run ptjf_x is running']
+  finally:
+    _stop(logs / 'ptjf_x.pid')
+  assert _on_worker(status, tmp_path).stdout.endswith(
+      ': ptjf run ptjf_x is not running\n')
+  assert [json.loads(line) for line in open(f'{trainer}.argv')] == [args]
+
+
+def test_status_prints_one_ssh_to_every_worker():
+  (status,) = gcloud_lines(_launch('ptjf_mc4_xxl', '--tpu=t', '--zone=z',
+                                   '--project=p', '--status'))
+  assert status[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
+                        '--zone=z', '--project=p', '--worker=all']
+  assert worker_command(status) == launch.status_command('ptjf_mc4_xxl')
+
+
+def test_help_explains_pods_preemption_queues_and_gpus():
   help_text = _launch('--help').stdout
   for phrase in ('Every worker of the pod runs the same', 'GCS', 'preemption',
-                 '--t5x_flag=--multiprocess_gpu', 'gin/meshes/gpu_host.gin',
-                 '--tpu:', '--gin:'):
-    assert phrase in help_text
+                 'v5litepod-N', 'queued resources', 'v2-alpha-tpuv5-lite',
+                 'detached', '--status', '--t5x_flag=--multiprocess_gpu',
+                 'gin/meshes/gpu_host.gin', '--tpu:', '--[no]spot:', '--gin:'):
+    assert phrase in help_text, phrase
