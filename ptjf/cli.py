@@ -21,17 +21,27 @@ import sys
 from absl import app
 from absl import flags
 
+from ptjf import recipe
+
 COMMANDS = ('run', 'check', 'plan', 'compile', 'data', 'sweep', 'launch',
             'plot', 'eval')
 # Commands whose module is named otherwise: `eval` would shadow a builtin.
 _MODULES = {'eval': 'evaluate'}
 # T5X's own spelling `--gin.NAME=VALUE`, also with a phase prefix.
 _GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
+# What asks for a command's help; absl's own --help would exit 1.
+_HELP = ('-h', '--help', '--helpshort', '-?')
 
 
 def rewrite_gin_args(args: list[str]) -> list[str]:
   """`--gin.LEARNING_RATE=5e-3` -> `--gin=LEARNING_RATE=5e-3`, as T5X accepts."""
   return [_GIN_DOT.sub(r'--\1=\2', a) for a in args]
+
+
+def command_help(module) -> str:
+  """A command's usage (its module's docstring) and its own flags."""
+  own = flags.FLAGS.module_help(module).strip().split('\n', 1)[-1]
+  return f'{module.__doc__.strip()}\n\nflags:\n{own}'
 
 
 def main(argv=None) -> None:
@@ -43,9 +53,14 @@ def main(argv=None) -> None:
       sys.exit(0)
     sys.exit(f'\nerror: unknown command {command!r}: expected one of '
              f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
+  # Task modules beside the user, as `python -m t5x.train` finds them.
+  recipe.add_working_directory()
   module = importlib.import_module(
       f'ptjf.{_MODULES.get(command, command)}')
-  sys.modules['__main__'].__doc__ = module.__doc__  # what --help prints
+  if any(a in _HELP for a in argv[2:]):
+    print(command_help(module))
+    sys.exit(0)
+  sys.modules['__main__'].__doc__ = module.__doc__  # what --helpfull prints
   flags.adopt_module_key_flags(module)
   app.run(module.main, argv=[f'ptjf {command}', *rewrite_gin_args(argv[2:])])
 

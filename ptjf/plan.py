@@ -21,7 +21,9 @@ How the numbers are counted:
   training set: span-corruption tasks have (source tokens) / (tokens per
     chunk) examples, from mC4's mT5 token counts or, for other sources, the
     mean of 200 tokenized documents; other tasks count their source's examples
-    (WMT: the paper's Table 1); --task_size=TASK=EXAMPLES overrides any.
+    (WMT: the paper's Table 1, or the size a new pair was added with);
+    --task_size=TASK=EXAMPLES gives one the plan shows as '?', or overrides
+    any.
 
 --schedule_png=FILE.png (or an existing DIR) draws the learning rate across
 the phases; without it nothing is written.
@@ -42,13 +44,13 @@ import numpy as np
 import seqio
 
 from mixtures import sizes
+from mixtures import wmt as wmt_mixtures
 from ptjf import bindings
 from ptjf import datasets
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
 from tasks import span_corruption
-from tasks import wmt
 
 flags.adopt_module_key_flags(bindings)
 _MAX_EPOCHS = flags.DEFINE_float(
@@ -89,8 +91,8 @@ class PhasePlan:
   run: preflight.PhaseRun
   batch: int
   lengths: dict[str, int]
-  learning_rates: list[float]  # at _LR_POINTS evenly spaced steps, both ends
-  milestones: dict[int, float]  # step -> learning rate at 0, WARMUP_STEPS, end
+  learning_rates: list[float]  # at _LR_POINTS evenly spaced steps from 1
+  milestones: dict[int, float]  # step -> learning rate at 1, WARMUP_STEPS, end
   tasks: list[TaskPlan]
 
 
@@ -108,13 +110,12 @@ def dataset_examples(task_name: str, inputs_length: int,
   if task_name in given:
     return given[task_name]
   task = seqio.get_mixture_or_task(task_name)
-  pair = task_name[len(wmt.PREFIX) + 1:]
   try:
     if span_corruption.is_span_corruption(task):
       return (sizes.source_tokens(task_name) /
               span_corruption.chunk_length_for(inputs_length)[0])
-    if task_name.startswith(wmt.PREFIX + '.') and pair in sizes.WMT_EXAMPLES:
-      return float(sizes.WMT_EXAMPLES[pair])
+    if task_name in wmt_mixtures.ALL.sizes:  # sentence pairs: its examples
+      return float(wmt_mixtures.ALL.sizes[task_name])
     return float(task.source.num_input_examples('train'))
   except Exception:  # pylint: disable=broad-except
     return None  # e.g. TFDS metadata not reachable: shown as unknown
@@ -132,6 +133,14 @@ def examples_per_sequence(mixture: str, lengths: dict[str, int], rows: int) -> f
   return sum(counts) / len(counts)
 
 
+def logged_learning_rates(steps: Sequence[int]) -> list[float]:
+  """The learning rate T5X logs at each step (learning_rate/current): the
+  parsed config's own schedule at step - 1, the state's step when the update
+  that reaches the step is applied (t5x.trainer.Trainer.train_step)."""
+  schedule = recipe.value('trainer.Trainer.learning_rate_fn')
+  return [float(schedule(int(s) - 1)) for s in steps]
+
+
 def _warmup() -> Optional[int]:
   try:
     return recipe.value('WARMUP_STEPS')
@@ -147,12 +156,12 @@ def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
   mixture = datasets.mixture_read()
   per_sequence = (examples_per_sequence(mixture, lengths, packing_rows)
                   if packing_rows else None)
-  schedule = recipe.value('trainer.Trainer.learning_rate_fn')
-  steps = np.linspace(0, run.steps, _LR_POINTS).round().astype(np.int32)
-  learning_rates = [float(schedule(int(s))) for s in steps]
+  steps = np.linspace(1, run.steps, _LR_POINTS).round().astype(np.int32)
+  learning_rates = logged_learning_rates(steps)
   warmup = _warmup()
-  milestones = {s: float(schedule(s)) for s in sorted(
-      {0, run.steps, *([warmup] if warmup and warmup < run.steps else [])})}
+  marks = sorted({1, run.steps,
+                  *([warmup] if warmup and 1 < warmup < run.steps else [])})
+  milestones = dict(zip(marks, logged_learning_rates(marks)))
   slots = sum(lengths.values())
   tasks = []
   for task, rate in _rates(mixture).items():
@@ -184,12 +193,17 @@ def print_plan(plans: Sequence[PhasePlan], max_epochs: float) -> list[str]:
           f'token slots {run.steps * p.batch * sum(p.lengths.values()):,}\n'
           '  learning rate ' + ', '.join(f'{lr:.4g} at step {s:,}'
                                          for s, lr in p.milestones.items())
-          + f' (max {max(p.learning_rates):.4g})')
+          + f' (max {max(*p.learning_rates, *p.milestones.values()):.4g}; '
+          'as T5X logs it, the rate of the update that reaches the step)')
     _print_tasks(p.tasks, with_rate=True)
   if len(plans) > 1:
     print('\nboth phases')
     _print_tasks(_sum_tasks(plans), with_rate=False)
   total = _sum_tasks(plans)
+  if unknown := [t.task for t in total if t.dataset_examples is None]:
+    print(f'\n  ? = training set unknown ({", ".join(unknown)}): give it in '
+          f'examples for its epochs, --task_size={unknown[0]}=EXAMPLES '
+          '(once per task).')
   return [f'{t.task} is seen {number(t.epochs, t.exact)} epochs, past '
           f'--max_epochs={max_epochs:g}: expect it to overfit (fewer steps or a '
           'lower rate on it help).' for t in total
@@ -230,7 +244,7 @@ def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
   axes = figure.subplots()
   offset = 0
   for p in plans:
-    steps = offset + np.linspace(0, p.run.steps, len(p.learning_rates))
+    steps = offset + np.linspace(1, p.run.steps, len(p.learning_rates))
     axes.plot(steps, p.learning_rates, label=f'{p.run.phase.arm} '
               f'({os.path.basename(p.run.phase.recipe)})')
     offset += p.run.steps

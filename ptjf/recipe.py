@@ -80,6 +80,55 @@ def search_paths() -> list[str]:
   return [REPO, os.path.dirname(os.path.dirname(os.path.abspath(t5x.__file__)))]
 
 
+def add_working_directory() -> None:
+  """Puts the directory ptjf was started from first on sys.path, as
+  `python -m t5x.train` does, and on PYTHONPATH, which every t5x.train and
+  t5x.eval child inherits: they run from the repository, not from there."""
+  here = os.getcwd()
+  if here not in sys.path:
+    sys.path.insert(0, here)
+  paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+  if here not in paths:
+    os.environ['PYTHONPATH'] = os.pathsep.join([here, *paths])
+
+
+def import_task_modules() -> list[str]:
+  """Imports the modules the parsed config's DatasetConfigs name (T5X's
+  MIXTURE_OR_TASK_MODULE), as t5x.utils.get_dataset does before reading any
+  data; returns their names. Raises ValueError naming a module not found and
+  where it was looked for."""
+  names = []
+  for (_, selector), params in gin_config._CONFIG.items():  # pylint: disable=protected-access
+    if selector.endswith('DatasetConfig') and 'module' in params:
+      try:
+        module = _evaluate(params['module'])
+      except Exception:  # pylint: disable=broad-except
+        continue  # e.g. still REQUIRED: finalising says so
+      if module and module not in names:
+        names.append(module)
+  for module in names:
+    import_module(module, 'MIXTURE_OR_TASK_MODULE')
+  return names
+
+
+def import_module(module: str, named_by: str) -> None:
+  """t5x.utils.import_module, with a missing module named in one line."""
+  from t5x import utils  # pylint: disable=g-import-not-at-top
+  try:
+    utils.import_module(module)
+  except ModuleNotFoundError as e:
+    if not (e.name and (module == e.name or module.startswith(e.name + '.'))):
+      raise  # a module it imports is missing: its own error says which
+    raise ValueError(not_found(e.name, named_by)) from None
+
+
+def not_found(module: str, named_by: str) -> str:
+  """Where a task module was looked for, and where it must be."""
+  return (f'{named_by} {module!r}: no module named {module!r} in '
+          f'{", ".join(p or "." for p in sys.path)}; put {module}.py in the '
+          'directory you run ptjf from, or its directory on PYTHONPATH.')
+
+
 def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
           more_gin_files: Sequence[str] = ()) -> None:
   """Clears gin and parses `recipe`, `more_gin_files` (later files override,
@@ -87,6 +136,9 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
 
   Finalising, as T5X does, validates every macro reference and fails on an
   unbound REQUIRED macro; `finalize=False` leaves those for `unbound_required`.
+  Task modules are imported as t5x.train imports them: a gin `import` as
+  the files are parsed, then the DatasetConfigs' MIXTURE_OR_TASK_MODULE
+  (the `ptjf` command puts its working directory on the path for both).
   """
   import jax  # pylint: disable=g-import-not-at-top
   from t5x import train  # pylint: disable=g-import-not-at-top
@@ -102,8 +154,12 @@ def parse(recipe: str, bindings: Sequence[str] = (), finalize: bool = True,
     logging.getLogger().addFilter(_GinSearchFilter())
   for path in search_paths():
     gin.add_config_file_search_path(path)
-  gin.parse_config_files_and_bindings([recipe, *more_gin_files], list(bindings),
-                                      finalize_config=finalize)
+  try:
+    gin.parse_config_files_and_bindings([recipe, *more_gin_files],
+                                        list(bindings), finalize_config=finalize)
+  except ModuleNotFoundError as e:  # a gin `import` of a module not on the path
+    raise ValueError(not_found(e.name, 'gin import')) from None
+  import_task_modules()
 
 
 def first_line(e: Exception) -> str:

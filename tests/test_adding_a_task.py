@@ -1,5 +1,10 @@
 """The README's recipe for adding a language: one registration, one size entry."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import seqio
 
@@ -7,24 +12,32 @@ from mixtures import rates
 from mixtures import registry
 from mixtures import show
 from mixtures import synthetic as synthetic_mixtures
+from mixtures import wmt as wmt_mixtures
+from ptjf import recipe
 from tasks import span_corruption
 from tasks import synthetic
 from tasks import vocab
+from tasks import wmt
 
 NEW_TASK = 'my.synth_yo'
+NEW_PAIR = 'my.wmt_en_de'
 
 
-@pytest.fixture
-def text_files(tmp_path):
+def write_text_files(directory):
   """A new language's corpus as text files, one document per line."""
   paths = {}
   for split, count in (('train', 300), ('validation', 20)):
     lines = [synthetic.document('fr', split, i).numpy().decode()
              for i in range(count)]
-    paths[split] = str(tmp_path / f'yo-{split}.txt')
+    paths[split] = str(directory / f'yo-{split}.txt')
     with open(paths[split], 'w') as f:
       f.write('\n'.join(lines) + '\n')
   return paths
+
+
+@pytest.fixture
+def text_files(tmp_path):
+  return write_text_files(tmp_path)
 
 
 @pytest.fixture
@@ -110,3 +123,126 @@ def test_unregistered_task_cannot_join(restore_family):
 def test_a_task_cannot_join_twice(restore_family):
   with pytest.raises(ValueError, match="'ptjf_synth.gd' is already in family"):
     restore_family.add('ptjf_synth.gd', size=10)
+
+
+# --- The README's my_tasks.py, found by every ptjf command and by T5X -------
+
+# A language, as the README registers it; its paths are absolute since
+# t5x.train runs from the repository.
+MY_TASKS = """
+import seqio
+from mixtures import synthetic as synthetic_mixtures
+from tasks import span_corruption, vocab
+
+span_corruption.register_task(
+    'my.synth_yo',
+    seqio.TextLineDataSource({{'train': '{train}', 'validation': '{validation}'}},
+                             num_input_examples={{'train': 300, 'validation': 20}}),
+    vocab.SYNTHETIC_VOCABULARY)
+synthetic_mixtures.LANGUAGES.add('my.synth_yo', size=300)
+"""
+BY_MODULE = '--gin.MIXTURE_OR_TASK_MODULE=\'my_tasks\''
+BY_GIN_FILE = '--gin_file=user.gin'  # holds `import my_tasks`
+T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
+                         reason=recipe.t5x_missing())
+
+
+@pytest.fixture(scope='module')
+def user_dir(tmp_path_factory):
+  """The directory a user runs ptjf from: my_tasks.py and a gin file."""
+  directory = tmp_path_factory.mktemp('user')
+  text_files = write_text_files(directory)
+  (directory / 'my_tasks.py').write_text(MY_TASKS.format(**text_files))
+  (directory / 'user.gin').write_text('import my_tasks\n')
+  return directory
+
+
+def ptjf(cwd, *args):
+  """`ptjf ...` from `cwd`; -P leaves `cwd` off sys.path, as the console
+  script does, so only ptjf itself can put it there."""
+  result = subprocess.run([sys.executable, '-P', '-m', 'ptjf.cli', *args],
+                          cwd=cwd, env=recipe.cpu_env(), capture_output=True,
+                          text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return result.stdout
+
+
+def plan_rows(stdout):
+  """Task -> its row of plan's first table."""
+  return {line.split()[0]: line.split() for line in stdout.splitlines()
+          if line.startswith('  my.') or line.startswith('  ptjf_')}
+
+
+SIX_LANGUAGES = sorted([NEW_TASK, *(f'ptjf_synth.{l}'
+                                    for l in synthetic.SPAN_LANGUAGES)])
+
+
+@T5X
+def test_plan_and_check_import_the_module_t5x_imports(user_dir):
+  rows = plan_rows(ptjf(user_dir, 'plan', 'static_synth_mc4_tiny', BY_MODULE))
+  assert sorted(rows) == SIX_LANGUAGES
+  rate = rates.temperature({**{f'ptjf_synth.{l}': float(n) for l, n in
+                               synthetic.SPAN_LANGUAGES.items()},
+                            NEW_TASK: 300.0}, 3.33)[NEW_TASK]
+  assert float(rows[NEW_TASK][1]) == pytest.approx(rate, abs=1e-6)
+  checked = ptjf(user_dir, 'check', 'static_synth_mc4_tiny',
+                 f'--workdir={user_dir}/check', BY_MODULE)
+  assert "ptjf_synth.tau3.33 (6 tasks, split 'train')" in checked
+
+
+@pytest.fixture
+def restore_wmt():
+  saved = dict(wmt_mixtures.ALL.sizes)
+  yield wmt_mixtures.ALL
+  wmt_mixtures.ALL.sizes = saved
+  wmt_mixtures.ALL.register()
+  if NEW_PAIR in seqio.TaskRegistry.names():
+    seqio.TaskRegistry.remove(NEW_PAIR)
+
+
+@T5X
+def test_plan_counts_a_new_pair(restore_wmt):
+  # --- as in the README ---
+  wmt.register_task(
+      NEW_PAIR,
+      seqio.TfdsDataSource(tfds_name='wmt14_translate/de-en:1.0.0',
+                           splits=('train', 'validation', 'test')),
+      source_key='en', target_key='de', target_name='German',
+      vocabulary=vocab.WMT_VOCABULARY)
+  wmt_mixtures.ALL.add(NEW_PAIR, size=4_508_785)
+  # -------------------------
+  from ptjf import plan  # pylint: disable=g-import-not-at-top
+  from ptjf import preflight  # pylint: disable=g-import-not-at-top
+  run, = preflight.prepare('static_wmt_ro_fr_3layer', '<workdir>', gin=[
+      "MIXTURE_OR_TASK_NAME = 'ptjf_wmt.tau3.33'", 'HIGH_RESOURCE_RATE = 0.5',
+      'LEARNING_RATE = 5e-3'], check_data=False)  # as ptjf plan
+  tasks = {t.task: t for t in plan.plan_phase(run, (), {}, 0).tasks}
+  assert sorted(tasks) == [NEW_PAIR, *(f'ptjf_wmt.en_{l}' for l in (
+      'fr', 'hi', 'ro', 'zh'))]
+  assert tasks[NEW_PAIR].dataset_examples == 4_508_785  # sentence pairs
+  assert tasks[NEW_PAIR].rate == pytest.approx(rates.temperature(
+      wmt_mixtures.ALL.sizes, 3.33)[NEW_PAIR])
+
+
+@T5X
+def test_run_checks_and_trains_with_a_gin_files_module(user_dir):
+  # ptjf run makes every check of ptjf check first, then t5x.train (run
+  # from the repository) imports my_tasks itself.
+  ptjf(user_dir, 'run', 'static_synth_mc4_tiny', f'--workdir={user_dir}/run',
+       BY_GIN_FILE, '--gin=TRAIN_STEPS = 2')
+  model_dir = user_dir / 'run' / 'static'
+  assert 'import my_tasks' in (model_dir / 'config.gin').read_text()
+  # It evaluated every task of the mixture it trained on at its last step.
+  assert sorted(t for t in os.listdir(model_dir / 'training_eval')
+                if t != 'ptjf_synth.tau3.33') == SIX_LANGUAGES
+
+
+@T5X
+def test_a_missing_task_module_is_named_with_the_path_searched(monkeypatch,
+                                                               tmp_path):
+  monkeypatch.syspath_prepend(str(tmp_path))
+  with pytest.raises(ValueError, match=(
+      "^MIXTURE_OR_TASK_MODULE 'no_such_tasks': no module named "
+      f"'no_such_tasks' in {tmp_path}, .*; put no_such_tasks.py in the "
+      'directory you run ptjf from')):
+    recipe.import_module('no_such_tasks', 'MIXTURE_OR_TASK_MODULE')

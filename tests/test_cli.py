@@ -91,11 +91,15 @@ def test_unknown_command():
   assert "error: unknown command 'train': expected one of run, check, plan, compile, data, sweep, launch, plot, eval." in result.stderr
 
 
-@pytest.mark.parametrize('command', ['run', 'check', 'plan', 'compile'])
-def test_help_explains_the_command_and_its_flags(command):
-  result = ptjf(command, '--help')  # absl exits 1 after printing help
+@pytest.mark.parametrize('command, own_flag', [
+    ('run', '--workdir:'), ('check', '--workdir:'), ('plan', '--task_size:'),
+    ('compile', '--topology:'), ('data', '--check:')])
+def test_help_explains_the_command_and_its_flags(command, own_flag):
+  result = ptjf(command, '--help')
+  assert result.returncode == 0, result.stderr[-1000:]
   assert f'Usage: ptjf {command} EXPERIMENT' in result.stdout
   assert '--gin:' in result.stdout and '--finetune_gin:' in result.stdout
+  assert own_flag in result.stdout
 
 
 @pytest.mark.parametrize('args, message', [

@@ -1,5 +1,6 @@
 """`ptjf plan`: its numbers against hand computation from the paper's tables."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -21,9 +22,10 @@ RATES = {k: w / sum(WEIGHTS.values()) for k, w in WEIGHTS.items()}
 STEPS, BATCH, CHUNK = 500_000, 1024, 1137  # 1137 tokens -> 1024 inputs + 229 targets
 
 
+# As ptjf plan prepares: the data need not be there yet.
 @pytest.fixture(scope='module')
 def xxl():
-  runs = preflight.prepare('ptjf_mc4_xxl', '<workdir>')
+  runs = preflight.prepare('ptjf_mc4_xxl', '<workdir>', check_data=False)
   return [plan.plan_phase(r, (), {}, 0) for r in runs]
 
 
@@ -71,7 +73,8 @@ def test_warns_for_the_languages_repeated_past_max_epochs(xxl, capsys):
 def test_unimax_plans_keep_every_language_within_its_cap(mixture, experiment):
   binding = [f"MIXTURE_OR_TASK_NAME = '{mixture}'"]
   scope = 'finetune_gin' if experiment.startswith('ptjf_') else 'gin'
-  run = preflight.prepare(experiment, '<workdir>', **{scope: binding})[-1]
+  run = preflight.prepare(experiment, '<workdir>', check_data=False,
+                          **{scope: binding})[-1]
   phase = plan.plan_phase(run, (), {}, 0)
   assert {t.task for t in phase.tasks} == {
       f"{mixture.split('.')[0]}.{lang}" for lang in TABLE2}
@@ -88,7 +91,7 @@ def test_unimax_plans_keep_every_language_within_its_cap(mixture, experiment):
 
 
 def test_unimax_plan_of_the_static_xxl_run_by_hand():
-  run = preflight.prepare('static_mc4_xxl', '<workdir>', gin=[
+  run = preflight.prepare('static_mc4_xxl', '<workdir>', check_data=False, gin=[
       "MIXTURE_OR_TASK_NAME = 'ptjf_mc4.unimax'"])[0]
   tasks = {t.task: t for t in plan.plan_phase(run, (), {}, 0).tasks}
   budget = 1_000_000 * BATCH * CHUNK  # tokens the run reads
@@ -101,16 +104,42 @@ def test_unimax_plan_of_the_static_xxl_run_by_hand():
 
 
 def test_learning_rate_milestones(xxl):
+  # T5X logs at step s the rate of the update from step s - 1 to s.
   pretrain, finetune = xxl
   assert pretrain.milestones == pytest.approx(
-      {0: 0.01, 10_000: 0.01, STEPS: STEPS ** -0.5}, rel=1e-5)
-  assert finetune.milestones[0] == pytest.approx(0, abs=1e-7)  # warm-up restarts
-  assert finetune.milestones[10_000] == pytest.approx(0.01, rel=1e-5)
+      {1: 0.01, 10_000: 0.01, STEPS: (STEPS - 1) ** -0.5}, rel=1e-5)
+  assert finetune.milestones[1] == pytest.approx(0, abs=1e-7)  # warm-up restarts
+  assert finetune.milestones[10_000] == pytest.approx(0.01 * 9_999 / 10_000,
+                                                      rel=1e-5)
+
+
+def test_learning_rate_is_the_one_t5x_logs_at_the_step():
+  # A tiny run of this config logged learning_rate/current 0.07510 at step
+  # 20 and 0.15416 at step 40: 19 / 40 and 39 / 40 of 1 / sqrt(40).
+  run, = preflight.prepare('static_synth_mc4_tiny', '<workdir>', gin=[
+      'TRAIN_STEPS = 40', "utils.create_learning_rate_scheduler.factors = "
+      "'constant * linear_warmup * rsqrt_decay'"], check_data=False)
+  phase = plan.plan_phase(run, (), {}, 0)
+  assert phase.milestones == pytest.approx({1: 1e-8, 40: 39 / 40 / 40 ** 0.5})
+  assert plan.logged_learning_rates([20, 40]) == pytest.approx(
+      [0.07510, 0.15416], abs=1e-5)
+  schedule = recipe.value('trainer.Trainer.learning_rate_fn')
+  assert plan.logged_learning_rates([40]) == [float(schedule(39))]
+
+
+def test_unknown_training_sets_say_how_to_give_them(xxl, capsys):
+  unknown = [dataclasses.replace(p, tasks=[
+      dataclasses.replace(t, dataset_examples=None) if t.task ==
+      'ptjf_mc4.gd' else t for t in p.tasks]) for p in xxl]
+  plan.print_plan(unknown, max_epochs=4)
+  assert ('? = training set unknown (ptjf_mc4.gd): give it in examples for '
+          'its epochs, --task_size=ptjf_mc4.gd=EXAMPLES') in capsys.readouterr().out
 
 
 def test_translation_examples_are_lower_bounds_unless_measured():
   runs = preflight.prepare('ptjf_synth_ro_fr_tiny', '<workdir>',
-                           finetune_gin=['HIGH_RESOURCE_RATE = 0.3'])
+                           finetune_gin=['HIGH_RESOURCE_RATE = 0.3'],
+                           check_data=False)
   assumed = plan.plan_phase(runs[1], (), {}, 0)
   ro = next(t for t in assumed.tasks if t.task == 'ptjf_synth.en_ro')
   assert not ro.exact and ro.examples == pytest.approx(100 * 16 * 0.7)
