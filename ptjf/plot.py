@@ -19,7 +19,7 @@ way is better; bleu and accuracy read as higher, losses as lower.
 EVALUATE_TRAINING_SPLIT adds; or test, from `ptjf eval --split=test`.
 ptjf/summaries.py says where each is read.
 
---kind=front (the default; Fig. 2): each run gives one point, the metric of
+--kind=front (Fig. 2; the default for runs of a pair): each run gives one point, the metric of
 its high-resource task (x) against that of its low-resource task (y), at its
 final evaluation (--point=final, as the paper plots each trial) or at the
 evaluation with the best low-resource value (--point=best); each method gets
@@ -30,7 +30,7 @@ LOW_RESOURCE_TASK macros of the runs' config.gin. Runs found by searching
 that lack either task (a pre-training evaluates only the high-resource task)
 are skipped with a note.
 
---kind=curves (Figs 3, 4, 8): one panel per task, one line per run, the
+--kind=curves (Figs 3, 4, 8; the default otherwise): one panel per task, one line per run, the
 metric against the steps of all its phases (a fine-tune's curve starts with
 the run it restored), or against the task's tokens seen (--x=tokens, Fig. 3;
 ptjf/tokens.py measures them, which needs T5X and the tasks' data).
@@ -41,8 +41,9 @@ ptjf/tokens.py measures them, which needs T5X and the tasks' data).
 (printed, and the CSV) and a bar chart.
 
 The tasks of curves and best default to every task the runs evaluated
-(mixtures and training-split twins left out). Writes PREFIX.png and
-PREFIX.csv and prints the table.
+(mixtures and training-split twins left out). Each kind prints its table
+(curves: the best of each task per method); --output=PREFIX also writes
+PREFIX.png and PREFIX.csv, and without it nothing is written.
 
 Examples:
   ptjf plot /tmp/sweep --metric=bleu --output=/tmp/plots/bleu_front
@@ -91,8 +92,11 @@ _SPLIT = flags.DEFINE_list(
     'test (ptjf eval --split=test); curves take several, e.g. validation,train.',
     allow_override=True)
 _KIND = flags.DEFINE_enum(
-    'kind', 'front', list(KINDS), 'front: the trade-off of two tasks; curves: '
-    'each task along training; best: the best value per task and method.')
+    'kind', None, list(KINDS), 'front: the trade-off of two tasks; curves: '
+    'each task along training; best: the best value per task and method. '
+    "Default: front where the runs' config.gin names HIGH_RESOURCE_TASK and "
+    'LOW_RESOURCE_TASK (a pair, or --high_task and --low_task are given), '
+    'else curves.')
 _POINT = flags.DEFINE_enum(
     'point', 'final', ['final', 'best'], 'front: which evaluation of each run: '
     'final, the last step at which both tasks were evaluated; best, the step '
@@ -108,7 +112,8 @@ _RUNS = flags.DEFINE_enum('runs', 'all', ['all', 'best'], 'curves: every run, '
 _OUTPUT = flags.DEFINE_string(
     'output', None, 'Writes PREFIX.png and PREFIX.csv; parent directories are '
     'created. A directory gets <kind>.png/.csv inside (front: trade_off). '
-    'Default: trade_off, curves or best.', allow_override=True)
+    'Without it the table is printed and nothing is written.',
+    allow_override=True)
 
 CSV_COLUMNS = ('run_dir', 'method', 'step', 'high_task', 'high_{metric}',
                'low_task', 'low_{metric}', 'pareto', 'pareto_all')
@@ -341,6 +346,16 @@ KIND_FLAGS = {'front': ('high_task', 'low_task', 'point'),
               'curves': ('tasks', 'x', 'runs'), 'best': ('tasks',)}
 
 
+def default_kind(paths: Sequence[str]) -> str:
+  """front for runs of a pair (their config.gin names both tasks, or the
+  flags do), else curves; the flags of one kind choose it."""
+  for kind in ('front', 'curves'):
+    if any(flags.FLAGS[name].present for name in KIND_FLAGS[kind]):
+      return kind
+  macros = config_macros(runs_lib.find_runs(paths))
+  return 'front' if macros['HIGH'] and macros['LOW'] else 'curves'
+
+
 def _check_kind_flags(kind: str) -> None:
   """A flag given for another kind is refused rather than ignored."""
   for name in sorted({f for names in KIND_FLAGS.values() for f in names}):
@@ -363,8 +378,9 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) < 2:
     sys.exit('error: no run directory given: ptjf plot RUN_DIR... [--flags] '
              '(ptjf plot --help).')
-  kind, metric, splits = _KIND.value, _METRIC.value, _SPLIT.value
+  metric, splits = _METRIC.value, _SPLIT.value
   try:  # everything is read and checked before anything is written
+    kind = _KIND.value or default_kind(argv[1:])
     _check_kind_flags(kind)
     _check_splits(kind, splits)
     higher = summaries.higher_is_better(metric, _BETTER.value or '')
@@ -380,31 +396,36 @@ def main(argv: Sequence[str]) -> None:
           curves_lib.add_tokens(c)
   except ValueError as e:
     sys.exit(f'error: {e}')
-  prefix = output_prefix(_OUTPUT.value, kind)
   if kind == 'front':
     print(table(points, high, low, metric))
-    fig = draw(points, high, low, metric, _POINT.value, splits[0], higher)
-    paths = write(fig, prefix, [c.format(metric=metric) for c in CSV_COLUMNS],
-                  rows(points, high, low))
+    made = lambda: (draw(points, high, low, metric, _POINT.value, splits[0],
+                         higher),
+                    [c.format(metric=metric) for c in CSV_COLUMNS],
+                    rows(points, high, low))
   elif kind == 'curves':
     run_dirs = list(dict.fromkeys(c.run_dir for c in found))
     label = curves_lib.labels(run_dirs)
-    colours = curves_lib.run_colours(run_dirs)
     way = 'higher' if higher else 'lower'
-    fig = curves_lib.draw_curves(
-        found, tasks, metric, _X.value, colours, label,
+    print(f'{len(found)} curve(s) of {len(tasks)} task(s); the best of each:')
+    print(curves_lib.best_text(curves_lib.best_table(found, higher), metric,
+                               higher))
+    made = lambda: (curves_lib.draw_curves(
+        found, tasks, metric, _X.value, curves_lib.run_colours(run_dirs), label,
         f'{" and ".join(splits)} {metric} along training ({way} is better)' +
-        (": each method's best run" if _RUNS.value == 'best' else ''))
-    print(f'{len(found)} curve(s) of {len(tasks)} task(s)')
-    paths = write(fig, prefix, curves_lib.CURVE_COLUMNS,
-                  curves_lib.curve_rows(found, label))
+        (": each method's best run" if _RUNS.value == 'best' else '')),
+                    curves_lib.CURVE_COLUMNS, curves_lib.curve_rows(found, label))
   else:
     best = curves_lib.best_table(found, higher)
     print(curves_lib.best_text(best, metric, higher))
-    fig = curves_lib.draw_best(best, metric, higher,
-                               runs_lib.method_colours(b.method for b in best))
-    paths = write(fig, prefix, curves_lib.BEST_COLUMNS, curves_lib.best_rows(best))
-  for path in paths:
+    made = lambda: (curves_lib.draw_best(
+        best, metric, higher, runs_lib.method_colours(b.method for b in best)),
+                    curves_lib.BEST_COLUMNS, curves_lib.best_rows(best))
+  if _OUTPUT.value is None:
+    print(f'nothing written: --output=PREFIX (or a directory) writes the '
+          f'{kind} as PREFIX.png and PREFIX.csv.')
+    return
+  fig, header, lines = made()  # drawn only when it is written
+  for path in write(fig, output_prefix(_OUTPUT.value, kind), header, lines):
     print(f'wrote {path}')
 
 

@@ -277,8 +277,8 @@ def test_curves_command_writes_every_point(root, tmp_path):
      'syn.low.train_split.'),
     (['--kind=best', '--metric=bleu', '--split=train'], "no run has 'bleu' "
      'evaluations of syn.high on the train split'),
-    (['--x=tokens'], '--x does not apply to --kind=front; it is for '
-     '--kind=curves.'),
+    (['--kind=front', '--x=tokens'], '--x does not apply to --kind=front; '
+     'it is for --kind=curves.'),
     (['--kind=best', '--high_task=syn.high'], '--high_task does not apply to '
      '--kind=best; it is for --kind=front.'),
 ], ids=['front_two_splits', 'no_direction', 'bad_split', 'unknown_task',

@@ -225,3 +225,32 @@ def test_missing_task_names_need_flags(tmp_path):
   with pytest.raises(ValueError, match='no --high_task given and no '
                      'HIGH_RESOURCE_TASK .* evaluated: t.one, t.two'):
     plot.collect([str(tmp_path)])
+
+
+def test_without_kind_or_output_it_prints_what_suits_the_runs_and_writes_nothing(
+    sweep, tmp_path):
+  # Runs of no pair, as the demo's: their curves, and the best of each task.
+  runs = tmp_path / 'runs'
+  make_run(str(runs / 'ptjf'), {'t.one': {5: 1.0, 10: 0.5},
+                                't.two': {5: 2.0, 10: 2.5}})
+  before = snapshot_of(tmp_path)
+  result = ptjf_plot(str(runs), cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert lines[0] == '2 curve(s) of 2 task(s); the best of each:'
+  assert ' 0.5' in result.stdout and ' 2.0' in result.stdout
+  assert lines[-1] == ('nothing written: --output=PREFIX (or a directory) '
+                       'writes the curves as PREFIX.png and PREFIX.csv.')
+  assert snapshot_of(tmp_path) == before
+  # Runs of a pair: the trade-off front.
+  result = ptjf_plot(sweep, cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert 'pareto' in result.stdout
+  assert result.stdout.splitlines()[-1].endswith('writes the front as '
+                                                 'PREFIX.png and PREFIX.csv.')
+  assert snapshot_of(tmp_path) == before
+
+
+def snapshot_of(root):
+  return sorted((p, os.path.getsize(os.path.join(p, f)))
+                for p, _, files in os.walk(root) for f in files)
