@@ -1,8 +1,9 @@
 """Checks the datasets a parsed recipe trains and evaluates on, before T5X
 builds them: every task is registered and has the split read, the feature
-lengths fit the task's objective, the TFDS versions named exist, mC4's JSON
-shards are there for every language and split read (where MC4_JSON_DIR is
-bound), and the vocabulary files exist.
+lengths fit the task's objective, the TFDS datasets read are prepared in the
+versions named, files of file sources match, mC4's JSON shards are there for
+every language and split read (where MC4_JSON_DIR is bound), and the
+vocabulary files exist.
 
 Each problem raises ValueError with one line naming the bad value and the fix.
 """
@@ -105,7 +106,7 @@ def check(data_present: bool = True) -> tuple[list[str], list[str]]:
   `data_present=False` skips looking for the data itself, TFDS's prepared
   datasets and mC4's JSON shards (ptjf plan, compile and data work before
   they are downloaded)."""
-  report, vocabularies, prepared = [], {}, {}
+  report, vocabularies, prepared, files = [], {}, {}, {}
   for role, binding in _CONFIGS.items():
     cfg = recipe.value(binding)
     if cfg is None:
@@ -113,9 +114,11 @@ def check(data_present: bool = True) -> tuple[list[str], list[str]]:
     tasks = _tasks(cfg.mixture_or_task_name)
     needs, tfds_names = set(), set()
     for task in tasks:
-      source, _ = source_read(task.source, cfg.split)
+      source, split = source_read(task.source, cfg.split)
       if isinstance(source, mc4.Mc4Source):  # TFDS, or JSON shards checked below
         source = source.chosen()
+      elif isinstance(source, seqio.FileDataSource):  # e.g. a user's text files
+        files[(task.name, split)] = source
       if isinstance(source, seqio.TfdsDataSource):  # a bad version fails here
         tfds_names.add(source.tfds_dataset.name)
         prepared[source.tfds_dataset.name] = source.tfds_dataset
@@ -136,6 +139,8 @@ def check(data_present: bool = True) -> tuple[list[str], list[str]]:
   if data_present:
     for name, loader in sorted(prepared.items()):
       _check_prepared(name, loader)
+    for (name, split), source in sorted(files.items()):
+      _check_files(name, split, source)
   if (directory := mc4.mc4_json_dir()) and data_present:
     report.append(_mc4_json_line(directory, mc4_json_reads(reads())))
   model = recipe.value('MODEL')
@@ -164,6 +169,18 @@ def _check_prepared(name: str, loader: seqio.LazyTfdsLoader) -> None:
         f'TFDS {name} is not prepared: {path} holds no dataset_info.json. '
         f'Give --tfds_data_dir=DIR where it is built{also}; ptjf data '
         'EXPERIMENT prints how to get it.')
+
+
+def _check_files(name: str, split: str, source: seqio.FileDataSource) -> None:
+  """Local files of a split exist: seqio lists a name without a wildcard
+  as it is, and only reading it would fail (remote ones are t5x.train's)."""
+  if any('://' in f for f in source.list_shards(split) or ['']):
+    return
+  missing = [f for f in source.list_shards(split) if not os.path.exists(f)]
+  if missing or not source.list_shards(split):
+    raise ValueError(f'task {name}: its {split!r} split reads '
+                     f'{", ".join(missing) or "no file"} ({source}); give '
+                     'files that exist.')
 
 
 def _mc4_json_line(directory: str, needed: set[tuple[str, str]]) -> str:

@@ -65,7 +65,7 @@ def test_gpus_are_counted_as_cuda_shows_them(clean_env):
     (host.MeshNeed(1, None, 24, 4), host.Devices('cpu', 4),
      'BATCH_SIZE 24 does not split over the data axis: 4 cpu devices with 1 '
      'per model replica make a data axis of 4, which must divide each of 4 '
-     'microbatches: bind a BATCH_SIZE that 16 divides'),
+     "microbatches: bind a multiple of 16, e.g. --gin='BATCH_SIZE = 16'"),
     # 8 GPUs, 2 per replica: a data axis of 4, which 16 rows split over.
     (host.MeshNeed(2, None, 16, 1), host.Devices('gpu', 8), ''),
     (host.MeshNeed(2, None, 16, 1), host.Devices('gpu', 3),
@@ -160,6 +160,20 @@ def test_run_refuses_a_batch_the_data_axis_does_not_split(tmp_path):
   assert result.stderr.strip().splitlines()[-1] == (
       'error: pretrain: BATCH_SIZE 16 does not split over the data axis: 3 '
       'cpu devices with 1 per model replica make a data axis of 3, which must '
-      'divide BATCH_SIZE: bind a BATCH_SIZE that 3 divides, or run on as many '
-      'devices as divide it.')
+      "divide the batch: bind a multiple of 3, e.g. --gin='BATCH_SIZE = 15'.")
   assert os.listdir(tmp_path) == []
+
+
+def test_a_file_source_whose_files_are_gone_is_named(tmp_path):
+  import seqio  # pylint: disable=g-import-not-at-top
+  from ptjf import datasets  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'train.txt').write_text('a document\n')
+  source = seqio.TextLineDataSource({'train': str(tmp_path / 'train.txt'),
+                                     'validation': str(tmp_path / 'v.txt'),
+                                     'test': str(tmp_path / 'none-*.txt')})
+  datasets._check_files('my.task', 'train', source)  # pylint: disable=protected-access
+  for split, named in (('validation', f'{tmp_path}/v.txt'),
+                       ('test', 'no file')):
+    with pytest.raises(ValueError, match=f"^task my.task: its '{split}' split "
+                       f'reads {named} '):
+      datasets._check_files('my.task', split, source)  # pylint: disable=protected-access
