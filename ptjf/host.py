@@ -161,13 +161,18 @@ def mismatch(need: MeshNeed, devices: Devices, experiment: str) -> str:
   if devices.count % need.model:
     return (f'this host has {devices}; the mesh needs a multiple of '
             f'{need.model} ({need.source}): {elsewhere}')
-  data = devices.count // need.model
-  if need.batch % (need.microbatches * data):
-    split = (f'each of {need.microbatches} microbatches'
-             if need.microbatches > 1 else 'BATCH_SIZE')
-    return (f'BATCH_SIZE {need.batch} does not split over the data axis: '
-            f'{devices} with {need.model} per model replica make a data axis '
-            f'of {data}, which must divide {split}: bind a BATCH_SIZE that '
-            f'{need.microbatches * data} divides, or run on as many devices '
-            'as divide it')
-  return ''
+  return split_problem(need, devices.count // need.model, str(devices))
+
+
+def split_problem(need: MeshNeed, data: int, where: str) -> str:
+  """'' when BATCH_SIZE, and each microbatch, splits evenly over a data axis
+  of `data` on `where`, else what to bind instead."""
+  shards = need.microbatches * data
+  if not need.batch % shards:
+    return ''
+  split = (f'each of {need.microbatches} microbatches'
+           if need.microbatches > 1 else 'the batch')
+  return (f'BATCH_SIZE {need.batch} does not split over the data axis: '
+          f'{where} with {need.model} per model replica make a data axis of '
+          f'{data}, which must divide {split}: bind a multiple of {shards}, '
+          f"e.g. --gin='BATCH_SIZE = {max(need.batch // shards, 1) * shards}'")

@@ -167,21 +167,15 @@ def check_mesh(where: Slice, devices: Sequence[Any], arm: str
   `ptjf compile` and `ptjf launch` refuse a slice with it."""
   # They need T5X and JAX, which the slice table does not.
   from ptjf import aot  # pylint: disable=g-import-not-at-top
+  from ptjf import host  # pylint: disable=g-import-not-at-top
   from ptjf import preflight  # pylint: disable=g-import-not-at-top
-  from ptjf import recipe  # pylint: disable=g-import-not-at-top
   try:
     mesh = aot.mesh_shape(devices)
   except (AssertionError, ValueError) as e:
     raise preflight.PreflightError(
         f'{arm}: the mesh does not tile {where.name} ({where.topology_name}): '
         f'{str(e).splitlines()[0]}') from e
-  batch = recipe.value('train_script.train.train_dataset_cfg').batch_size
-  microbatches = max(recipe.value('trainer.Trainer.num_microbatches') or 1, 1)
-  shards = mesh.get('data', 1) * microbatches
-  if batch % shards:
-    raise preflight.PreflightError(
-        f'{arm}: the batch of {batch} sequences does not split over '
-        f'{where.name}: {microbatches} microbatches x data axis '
-        f'{mesh.get("data", 1)} need a BATCH_SIZE that is a multiple of '
-        f"{shards}, e.g. --gin='BATCH_SIZE = {max(batch // shards, 1) * shards}'.")
+  if problem := host.split_problem(host.mesh_need(), mesh.get('data', 1),
+                                   f'{where.name} ({where.chips} chips)'):
+    raise preflight.PreflightError(f'{arm}: {problem}.')
   return mesh

@@ -331,9 +331,10 @@ def test_a_batch_or_a_submesh_of_the_users_that_does_not_fit_is_refused():
   error = one_line_error(_launch(*WHERE, 'ptjf_mc4_xxl', '--gin=BATCH_SIZE=1000',
                                  '--accelerator_type=v4-256'))
   assert error == (
-      'error: pretrain: the batch of 1000 sequences does not split over '
-      'v4-256: 4 microbatches x data axis 16 need a BATCH_SIZE that is a '
-      "multiple of 64, e.g. --gin='BATCH_SIZE = 960'.")
+      'error: pretrain: BATCH_SIZE 1000 does not split over the data axis: '
+      'v4-256 (128 chips) with 8 per model replica make a data axis of 16, '
+      'which must divide each of 4 microbatches: bind a multiple of 64, '
+      "e.g. --gin='BATCH_SIZE = 960'.")
   error = one_line_error(_launch(
       *V5E, '--gin=MODEL_PARALLEL_SUBMESH = (1, 1, 8, 1)'))  # never replaced
   assert error.startswith('error: pretrain: the mesh does not tile v5e-256 ')
