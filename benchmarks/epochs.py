@@ -34,7 +34,8 @@ PAIR_STAND_INS = {PAIR[0]: ('LEARNING_RATE = 5e-3', 'WARMUP_STEPS = 10_000'),
 def phases(experiment: str, gin: Sequence[str] = ()) -> list[plan.PhasePlan]:
   """`ptjf plan`'s count of each phase of an experiment; examples per packed
   sequence are measured where the data is here (the synthetic corpus)."""
-  runs = preflight.prepare(experiment, '<workdir>', gin=list(gin))
+  runs = preflight.prepare(experiment, '<workdir>', gin=list(gin),
+                           check_data=False)  # as ptjf plan: counts, no data
   rows = PACKED_ROWS if '_synth_' in experiment else 0
   return [plan.plan_phase(run, [], {}, rows) for run in runs]
 
