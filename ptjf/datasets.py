@@ -174,10 +174,11 @@ def _check_prepared(name: str, loader: seqio.LazyTfdsLoader) -> None:
 def _check_files(name: str, split: str, source: seqio.FileDataSource) -> None:
   """Local files of a split exist: seqio lists a name without a wildcard
   as it is, and only reading it would fail (remote ones are t5x.train's)."""
-  if any('://' in f for f in source.list_shards(split) or ['']):
+  listed = source.list_shards(split)  # globs the patterns once
+  if any('://' in f for f in listed):
     return
-  missing = [f for f in source.list_shards(split) if not os.path.exists(f)]
-  if missing or not source.list_shards(split):
+  missing = [f for f in listed if not os.path.exists(f)]
+  if missing or not listed:
     raise ValueError(f'task {name}: its {split!r} split reads '
                      f'{", ".join(missing) or "no file"} ({source}); give '
                      'files that exist.')
