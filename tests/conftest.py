@@ -1,4 +1,13 @@
-"""Shared test set-up: quiet TF, registries loaded, no network.
+"""Shared test set-up and toolkit: quiet TF, registries loaded, no network.
+
+Markers: `needs_t5x` and `needs_libtpu` skip a test, with how to install what
+is missing, when T5X or libtpu cannot be imported; a T5X-only pass selects
+them with `-m "needs_t5x or needs_libtpu"`. A test that skips for lack of
+either without its marker fails, so every such test carries one.
+
+Fixtures: `ptjf` runs a ptjf command (in this process unless the process
+boundary is what is tested), `snapshot` records a file tree, `write_events`
+writes TF event files of scalars.
 
 With PTJF_REQUIRE_T5X=1 (`make test-t5x`), the suite refuses to run from
 another checkout of the project and fails every test that would skip for
@@ -6,9 +15,15 @@ lack of T5X or libtpu, so a provisioned environment runs everything.
 """
 
 import collections
+import contextlib
+import dataclasses
+import hashlib
 import os
 import socket
+import subprocess as subprocesses
 import sys
+import tempfile
+import traceback
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')  # libtpu, if installed, is for ptjf compile
@@ -24,6 +39,25 @@ import tasks  # pylint: disable=g-import-not-at-top
 REQUIRE_T5X = os.environ.get('PTJF_REQUIRE_T5X') == '1'
 # The words of recipe.t5x_missing() and recipe.libtpu_missing().
 MISSING_MARKS = ('T5X is not installed', 'libtpu is not installed')
+
+
+# marker -> what says it is missing ('' when present).
+NEEDS = {'needs_t5x': recipe.t5x_missing, 'needs_libtpu': recipe.libtpu_missing}
+
+
+def pytest_configure(config):
+  config.addinivalue_line('markers', 'needs_t5x: the test imports or runs T5X')
+  config.addinivalue_line('markers', 'needs_libtpu: the test compiles for TPU with libtpu')
+
+
+def pytest_collection_modifyitems(config, items):
+  del config  # unused
+  missing = {marker: why() for marker, why in NEEDS.items()}
+  for item in items:
+    for marker, why in missing.items():
+      if why and item.get_closest_marker(marker):
+        item.add_marker(pytest.mark.skip(reason=why))
+        break
 
 
 def pytest_sessionstart(session):
@@ -43,14 +77,20 @@ def pytest_sessionstart(session):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-  del item, call  # unused
+  del call  # unused
   outcome = yield
   report = outcome.get_result()
-  if REQUIRE_T5X and report.skipped:
-    reason = str(report.longrepr)
-    if any(mark in reason for mark in MISSING_MARKS):
-      report.outcome = 'failed'
-      report.longrepr = f'skipped under PTJF_REQUIRE_T5X=1: {reason}'
+  if not report.skipped:
+    return
+  reason = str(report.longrepr)
+  if not any(mark in reason for mark in MISSING_MARKS):
+    return
+  if REQUIRE_T5X:
+    report.outcome = 'failed'
+    report.longrepr = f'skipped under PTJF_REQUIRE_T5X=1: {reason}'
+  elif not any(item.get_closest_marker(marker) for marker in NEEDS):
+    report.outcome = 'failed'  # a T5X-only pass would not select it
+    report.longrepr = f'skipped without a needs_t5x/needs_libtpu marker: {reason}'
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -70,3 +110,160 @@ def no_network(monkeypatch):
     raise AssertionError(f'network access attempted: {args}')
   monkeypatch.setattr(socket.socket, 'connect', refuse)
   monkeypatch.setattr(socket, 'create_connection', refuse)
+
+
+@dataclasses.dataclass
+class Result:
+  """What a ptjf command left: its exit status and its output."""
+  returncode: int
+  stdout: str
+  stderr: str
+
+
+def subprocess_env(env: dict[str, str] | None = None) -> dict[str, str]:
+  """The environment of a child process: JAX on CPU, TF quiet, this checkout
+  first on the path wherever it runs; `env` on top."""
+  path = os.pathsep.join([REPO, *filter(None, [os.environ.get('PYTHONPATH')])])
+  return {**recipe.cpu_env(), 'TF_CPP_MIN_LOG_LEVEL': '3', 'PYTHONPATH': path,
+          **(env or {})}
+
+
+def exit_status(code) -> int:
+  """The status a process exits with after `sys.exit(code)`; a message goes
+  to stderr, as the interpreter writes it."""
+  if code is None or isinstance(code, int):
+    return code or 0
+  print(code, file=sys.stderr)
+  return 1
+
+
+@contextlib.contextmanager
+def captured_fds():
+  """Redirects file descriptors 1 and 2 (and sys.stdout/err onto them), so a
+  child process's output is caught too; yields a list that holds the text
+  written to each once the block ends."""
+  texts = []
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    saved = [(sys.stdout, sys.stderr), os.dup(1), os.dup(2)]
+    for stream in saved[0]:
+      stream.flush()
+    os.dup2(out.fileno(), 1)
+    os.dup2(err.fileno(), 2)
+    sys.stdout = open(1, 'w', encoding='utf-8', errors='replace', closefd=False)
+    sys.stderr = open(2, 'w', encoding='utf-8', errors='replace', closefd=False)
+    try:
+      yield texts
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      sys.stdout, sys.stderr = saved[0]
+      os.dup2(saved[1], 1)
+      os.dup2(saved[2], 2)
+      os.close(saved[1])
+      os.close(saved[2])
+      for file in (out, err):
+        file.seek(0)
+        texts.append(file.read().decode('utf-8', errors='replace'))
+
+
+def run_in_process(args, env, cwd) -> Result:
+  """`ptjf ARGS` through cli.main in this process, as a fresh one would run
+  it: an uncaught error prints its traceback and exits 1."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ptjf import cli  # pylint: disable=g-import-not-at-top
+  saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
+  os.environ.update(env or {})
+  os.chdir(cwd)
+  try:
+    with captured_fds() as output:
+      try:
+        cli.main(['ptjf', *args])
+        status = 0
+      except SystemExit as e:
+        status = exit_status(e.code)
+      except Exception:  # pylint: disable=broad-except
+        traceback.print_exc()
+        status = 1
+    return Result(status, *output)
+  finally:
+    flags.FLAGS.unparse_flags()  # the next command parses its flags afresh
+    os.environ.clear()
+    os.environ.update(saved_env)
+    os.chdir(saved_cwd)
+    sys.path[:] = saved_path
+
+
+def run_ptjf(*args: str, env: dict[str, str] | None = None, cwd=None,
+             subprocess: bool = False, timeout: float = 600) -> Result:
+  """`ptjf ARGS` from `cwd` (the repository by default) with `env` added to
+  the environment. subprocess=True runs `python -P -m ptjf.cli`, where the
+  process boundary is what is tested: signals, the interpreter's start, the
+  environment read at import. -P leaves `cwd` off sys.path, as the console
+  script does, so only ptjf itself can put it there."""
+  args = [str(a) for a in args]
+  cwd = str(cwd or REPO)
+  if not subprocess:
+    return run_in_process(args, env, cwd)
+  done = subprocesses.run([sys.executable, '-P', '-m', 'ptjf.cli', *args],
+                          cwd=cwd, env=subprocess_env(env), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+  return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture(name='ptjf', scope='session')
+def ptjf_fixture():
+  """run_ptjf: `ptjf('check', 'ptjf_synth_tiny', f'--workdir={w}')`."""
+  return run_ptjf
+
+
+SKIPPED_DIRS = ('.git', '.venv', '__pycache__', '.pytest_cache')
+
+
+def file_hash(path: str) -> str:
+  with open(path, 'rb') as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+def take_snapshot(*roots, content: bool = False) -> dict:
+  """Every file and directory under `roots` (but .git, .venv and caches):
+  path -> (size, mtime_ns), or the sha256 of a file's bytes with content=True
+  (None for a directory)."""
+  out = {}
+  for root in roots:
+    for parent, dirs, files in os.walk(root):
+      dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+      for name in [*dirs, *files]:
+        path = os.path.join(parent, name)
+        if content:
+          out[path] = None if name in dirs else file_hash(path)
+        else:
+          stat = os.stat(path)
+          out[path] = (stat.st_size, stat.st_mtime_ns)
+  return out
+
+
+@pytest.fixture(scope='session')
+def snapshot():
+  """take_snapshot: `before = snapshot(tmp_path); ...; assert snapshot(tmp_path) == before`."""
+  return take_snapshot
+
+
+def write_scalar_events(directory, tags: dict[str, dict[int, float]]) -> None:
+  """One TF event file under `directory`: {tag: {step: value}}, as
+  tf.summary.scalar writes it, without needing TensorBoard installed."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  scalars = tf.compat.v1.SummaryMetadata(
+      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
+  writer = tf.summary.create_file_writer(str(directory))
+  with writer.as_default():
+    for tag, values in tags.items():
+      for step, value in values.items():
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
+                         metadata=scalars)
+  writer.close()
+
+
+@pytest.fixture(scope='session')
+def write_events():
+  """write_scalar_events: `write_events(run / 'training_eval/task', {'loss': {10: 3.5}})`."""
+  return write_scalar_events
