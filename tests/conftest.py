@@ -41,13 +41,15 @@ REQUIRE_T5X = os.environ.get('PTJF_REQUIRE_T5X') == '1'
 MISSING_MARKS = ('T5X is not installed', 'libtpu is not installed')
 
 
-# marker -> what says it is missing ('' when present).
-NEEDS = {'needs_t5x': recipe.t5x_missing, 'needs_libtpu': recipe.libtpu_missing}
+# marker -> what says it is missing ('' when present); libtpu compiles what
+# T5X builds, so a test that needs it needs both.
+NEEDS = {'needs_t5x': recipe.t5x_missing,
+         'needs_libtpu': lambda: recipe.t5x_missing() or recipe.libtpu_missing()}
 
 
 def pytest_configure(config):
   config.addinivalue_line('markers', 'needs_t5x: the test imports or runs T5X')
-  config.addinivalue_line('markers', 'needs_libtpu: the test compiles for TPU with libtpu')
+  config.addinivalue_line('markers', 'needs_libtpu: the test compiles with libtpu (and T5X)')
 
 
 def pytest_collection_modifyitems(config, items):

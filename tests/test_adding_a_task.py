@@ -143,8 +143,6 @@ synthetic_mixtures.LANGUAGES.add('my.synth_yo', size=300)
 """
 BY_MODULE = '--gin.MIXTURE_OR_TASK_MODULE=\'my_tasks\''
 BY_GIN_FILE = '--gin_file=user.gin'  # holds `import my_tasks`
-T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                         reason=recipe.t5x_missing())
 
 
 @pytest.fixture(scope='module')
@@ -177,7 +175,7 @@ SIX_LANGUAGES = sorted([NEW_TASK, *(f'ptjf_synth.{l}'
                                     for l in synthetic.SPAN_LANGUAGES)])
 
 
-@T5X
+@pytest.mark.needs_t5x
 def test_plan_and_check_import_the_module_t5x_imports(user_dir):
   rows = plan_rows(ptjf(user_dir, 'plan', 'static_synth_mc4_tiny', BY_MODULE))
   assert sorted(rows) == SIX_LANGUAGES
@@ -200,7 +198,7 @@ def restore_wmt():
     seqio.TaskRegistry.remove(NEW_PAIR)
 
 
-@T5X
+@pytest.mark.needs_t5x
 def test_plan_counts_a_new_pair(restore_wmt):
   # --- as in the README ---
   wmt.register_task(
@@ -224,7 +222,7 @@ def test_plan_counts_a_new_pair(restore_wmt):
       wmt_mixtures.ALL.sizes, 3.33)[NEW_PAIR])
 
 
-@T5X
+@pytest.mark.needs_t5x
 def test_run_checks_and_trains_with_a_gin_files_module(user_dir):
   # ptjf run makes every check of ptjf check first, then t5x.train (run
   # from the repository) imports my_tasks itself.
@@ -237,7 +235,7 @@ def test_run_checks_and_trains_with_a_gin_files_module(user_dir):
                 if t != 'ptjf_synth.tau3.33') == SIX_LANGUAGES
 
 
-@T5X
+@pytest.mark.needs_t5x
 def test_a_missing_task_module_is_named_with_the_path_searched(monkeypatch,
                                                                tmp_path):
   monkeypatch.syspath_prepend(str(tmp_path))

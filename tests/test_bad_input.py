@@ -22,8 +22,6 @@ from tasks import synthetic
 from tasks import vocab
 from tasks import wmt
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 TINY = 'ptjf_synth_mc4_tiny'
 
 
@@ -246,7 +244,7 @@ def test_command_line_refuses(argv, message, disk, tmp_path):
   assert 'Traceback' not in stderr
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 @pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE_T5X],
                          ids=[c[0] for c in COMMAND_LINE_T5X])
 def test_command_line_refuses_a_recipe(argv, message, disk, tmp_path):

@@ -12,7 +12,6 @@ from benchmarks import epochs
 from benchmarks import packing
 from benchmarks import t5x_log
 from benchmarks import trade_off
-from ptjf import recipe
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHED = 1_790_000_000.0
@@ -197,7 +196,7 @@ def _cells(line):
   return [c.strip() for c in line.strip('|').split('|')]
 
 
-@pytest.mark.skipif(bool(recipe.t5x_missing()), reason=recipe.t5x_missing())
+@pytest.mark.needs_t5x
 def test_epoch_tables_match_the_paper_to_three_percent():
   pair = epochs.pair_table()
   # static at en_fr rate 0.5: 450k x 1024 x 0.5 over 40.9M and 610k pairs;

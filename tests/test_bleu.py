@@ -11,7 +11,6 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mixtures import sizes
-from ptjf import recipe
 from tasks import synthetic
 from tasks import wmt
 
@@ -92,7 +91,7 @@ def test_a_new_chinese_pair_gets_the_zh_tokenizer():
 
 
 # TensorBoard's summary writer comes with T5X (the t5x extra), as do its loggers.
-@pytest.mark.skipif(bool(recipe.t5x_missing()), reason=recipe.t5x_missing())
+@pytest.mark.needs_t5x
 def test_summaries_hold_the_score_and_its_signature(tmp_path):
   result = wmt.bleu_for('zh')(ZH_TARGETS, ZH_PREDICTIONS)
   # As seqio's Evaluator hands metric values to T5X's loggers.

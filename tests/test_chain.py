@@ -19,8 +19,7 @@ from ptjf import recipe
 from ptjf import summaries
 from tasks import synthetic
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 # Short runs that evaluate and checkpoint every 10 steps; warm-up stays 40.
 CADENCE = ('TRAIN_STEPS = 20', 'train.eval_period = 10',

@@ -16,8 +16,7 @@ from ptjf import experiment
 from ptjf import recipe
 from ptjf import summaries
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 RECIPE = 'static_synth_mc4_tiny'  # the five-language mixture, sampled
 # The first batches T5X's train() would read, built in a fresh process from

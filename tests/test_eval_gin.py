@@ -20,8 +20,6 @@ from ptjf import recipe
 from ptjf import summaries
 from tasks import span_corruption
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 
 
 def test_cross_entropy_is_negative_log_likelihood_per_target_token():
@@ -70,7 +68,7 @@ def nmt(tmp_path_factory):
   return {'checkpoint': path, 'eval': output}
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_eval_writes_bleu_with_its_signature(nmt):
   [record] = _metrics(nmt['eval'], 'ptjf_synth.en_ro')
   assert record['step'] == 12
@@ -86,7 +84,7 @@ def test_eval_writes_bleu_with_its_signature(nmt):
   assert 'tok:13a' in record['bleu_signature']
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_eval_decodes_with_four_beams_and_no_optimizer(nmt):
   with open(os.path.join(nmt['eval'], 'config.gin')) as f:
     config = f.read()
@@ -97,7 +95,7 @@ def test_eval_decodes_with_four_beams_and_no_optimizer(nmt):
                                  'ptjf_synth.en_ro'))
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_infer_writes_predictions(nmt, tmp_path):
   path = nmt['checkpoint']
   _t5x('t5x.infer', '--gin_file=gin/models/nmt_tiny.gin',
@@ -110,7 +108,7 @@ def test_infer_writes_predictions(nmt, tmp_path):
   assert len(lines) == 200 and all('prediction' in l for l in lines)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_eval_scores_span_corruption_per_language(tmp_path):
   path = _train('pretrain_synth_mc4_tiny', str(tmp_path / 'run'),
                 'TRAIN_STEPS = 4', 'WARMUP_STEPS = 2')
@@ -126,7 +124,7 @@ def test_eval_scores_span_corruption_per_language(tmp_path):
     assert 0.5 * math.log(1636) < record['cross_entropy'] < 1.5 * math.log(1636)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_decode_eval_during_training_writes_bleu_where_plot_reads_it(tmp_path):
   model_dir = str(tmp_path / 'run')
   _t5x('t5x.train', '--gin_file=recipes/pretrain_synth_ro_fr_tiny.gin',

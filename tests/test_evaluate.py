@@ -20,8 +20,7 @@ from ptjf import checkpoint
 from ptjf import evaluate
 from ptjf import recipe
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 NMT = 'pretrain_synth_ro_fr_tiny'
 TASK = 'ptjf_synth.en_fr'  # what the NMT pre-training evaluates

@@ -11,8 +11,6 @@ from ptjf import host
 from ptjf import recipe
 from ptjf import tpu
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 XXL = host.MeshNeed(model=8, submesh=(1, 1, 8, 1), batch=1024, microbatches=4)
 MC4_SPLITS = [f'{lang}{suffix}' for lang in ('en', 'hi', 'gu', 'gd', 'sw')
               for suffix in ('', '-validation')]
@@ -102,7 +100,7 @@ def mc4_prepared(tmp_path_factory):
   return data_dir
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_check_refuses_mc4_not_prepared_under_the_data_dir(tmp_path):
   result = ptjf('check', 'ptjf_mc4_xxl', f'--workdir={tmp_path / "w"}',
                 f'--tfds_data_dir={tmp_path / "none"}', cwd=tmp_path)
@@ -116,7 +114,7 @@ def test_check_refuses_mc4_not_prepared_under_the_data_dir(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_xxl_on_one_cpu_is_noted_by_check_and_refused_by_run(mc4_prepared,
                                                              tmp_path):
   args = ['ptjf_mc4_xxl', f'--workdir={tmp_path / "w"}',
@@ -138,7 +136,7 @@ def test_xxl_on_one_cpu_is_noted_by_check_and_refused_by_run(mc4_prepared,
   assert os.listdir(tmp_path) == []
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_check_refuses_on_a_host_with_an_accelerator(mc4_prepared, tmp_path):
   # A v4-8 TPU VM, as libtpu reads its type: 4 chips, half a model replica.
   result = ptjf('check', 'pretrain_mc4_xxl', f'--workdir={tmp_path / "w"}',
@@ -150,7 +148,7 @@ def test_check_refuses_on_a_host_with_an_accelerator(mc4_prepared, tmp_path):
       'needs a multiple of 8 (MODEL_PARALLEL_SUBMESH (1, 1, 8, 1))')
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_run_refuses_a_batch_the_data_axis_does_not_split(tmp_path):
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={tmp_path / "w"}',
                 '--gin_file=gin/meshes/gpu_host.gin', '--gin.NUM_PARTITIONS=1',

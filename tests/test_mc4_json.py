@@ -28,8 +28,6 @@ from tasks import mc4_json
 from tasks import synthetic
 from tasks import vocab
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 LANGUAGES = ('en', 'hi', 'gu', 'gd', 'sw')  # ptjf_mc4.tau3.33's
 DOCUMENTS = {'train': 230, 'validation': 30}
 LENGTHS = {'inputs': 128, 'targets': 32}
@@ -234,7 +232,7 @@ def ptjf(*args, cwd):
                         capture_output=True, text=True, timeout=600)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_data_check_names_every_missing_language_split_and_bad_shard(shards, tmp_path):
   complete = ptjf('data', 'ptjf_mc4_xxl', f'--check={shards}', cwd=tmp_path)
   assert complete.returncode == 0, complete.stderr
@@ -266,7 +264,7 @@ def test_data_check_names_every_missing_language_split_and_bad_shard(shards, tmp
       '3 problems above.')
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_data_says_which_files_to_download_and_how(tmp_path):
   result = ptjf('data', 'ptjf_mc4_xxl', cwd=tmp_path)
   assert result.returncode == 0, result.stderr
@@ -289,7 +287,7 @@ def test_data_says_which_files_to_download_and_how(tmp_path):
   assert 'hf download' not in hindi.stdout
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_check_refuses_a_missing_language_before_any_compute(shards, tmp_path):
   partial = tmp_path / 'partial'
   shutil.copytree(shards, partial)
@@ -322,7 +320,7 @@ ptjf.mc4_vocabulary.extra_ids = {vocab.SYNTHETIC_EXTRA_IDS}
   return str(path)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_the_tiny_model_trains_on_the_shards_and_stops_at_a_bad_one(texts, tmp_path):
   shards = str(tmp_path / 'mc4')
   os.makedirs(shards)

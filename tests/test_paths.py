@@ -11,8 +11,6 @@ import pytest
 
 from ptjf import recipe
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 TINY = 'ptjf_synth_mc4_tiny'
 
 
@@ -41,7 +39,7 @@ def test_sweep_root_is_absolute(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path):
   result = ptjf('check', TINY, '--workdir=relw', cwd=tmp_path)
   assert result.returncode == 0, result.stderr
@@ -50,7 +48,7 @@ def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_run_expands_the_home_directory(tmp_path):
   # refused after the paths are resolved, so nothing trains
   result = ptjf('run', TINY, '--workdir=~/w', '--pretrain_dir=~/w/ptjf',
@@ -61,7 +59,7 @@ def test_run_expands_the_home_directory(tmp_path):
   assert not (tmp_path / 'w').exists()
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_demo_expands_the_home_directory(tmp_path):
   (tmp_path / 'full').mkdir()
   (tmp_path / 'full' / 'run').write_text('')
@@ -73,7 +71,7 @@ def test_demo_expands_the_home_directory(tmp_path):
       'give a new or empty directory (the demo never overwrites runs).')
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_quotes_backslashes_and_tabs_reach_t5x_unchanged():
   model_dir = '/tmp/a "quoted"\\back\tslash/it\'s'
   initial = model_dir + '/pretrain/checkpoint_160'

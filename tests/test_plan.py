@@ -12,8 +12,7 @@ from ptjf import plan
 from ptjf import preflight
 from ptjf import recipe
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 # Table 2 characters (billions) and eq. 4 at tau = 3.33, by hand.
 TABLE2 = {'en': 13396.0, 'hi': 75.0, 'gu': 3.6, 'gd': 0.8, 'sw': 4.1}

@@ -30,8 +30,6 @@ from tasks import training_split
 from tasks import vocab
 from tasks import wmt
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 
 # Documents (or sentence pairs) per mocked split: enough for one full
 # 1024-token span-corruption chunk, few enough for two CPU cores.
@@ -472,7 +470,7 @@ def test_tiny_models_vocabulary_fits_the_shipped_model(model):
   assert 0 <= embedding - plain.vocab_size < 128
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_tiny_model_trains_a_step_on_the_mocked_mixture(
     offline, local_vocabularies, tmp_path):
   del offline

@@ -13,8 +13,7 @@ from mixtures import sizes
 from ptjf import experiment
 from ptjf import recipe
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 ARMS = ('pretrain', 'ptjf', 'static', 'restart', 'transfer')
 FINETUNE_ARMS = ('ptjf', 'restart', 'transfer')

@@ -22,8 +22,7 @@ from ptjf import checkpoint
 from ptjf import recipe
 from ptjf import preflight
 
-pytestmark = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                                reason=recipe.t5x_missing())
+pytestmark = pytest.mark.needs_t5x
 
 EXPERIMENT = 'ptjf_synth_mc4_tiny'  # 160 + 160 steps, checkpoints every 80
 COMMAND = [sys.executable, '-m', 'ptjf.cli', 'run', EXPERIMENT]

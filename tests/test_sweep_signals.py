@@ -13,8 +13,6 @@ import pytest
 
 from ptjf import recipe
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 
 
 def processes_naming(text):
@@ -41,7 +39,7 @@ def wait_for(condition, timeout_s, what):
     time.sleep(1)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 @pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads /proc')
 def test_sigterm_to_a_sweep_stops_its_runs_and_leaves_no_process(tmp_path):
   root = tmp_path / 'sweep'

@@ -11,8 +11,6 @@ import seqio
 from ptjf import recipe
 from ptjf import tokens
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 HIGH, LOW = 'ptjf_synth.en_fr', 'ptjf_synth.en_ro'
 PAIR = 'ptjf_synth.ro_fr.high0.3'
 LENGTHS = {'inputs': 48, 'targets': 32}
@@ -71,7 +69,7 @@ def test_a_run_without_config_cannot_be_counted(tmp_path):
     tokens.run_settings(str(tmp_path))
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_run_settings_from_the_config_t5x_writes(tmp_path):
   recipe.parse(os.path.join(recipe.RECIPES_DIR, 'static_synth_ro_fr_tiny.gin'),
                [f'MODEL_DIR = "{tmp_path}"', 'HIGH_RESOURCE_RATE = 0.3'])

@@ -29,8 +29,6 @@ from tasks import training_split
 from tasks import vocab
 from tasks import wmt
 
-NEEDS_T5X = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 EN_RO = 'ptjf_synth.en_ro'
 GD = 'ptjf_synth.gd'
 NMT = 'pretrain_synth_ro_fr_tiny'  # trains and evaluates ptjf_synth.en_fr
@@ -299,7 +297,7 @@ TINY_RECIPES = [os.path.basename(p)[:-len('.gin')] for p in recipe.recipes()
                 if p.endswith('_tiny.gin')]
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 @pytest.mark.parametrize('name', TINY_RECIPES)
 def test_tiny_recipes_evaluate_the_twins_when_asked(name):
   parse(name)
@@ -321,7 +319,7 @@ def test_tiny_recipes_evaluate_the_twins_when_asked(name):
                               "split 'validation')")
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_transfer_evaluates_both_tasks_and_their_twins():
   parse('transfer_synth_ro_fr_tiny', 'EVALUATE_TRAINING_SPLIT = True')
   mixture = recipe.value('train_eval/utils.DatasetConfig.mixture_or_task_name')
@@ -331,7 +329,7 @@ def test_transfer_evaluates_both_tasks_and_their_twins():
       'ptjf_synth.en_ro', 'ptjf_synth.en_ro.train_split']
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 @pytest.mark.parametrize('twins', [False, True])
 def test_ptjf_eval_reads_the_runs_evaluated_mixture(tmp_path, twins):
   bindings = ['EVALUATE_TRAINING_SPLIT = True'] if twins else []
@@ -361,7 +359,7 @@ def write_tfds_metadata(tfds_name, data_dir, examples):
   builder.info.write_to_directory(builder.data_dir)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_ptjf_check_reads_the_twins_sizes_from_tfds_data_dir(tmp_path):
   data_dir = str(tmp_path / 'tfds')
   write_tfds_metadata(wmt.PAIRS['en_fr'][0], data_dir, examples=7)
@@ -387,7 +385,7 @@ def train(model_dir, *bindings):
   return str(model_dir)
 
 
-@NEEDS_T5X
+@pytest.mark.needs_t5x
 def test_t5x_writes_training_split_summaries_only_when_asked(tmp_path):
   with_twins = train(tmp_path / 'twins', 'EVALUATE_TRAINING_SPLIT = True')
   without = train(tmp_path / 'plain')
