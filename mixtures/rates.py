@@ -9,6 +9,8 @@ bad value before anything is registered or trained.
 import math
 from typing import Mapping
 
+from ptjf import grid
+
 
 def check_weights(weights: Mapping[str, float], kind: str = 'size') -> None:
   """Raises ValueError unless `weights` (task sizes or rates) are finite
@@ -112,13 +114,6 @@ def static_pair(high_task: str, low_task: str,
   if high_task == low_task:
     raise ValueError(f'high_task and low_task are both {high_task!r}: a static '
                      'pair needs two different tasks.')
-  check_rate(high_rate)
+  grid.check_rate(high_rate)
   return {high_task: float(high_rate), low_task: 1.0 - high_rate}
 
-
-def check_rate(rate: float, name: str = 'high_rate') -> None:
-  """Raises ValueError unless `rate` is a number strictly between 0 and 1."""
-  if (isinstance(rate, bool) or not isinstance(rate, (int, float))
-      or not 0 < rate < 1):
-    raise ValueError(f'{name} is {rate!r}: it must be a number strictly '
-                     'between 0 and 1 (e.g. 0.1 ... 0.9).')

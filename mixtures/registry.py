@@ -20,11 +20,11 @@ import seqio
 
 from mixtures import rates as rates_lib
 from mixtures import sizes as sizes_lib
+from ptjf import grid as grid_lib
 from tasks import span_corruption
 from tasks import training_split as training_split_lib
 
-PAPER_TAUS = (1.0, 1.43, 2.0, 3.33, 5.0)
-PAIR_GRID = tuple(i / 10 for i in range(1, 10))  # high-resource rate 0.1 ... 0.9
+TAUS = (1.0, *grid_lib.PAPER_TAUS)  # proportional, then the paper's grid
 
 # mixture name -> (task sizes, unit) the rates were computed from; read by `show`.
 MIXTURE_SIZES: dict[str, tuple[dict[str, float], str]] = {}
@@ -80,7 +80,7 @@ class Family:
   prefix: str
   sizes: dict[str, float]
   unit: str
-  taus: Sequence[float] = PAPER_TAUS
+  taus: Sequence[float] = TAUS
   unimax_max_epochs: Optional[float] = None
 
   @property
@@ -206,7 +206,7 @@ def pair_mixture_name(high_task: str, low_task: str, high_rate: float) -> str:
 def register_pair_grid(high_task: str, low_task: str,
                        sizes: Optional[Mapping[str, float]] = None,
                        unit: str = '',
-                       grid: Sequence[float] = PAIR_GRID) -> list[str]:
+                       grid: Sequence[float] = grid_lib.PAIR_GRID) -> list[str]:
   """Static two-task mixtures '<pair prefix>.high<r>' for each high-resource rate r."""
   names = []
   for high_rate in grid:
@@ -225,7 +225,7 @@ def pair_mixture(high_task: str = gin.REQUIRED, low_task: str = gin.REQUIRED,
   Rates off the registered grid (e.g. 0.35) are registered on first use, so a
   sweep binds a number rather than a mixture name.
   """
-  rates_lib.check_rate(high_rate, 'high_rate (HIGH_RESOURCE_RATE)')  # pair.gin
+  grid_lib.check_rate(high_rate, 'high_rate (HIGH_RESOURCE_RATE)')  # pair.gin
   name = pair_mixture_name(high_task, low_task, high_rate)
   if name not in seqio.MixtureRegistry.names():
     register_pair_grid(high_task, low_task, grid=(high_rate,))

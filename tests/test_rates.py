@@ -35,7 +35,7 @@ def test_paper_mixture_tau_3_33_matches_equation_4():
   assert got['gd'] == pytest.approx(0.037498, abs=1e-6)
 
 
-@pytest.mark.parametrize('tau', registry.PAPER_TAUS)
+@pytest.mark.parametrize('tau', registry.TAUS)
 def test_every_paper_tau_is_registered_with_table2_sizes(tau):
   name = registry.mixture_name('ptjf_mc4', 'tau', tau)
   mixture = seqio.get_mixture_or_task(name)

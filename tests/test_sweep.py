@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+import types
 
 from absl import flags
 from absl.testing import flagsaver
@@ -13,7 +14,9 @@ import pytest
 import seqio
 
 from mixtures import registry
+from ptjf import child
 from ptjf import experiment
+from ptjf import grid
 from ptjf import recipe
 from ptjf import sweep
 
@@ -25,8 +28,8 @@ WARMUPS = ('10000', '20000', '30000', '40000')
 def commands(name, root='/r', extra=experiment.PassThrough({}), **given):
   """The printed `ptjf run` commands of a sweep, parsed back as bash would."""
   phases = experiment.phases(name)
-  plan = sweep.plan(name, phases, root,
-                    sweep.dimensions(name, phases, given, extra))
+  plan = grid.lay_out(name, phases, root,
+                      grid.dimensions(name, phases, given, extra))
   lines = sweep.commands_text(plan, extra).splitlines()
   return [shlex.split(line) for line in lines if not line.startswith('#')]
 
@@ -34,9 +37,9 @@ def commands(name, root='/r', extra=experiment.PassThrough({}), **given):
 def text(name, root='/r', extra=experiment.PassThrough({}), **given):
   """The printed lines of a sweep, comments included."""
   phases = experiment.phases(name)
-  plan = sweep.plan(name, phases, root,
-                    sweep.dimensions(name, phases, given, extra))
-  sweep.check_lengths(plan, extra)
+  plan = grid.lay_out(name, phases, root,
+                      grid.dimensions(name, phases, given, extra))
+  grid.check_lengths(plan, extra)
   return sweep.commands_text(plan, extra).splitlines()
 
 
@@ -134,9 +137,9 @@ def test_ptjf_mc4_sweeps_the_fine_tune_temperature_only():
 
 def test_synth_pair_with_two_rates_prints_one_pretraining_then_two():
   phases = experiment.phases('ptjf_synth_ro_fr_tiny')
-  dims = sweep.dimensions('ptjf_synth_ro_fr_tiny', phases,
-                          {'high_rates': ['0.3', '0.7']})
-  plan = sweep.plan('ptjf_synth_ro_fr_tiny', phases, '/tmp/sw', dims)
+  dims = grid.dimensions('ptjf_synth_ro_fr_tiny', phases,
+                         {'high_rates': ['0.3', '0.7']})
+  plan = grid.lay_out('ptjf_synth_ro_fr_tiny', phases, '/tmp/sw', dims)
   assert sweep.commands_text(plan, experiment.PassThrough({})).splitlines() == [
       '# ptjf sweep ptjf_synth_ro_fr_tiny: 2 HIGH_RESOURCE_RATE',
       '# 1 pretrain run (--phase=first), shared by the ptjf runs below',
@@ -262,10 +265,6 @@ def test_restart_length_study_runs_its_static_base_for_n1():
       '--pretrain_gin=TRAIN_STEPS=400000 --finetune_gin=TRAIN_STEPS=100000']
 
 
-def test_paper_rate_grid_is_the_registry_pair_grid():
-  assert tuple(map(float, sweep.HIGH_RATES)) == registry.PAIR_GRID
-
-
 def test_pass_through_flags_reach_every_command():
   extra = experiment.PassThrough(
       {'gin': ['NUM_PARTITIONS = 1'], 'pretrain_gin': ['TRAIN_STEPS=10'],
@@ -287,11 +286,11 @@ def test_pass_through_flags_reach_every_command():
 
 def test_two_runs_never_train_one_directory():
   phases = experiment.phases('static_synth_ro_fr_tiny')
-  axis = sweep.AXES[1]
-  twice = sweep.Dimension(axis, 'gin', (('high0.3', 'HIGH_RESOURCE_RATE=0.3'),
-                                        ('high0.3', 'HIGH_RESOURCE_RATE=0.30')))
+  axis = grid.AXES[1]
+  twice = grid.Dimension(axis, 'gin', (('high0.3', 'HIGH_RESOURCE_RATE=0.3'),
+                                       ('high0.3', 'HIGH_RESOURCE_RATE=0.30')))
   with pytest.raises(AssertionError, match='train one directory'):
-    sweep.plan('static_synth_ro_fr_tiny', phases, '/r', [twice])
+    grid.lay_out('static_synth_ro_fr_tiny', phases, '/r', [twice])
 
 
 def _sweep(*args, env=None):
@@ -526,23 +525,13 @@ def test_run_runs_each_command_and_stops_at_the_first_failure(
     tmp_path, monkeypatch, capsys):
   calls = []
 
-  class FakeRun:
+  def fake_run(command, log_path=None, cwd=recipe.REPO, env=None):
     """A `ptjf run` that exits at once; the third fails."""
+    calls.append((command, cwd))
+    return types.SimpleNamespace(returncode=0 if len(calls) < 3 else 3,
+                                 signals=[])
 
-    def __init__(self, argv, cwd):
-      calls.append((argv, cwd))
-      self.status = 0 if len(calls) < 3 else 3
-
-    def __enter__(self):
-      return self
-
-    def __exit__(self, *_):
-      pass
-
-    def wait(self):
-      return self.status
-
-  monkeypatch.setattr(sweep.subprocess, 'Popen', FakeRun)
+  monkeypatch.setattr(child, 'run', fake_run)
   with flagsaver.flagsaver():
     argv = flags.FLAGS(['ptjf sweep', 'ptjf_synth_ro_fr_tiny', '--run',
                         f'--root={tmp_path}', '--high_rates=0.2,0.4,0.6'])
