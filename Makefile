@@ -63,6 +63,6 @@ bench-tpu: install-t5x
 
 REPRODUCTION_DIR ?= /tmp/ptjf_reproduction
 reproduce: install-t5x
-	$(PY) -m benchmarks.epochs --markdown=docs/reproduction_epochs.md
+	$(PY) -m benchmarks.epochs --markdown=docs/figures/reproduction_epochs.md
 	$(PY) -m benchmarks.reproduce_pair --workdir=$(REPRODUCTION_DIR)/pair
 	$(PY) -m benchmarks.reproduce_languages --workdir=$(REPRODUCTION_DIR)/languages

@@ -5,7 +5,7 @@ example per packed sequence (span corruption fills a sequence with one chunk;
 measured for the synthetic pairs on 400 packed rows; WMT sentences may
 pack several, so the paper's translation counts are lower bounds, '>=').
 
-  python -m benchmarks.epochs [--markdown=docs/reproduction_epochs.md]
+  python -m benchmarks.epochs [--markdown=docs/figures/reproduction_epochs.md]
 """
 
 import sys

@@ -40,7 +40,7 @@ _PROBLEM = flags.DEFINE_string(
     'problem', 'synth_mc4_paper', 'The recipes: recipes/{static,pretrain,'
     'ptjf,restart}_<problem>.gin.')
 _OUTPUT = flags.DEFINE_string(
-    'output', os.path.join(recipe.REPO, 'docs', 'reproduction_languages'),
+    'output', os.path.join(recipe.REPO, 'docs', 'figures', 'reproduction_languages'),
     'Prefix of the figures, CSV and table written.')
 
 METHODS = ('static', 'restart', 'ptjf')

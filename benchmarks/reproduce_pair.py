@@ -55,7 +55,7 @@ _PROBLEM = flags.DEFINE_string(
     'problem', 'synth_ro_fr_paper', 'The recipes: recipes/{static,pretrain,'
     'ptjf,restart,transfer}_<problem>.gin.')
 _OUTPUT = flags.DEFINE_string(
-    'output', os.path.join(recipe.REPO, 'docs', 'reproduction_pair'),
+    'output', os.path.join(recipe.REPO, 'docs', 'figures', 'reproduction_pair'),
     'Prefix of the figures, CSV and table written.')
 _RATES = flags.DEFINE_list('rates', ['0.1', '0.3', '0.5', '0.7', '0.9'],
                            'High-resource (en_fr) rates of static and ptjf.')
