@@ -6,8 +6,9 @@ them with `-m "needs_t5x or needs_libtpu"`. A test that skips for lack of
 either without its marker fails, so every such test carries one.
 
 Fixtures: `ptjf` runs a ptjf command (in this process unless the process
-boundary is what is tested), `snapshot` records a file tree, `write_events`
-writes TF event files of scalars.
+boundary is what is tested), `python_m` a module in a child process, both
+with one environment; `snapshot` records a file tree, `write_events` writes
+TF event files of scalars.
 
 With PTJF_REQUIRE_T5X=1 (`make test-t5x`), the suite refuses to run from
 another checkout of the project and fails every test that would skip for
@@ -195,27 +196,53 @@ def run_in_process(args, env, cwd) -> Result:
     sys.path[:] = saved_path
 
 
-def run_ptjf(*args: str, env: dict[str, str] | None = None, cwd=None,
-             subprocess: bool = False, timeout: float = 600) -> Result:
-  """`ptjf ARGS` from `cwd` (the repository by default) with `env` added to
-  the environment. subprocess=True runs `python -P -m ptjf.cli`, where the
-  process boundary is what is tested: signals, the interpreter's start, the
-  environment read at import. -P leaves `cwd` off sys.path, as the console
-  script does, so only ptjf itself can put it there."""
-  args = [str(a) for a in args]
-  cwd = str(cwd or REPO)
-  if not subprocess:
-    return run_in_process(args, env, cwd)
-  done = subprocesses.run([sys.executable, '-P', '-m', 'ptjf.cli', *args],
-                          cwd=cwd, env=subprocess_env(env), capture_output=True,
+def run_python(*argv: str, env: dict[str, str] | None = None, cwd=None,
+               timeout: float = 600) -> Result:
+  """`python ARGV` in a child process from `cwd` (the repository by default)."""
+  done = subprocesses.run([sys.executable, *map(str, argv)], cwd=str(cwd or REPO),
+                          env=subprocess_env(env), capture_output=True,
                           text=True, timeout=timeout, check=False)
   return Result(done.returncode, done.stdout, done.stderr)
 
 
+# -P leaves the working directory off sys.path, as the console script does,
+# so only ptjf itself can put it there.
+PTJF = ('-P', '-m', 'ptjf.cli')
+
+
+class Ptjf:
+  """`ptjf ARGS` from `cwd` (the repository by default), with `env` added to
+  the environment: `ptjf('check', 'ptjf_synth_tiny', f'--workdir={w}')`.
+
+  In this process unless subprocess=True, which is for where the process
+  boundary is what is tested: the interpreter's start, the environment read
+  at import. `ptjf.start(...)` returns the running child (signals)."""
+
+  def __call__(self, *args, env: dict[str, str] | None = None, cwd=None,
+               subprocess: bool = False, timeout: float = 600) -> Result:
+    if subprocess:
+      return run_python(*PTJF, *args, env=env, cwd=cwd, timeout=timeout)
+    return run_in_process([str(a) for a in args], env, str(cwd or REPO))
+
+  def start(self, *args, env: dict[str, str] | None = None, cwd=None,
+            **popen) -> subprocesses.Popen:
+    """The child process `ptjf ARGS`; `popen` as subprocess.Popen takes them
+    (stdout, stderr, start_new_session, ...)."""
+    return subprocesses.Popen([sys.executable, *PTJF, *map(str, args)],
+                              cwd=str(cwd or REPO), env=subprocess_env(env),
+                              **popen)
+
+
 @pytest.fixture(name='ptjf', scope='session')
 def ptjf_fixture():
-  """run_ptjf: `ptjf('check', 'ptjf_synth_tiny', f'--workdir={w}')`."""
-  return run_ptjf
+  return Ptjf()
+
+
+@pytest.fixture(scope='session')
+def python_m():
+  """`python -m MODULE ARGS` in a child process, the suite's environment:
+  `python_m('mixtures.show', 'ptjf_synth.tau0', cwd=tmp_path)`."""
+  return lambda module, *args, **kwargs: run_python('-m', module, *args, **kwargs)
 
 
 SKIPPED_DIRS = ('.git', '.venv', '__pycache__', '.pytest_cache')

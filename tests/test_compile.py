@@ -8,12 +8,9 @@ names need neither.
 import dataclasses
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from test_bad_input import snapshot
 
 from ptjf import aot
 from ptjf import flops
@@ -21,26 +18,22 @@ from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
 
-MISSING = recipe.t5x_missing() or recipe.libtpu_missing()
-NEEDS_LIBTPU = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 TPU_LOGS = '/tmp/tpu_logs'  # where libtpu logs unless told otherwise
 
 
-def ptjf_compile(cwd, *args, hide_libtpu=False):
-  """`ptjf compile ARGS` in `cwd`, checking that nothing was written there,
-  in the repository, or in libtpu's log directory."""
-  watched = (str(cwd), recipe.REPO)
-  before, logs = snapshot(*watched), os.path.exists(TPU_LOGS)
-  hide = ("import importlib.util as u; find = u.find_spec; "
-          "u.find_spec = lambda n, *a: None if n == 'libtpu' else find(n, *a); "
-          if hide_libtpu else '')
-  result = subprocess.run(
-      [sys.executable, '-c', f'{hide}from ptjf import cli; cli.main()',
-       'compile', *args], cwd=cwd, capture_output=True, text=True,
-      env={**recipe.cpu_env(), 'PYTHONPATH': recipe.REPO}, timeout=900)
-  assert snapshot(*watched) == before
-  assert os.path.exists(TPU_LOGS) == logs
-  return result
+@pytest.fixture
+def ptjf_compile(ptjf, snapshot, tmp_path):
+  """`ptjf compile ARGS` in a fresh directory, checking that nothing was
+  written there, in the repository, or in libtpu's log directory (which
+  libtpu picks when a process first loads it: subprocess=True)."""
+  def run(*args, subprocess=False):
+    watched = (str(tmp_path), recipe.REPO)
+    before, logs = snapshot(*watched), os.path.exists(TPU_LOGS)
+    result = ptjf('compile', *args, cwd=tmp_path, subprocess=subprocess)
+    assert snapshot(*watched) == before
+    assert os.path.exists(TPU_LOGS) == logs
+    return result
+  return run
 
 
 def last_line(result):
@@ -62,24 +55,32 @@ def test_slice_names():
 
 
 @pytest.mark.parametrize('name', ['v4-7', 'v4-6', 'v5e-12', 'v3-8', 'tpu', 'v4-'])
-def test_unknown_topology_is_refused_with_the_valid_names(name, tmp_path):
-  result = ptjf_compile(tmp_path, 'pretrain_synth_mc4_tiny', f'--topology={name}')
+def test_unknown_topology_is_refused_with_the_valid_names(name, ptjf_compile):
+  result = ptjf_compile('pretrain_synth_mc4_tiny', f'--topology={name}')
   assert result.returncode == 1
   line = last_line(result)
   assert line.startswith(f'error: unknown TPU slice {name!r}: give one of v4-8, v4-16')
   assert 'v5e-256' in line and 'v5p-8' in line and 'v6e-1,' in line
 
 
-def test_without_libtpu_says_how_to_install_it(tmp_path, monkeypatch):
+@pytest.fixture
+def no_libtpu(monkeypatch):
+  """importlib finds no libtpu, as where it is not installed."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   find = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, 'find_spec',
                       lambda n, *a: None if n == 'libtpu' else find(n, *a))
+
+
+def test_without_libtpu_says_how_to_install_it(no_libtpu):
+  del no_libtpu  # used for its effect
   assert "pip install -e '.[tpu]'" in recipe.libtpu_missing()
-  if recipe.t5x_missing():
-    pytest.skip(recipe.t5x_missing())
-  result = ptjf_compile(tmp_path, 'pretrain_synth_mc4_tiny', '--topology=v4-8',
-                        hide_libtpu=True)
+
+
+@pytest.mark.needs_t5x
+def test_compile_without_libtpu_says_how_to_install_it(no_libtpu, ptjf_compile):
+  del no_libtpu  # used for its effect
+  result = ptjf_compile('pretrain_synth_mc4_tiny', '--topology=v4-8')
   assert result.returncode == 1
   assert last_line(result).startswith('error: libtpu is not installed in ')
 
@@ -97,7 +98,7 @@ def hand_count_bytes(recipe_name):
   return 12 * weights + 12  # Adam: the step, Adam's count, the schedule's count
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 @pytest.mark.parametrize('recipe_name', ['pretrain_synth_mc4_tiny',
                                          'pretrain_synth_ro_fr_tiny'])
 def test_tiny_state_bytes_per_chip_equal_a_hand_count(recipe_name):
@@ -111,7 +112,7 @@ def test_tiny_state_bytes_per_chip_equal_a_hand_count(recipe_name):
   assert 0 < compiled.peak_bytes < tpu.CHIPS['v4'].usable_bytes
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 def test_model_parallel_halves_the_embedding_per_chip():
   devices = tpu.parse('v4-8').devices()
   bindings = ['partitioning.PjitPartitioner.num_partitions = None',
@@ -125,10 +126,10 @@ def test_model_parallel_halves_the_embedding_per_chip():
   assert split < hand_count_bytes('pretrain_synth_mc4_tiny') - 12 * 1664 * 64 // 2
 
 
-@NEEDS_LIBTPU
-def test_the_tiny_chain_compiles_for_v4_8(tmp_path):
-  result = ptjf_compile(tmp_path, 'ptjf_synth_mc4_tiny', '--topology=v4-8',
-                        '--step_time=0.5')
+@pytest.mark.needs_libtpu
+def test_the_tiny_chain_compiles_for_v4_8(ptjf_compile):
+  result = ptjf_compile('ptjf_synth_mc4_tiny', '--topology=v4-8',
+                        '--step_time=0.5', subprocess=True)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
   assert lines[0].startswith('[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin '
@@ -169,8 +170,8 @@ def test_model_flops_of_mt5_xxl_equal_a_hand_count():
 
 
 @pytest.mark.parametrize('text', ['0', 'nan', 'fast'])
-def test_a_step_time_that_is_not_one_is_refused(text, tmp_path):
-  result = ptjf_compile(tmp_path, 'pretrain_synth_mc4_tiny', f'--step_time={text}')
+def test_a_step_time_that_is_not_one_is_refused(text, ptjf_compile):
+  result = ptjf_compile('pretrain_synth_mc4_tiny', f'--step_time={text}')
   assert result.returncode == 1
   assert last_line(result) == (
       f'error: --step_time={text} is not a step time: give the seconds per '
@@ -178,9 +179,9 @@ def test_a_step_time_that_is_not_one_is_refused(text, tmp_path):
   assert not result.stdout
 
 
-@NEEDS_LIBTPU
-def test_a_step_too_big_is_refused_with_a_setting_that_fits(tmp_path):
-  result = ptjf_compile(tmp_path, 'pretrain_synth_mc4_tiny', '--topology=v4-8',
+@pytest.mark.needs_libtpu
+def test_a_step_too_big_is_refused_with_a_setting_that_fits(ptjf_compile):
+  result = ptjf_compile('pretrain_synth_mc4_tiny', '--topology=v4-8',
                         '--gin=BATCH_SIZE = 524288')
   assert result.returncode == 1
   line = last_line(result)
@@ -203,10 +204,10 @@ def test_a_step_too_big_is_refused_with_a_setting_that_fits(tmp_path):
         aot.compile_step(devices)
 
 
-@NEEDS_LIBTPU
-def test_a_mesh_that_does_not_tile_the_slice_is_refused(tmp_path):
+@pytest.mark.needs_libtpu
+def test_a_mesh_that_does_not_tile_the_slice_is_refused(ptjf_compile):
   # XXL's submesh (1, 1, 8, 1) needs a z extent of 8; a v4-8 is 2x2x1.
-  result = ptjf_compile(tmp_path, 'pretrain_mc4_xxl', '--topology=v4-8')
+  result = ptjf_compile('pretrain_mc4_xxl', '--topology=v4-8')
   assert result.returncode == 1
   assert last_line(result).startswith(
       'error: pretrain: the mesh does not tile v4-8 (v4:2x2x1): ')
@@ -221,7 +222,7 @@ def parser(path, *bindings):
   return lambda extra=(): recipe.parse(path, ['MODEL_DIR = "<workdir>"', *bindings, *extra])
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 def test_xxl_hardware_flops_count_every_loop_and_match_the_model_per_layer(monkeypatch):
   """XXL's width on a v4-256 (mesh data 16 x model 8), one sequence per data
   shard: the SPMD partitioner turns the model-parallel matmuls into windowed
@@ -253,7 +254,7 @@ def test_xxl_hardware_flops_count_every_loop_and_match_the_model_per_layer(monke
   assert one + 23 * encoder + 23 * decoder >= step.model_flops() / 128
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 @pytest.mark.parametrize('recipe_name, where, bindings', [
     ('pretrain_mc4_xl', 'v4-64', ['BATCH_SIZE = 16']),
     ('pretrain_wmt_ro_fr_6layer', 'v4-8', ['BATCH_SIZE = 4', 'LEARNING_RATE = 5e-3']),
@@ -270,7 +271,7 @@ def test_hardware_flops_are_at_least_the_model_flops(recipe_name, where, binding
   assert model <= aot.hardware_flops(parse, devices, step) < 3 * model
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 def test_a_hardware_count_below_the_model_is_refused(monkeypatch):
   from ptjf import compile as compile_command  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(aot, 'hardware_flops', lambda *args: 1.0)
