@@ -1,5 +1,5 @@
 r"""The passes over each task in the paper's runs and in the reproduction's
-(README, "The paper's regime"), counted from the recipes and data sizes as
+(docs/reproduction.md), counted from the recipes and data sizes as
 `ptjf plan` counts them: steps x batch x rate / training-set examples, one
 example per packed sequence (span corruption fills a sequence with one chunk;
 measured for the synthetic pairs on 400 packed rows; WMT sentences may

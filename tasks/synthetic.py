@@ -36,7 +36,7 @@ SPAN_LANGUAGES = {'en': 6_698_000, 'hi': 37_500, 'sw': 2_050, 'gu': 1_800,
                   'gd': 400}
 # Sentence pairs: WMT's En-Fr : En-Ro ratio (Table 1) scaled to 500 for Ro.
 PAIRS = {'en_fr': 33_525, 'en_ro': 500}
-# The paper's regime (README, "The paper's regime"): the same languages and
+# The paper's regime (docs/reproduction.md): the same languages and
 # pairs cut to the first documents or pairs of their training splits, so that
 # the *_synth_mc4_paper and *_synth_ro_fr_paper recipes (batch 16, a few
 # thousand steps) pass over each as often as the paper's runs pass over mC4

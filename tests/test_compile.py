@@ -260,7 +260,7 @@ def test_xxl_hardware_flops_count_every_loop_and_match_the_model_per_layer(monke
     ('pretrain_wmt_ro_fr_6layer', 'v4-8', ['BATCH_SIZE = 4', 'LEARNING_RATE = 5e-3']),
 ])
 def test_hardware_flops_are_at_least_the_model_flops(recipe_name, where, bindings):
-  """The README's compile table beside XXL (above), one sequence per data
+  """docs/compile.md's table beside XXL (above), one sequence per data
   shard: the program does at least the model's work per chip."""
   devices = tpu.parse(where).devices()
   parse = parser(os.path.join(recipe.RECIPES_DIR, f'{recipe_name}.gin'), *bindings,

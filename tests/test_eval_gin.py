@@ -1,4 +1,4 @@
-"""Decode evaluation with t5x.eval and t5x.infer, as the README runs them.
+"""Decode evaluation with t5x.eval and t5x.infer, as docs/evaluation.md runs them.
 
 A tiny NMT model and a tiny mT5 train for a few steps; gin/runs/eval.gin then
 scores them with their model fragments alone: BLEU from 4 beams with
