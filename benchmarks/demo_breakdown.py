@@ -13,7 +13,6 @@ Printed: seconds per part and phase, and each part's share of the wall time.
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from absl import app
 from absl import flags
 
 from benchmarks import t5x_log
+from ptjf import child
 from ptjf import recipe
 
 _WORKDIR = flags.DEFINE_string(
@@ -32,11 +32,13 @@ _WORKDIR = flags.DEFINE_string(
 def run_demo(workdir: str) -> float:
   """Runs the demo; returns its wall time in seconds."""
   began = time.time()
-  done = subprocess.run([sys.executable, '-m', 'ptjf.demo', f'--workdir={workdir}'],
-                        cwd=recipe.REPO, capture_output=True, text=True)
+  # Only the end of its output is wanted, and only if it fails.
+  done = child.run([sys.executable, '-m', 'ptjf.demo', f'--workdir={workdir}'],
+                   os.devnull)
+  if done.signals:
+    sys.exit(f'error: the demo was stopped by signal {done.signals[0]}')
   if done.returncode:
-    sys.exit(done.stdout[-2000:] + done.stderr[-2000:] +
-             f'\nerror: the demo failed (exit {done.returncode})')
+    sys.exit(done.tail + f'\nerror: the demo failed (exit {done.returncode})')
   return time.time() - began
 
 

@@ -11,7 +11,7 @@ import datetime
 import os
 import re
 
-from ptjf import chain
+from ptjf import child
 
 _STAMP = re.compile(r'^[IWEF](\d{4}) (\d\d:\d\d:\d\d\.\d{6}) ')
 _SUMMARY = re.compile(r'collection=(\S+) .*?timing/(compilation|checkpoint)_seconds=([\d.]+)')
@@ -28,8 +28,8 @@ class Attempt:
   def __init__(self, path: str):
     with open(path) as f:
       text = f.read().splitlines()
-    launch = chain.LAUNCH_LINE.match(text[0]) if text else None
-    exit_ = chain.EXIT_LINE.match(text[-1]) if text else None
+    launch = child.LAUNCH_LINE.match(text[0]) if text else None
+    exit_ = child.EXIT_LINE.match(text[-1]) if text else None
     if not (launch and exit_):
       raise ValueError(f'{path} does not start and end with the launch and exit '
                        'lines of `ptjf run`: not a finished attempt log it wrote.')

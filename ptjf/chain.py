@@ -1,26 +1,22 @@
 """Trains the phases of an experiment in order with `python -m t5x.train`,
 skipping finished ones and showing progress from T5X's log."""
 
-import collections
-import contextlib
 import datetime
 import math
 import os
 import re
 import shlex
-import socket
-import subprocess
 import threading
 import time
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 
 from ptjf import checkpoint
+from ptjf import child
 from ptjf import host
 from ptjf import preflight
 from ptjf import recipe
-from ptjf import signals
 
 _STEP = r'\[(\d+)\] collection='
 _TRAIN_LINE = re.compile(_STEP + r'train (.*)')
@@ -30,15 +26,6 @@ _SAVING = re.compile(r'Saving checkpoint at step (\d+)')
 _METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)='
                      r'([-+]?(?:nan|inf|[\d.]+(?:e[-+]?\d+)?))')
 _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
-# First and last lines of each attempt's log: when t5x.train was launched
-# (and how), and when it exited.
-LAUNCH_LINE = re.compile(r'^ptjf: launched at ([\d.]+): (.*)$')
-EXIT_LINE = re.compile(r'^ptjf: exited with (-?\d+) at ([\d.]+)$')
-# The last line of a Python traceback: 'FileNotFoundError: ...', dotted or not.
-_ERROR_LINE = re.compile(r'^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception)\b:?')
-# What asyncio prints as the interpreter shuts down after the real error.
-_SHUTDOWN_NOISE = re.compile(r'Event loop is closed|CancelledError|Task was '
-                             r'destroyed|was never awaited|Exception ignored in')
 
 
 class PhaseFailed(RuntimeError):
@@ -99,33 +86,17 @@ class _Progress:
     self.evals.clear()
 
 
-def _log_path(log_dir: str, arm: str) -> str:
-  """A name no other attempt gets: microseconds keep the names of one host in
-  launch order, the pid tells apart attempts started at the same instant."""
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S.%f')
-  return os.path.join(log_dir, f'{arm}.{socket.gethostname()}.{stamp}.'
-                      f'{os.getpid()}.log')
-
-
-def root_error(lines: Sequence[str]) -> str:
-  """The exception t5x.train died of: the last 'SomeError: ...' line of its
-  output that is not asyncio's noise at shutdown ('' when there is none)."""
-  errors = [line.strip() for line in lines
-            if _ERROR_LINE.match(line) and not _SHUTDOWN_NOISE.search(line)]
-  return errors[-1][:300] if errors else ''
-
-
 def _check_restored(run: preflight.PhaseRun, initial: str,
-                    share: tuple[int, int], process: subprocess.Popen,
+                    share: tuple[int, int], process: child.Child,
                     stop: list[str]) -> None:
   """Once T5X has written the fine-tune's checkpoint_0, which holds the
   parameters it restored from `initial`, reads this process's share of them;
   stops t5x.train if one is not finite. T5X compiles the first step
   meanwhile, so this usually ends before that step runs."""
   first = checkpoint.path(run.model_dir, 0)
-  while process.poll() is None and not checkpoint.complete(first):
+  while process.running and not checkpoint.complete(first):
     time.sleep(1)
-  if process.poll() is not None:
+  if not process.running:
     return
   try:
     found = checkpoint.finite(first, *share)
@@ -141,29 +112,7 @@ def _check_restored(run: preflight.PhaseRun, initial: str,
                 f'({found}, in {first}); t5x.train was stopped before training '
                 f'on them. Re-train or restore that checkpoint, and move '
                 f'{run.model_dir} aside before running again.')
-    process.terminate()
-
-
-@contextlib.contextmanager
-def logged(command: Sequence[str], log_path: str) -> Iterator[tuple]:
-  """Starts `command` in the repository, its output copied line by line into
-  `log_path` between ptjf's launch and exit lines (LAUNCH_LINE, EXIT_LINE);
-  SIGTERM and SIGINT are passed on to it. Yields (process, its output lines,
-  the signals received); the process has ended when the block is left."""
-  with tf.io.gfile.GFile(log_path, 'w') as log, subprocess.Popen(
-      command, cwd=recipe.REPO, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True) as process, signals.passed_on(
-          process) as received:
-    log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
-
-    def lines() -> Iterator[str]:
-      for text in process.stdout:
-        log.write(text)
-        yield text
-
-    yield process, lines(), received
-    process.wait()
-    log.write(f'ptjf: exited with {process.returncode} at {time.time():.3f}\n')
+    process.stop()
 
 
 def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
@@ -181,32 +130,30 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   command = recipe.train_command([run.phase.recipe, *gin_files],
                                  run.attempt_bindings(start_step), t5x_flags)
   tf.io.gfile.makedirs(log_dir)
-  log_path = _log_path(log_dir, run.phase.arm)
+  log_path = child.log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
-  progress, stop, root = _Progress(run.steps), [], ''
-  with logged(command, log_path) as (process, lines, received):
+  progress, stop = _Progress(run.steps), []
+  with child.started(command, log_path) as process:
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
           run, initial, host.process_share(t5x_flags), process, stop)).start()
-    tail = collections.deque(maxlen=25)  # shown if t5x.train fails
-    for text in lines:
-      tail.append(text)
-      root = root_error([text]) or root  # it may scroll out of the tail
+    for text in process.lines():
       progress.line(text)
       if progress.diverged and not stop:
         stop.append(_diverged(run, progress.diverged, log_path))
-        process.terminate()
+        process.stop()
   progress.flush()
-  if received:
-    raise PhaseFailed(f'stopped by signal {received[0]} during '
+  if process.signals:
+    raise PhaseFailed(f'stopped by signal {process.signals[0]} during '
                       f'{run.phase.arm}; run the same command again to resume.')
   if stop:
     raise PhaseFailed(stop[0])
+  root = process.root_error
   if process.returncode:
     raise PhaseFailed(
         f't5x.train failed in {run.phase.arm} (exit {process.returncode})'
         + (f' with {root}' if root else '') + f'; full log: {log_path}',
-        (f"t5x.train's error: {root}\n" if root else '') + ''.join(tail))
+        (f"t5x.train's error: {root}\n" if root else '') + process.tail)
 
 
 def _diverged(run: preflight.PhaseRun, what: str, log_path: str) -> str:

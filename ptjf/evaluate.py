@@ -42,8 +42,8 @@ from typing import Iterator, Sequence, Union
 from absl import flags
 import tensorflow as tf
 
-from ptjf import chain
 from ptjf import checkpoint
+from ptjf import child
 from ptjf import experiment
 from ptjf import recipe
 
@@ -344,26 +344,20 @@ def _kept(path: str) -> Iterator[None]:
         f.write(before)
 
 
-def _log_path(run: RunEval, step: int) -> str:
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
-  return os.path.join(run.output_dir, 'inference_eval', 'logs',
-                      f'checkpoint_{step}.{stamp}.log')
-
-
 def evaluate(run: RunEval, step: int) -> tuple[dict[str, dict], str]:
   """Runs t5x.eval on one checkpoint; its metrics per task and the log path.
   Raises EvalFailed when t5x.eval fails, is stopped or writes no metrics."""
-  command, log_path = eval_command(run, step), _log_path(run, step)
-  tf.io.gfile.makedirs(os.path.dirname(log_path))
-  root = ''
-  with (_kept(os.path.join(run.output_dir, 'model-info.txt')),
-        chain.logged(command, log_path) as (process, lines, received)):
-    for text in lines:
-      root = chain.root_error([text]) or root
+  log_dir = os.path.join(run.output_dir, 'inference_eval', 'logs')
+  command, log_path = eval_command(run, step), child.log_path(
+      log_dir, f'checkpoint_{step}')
+  tf.io.gfile.makedirs(log_dir)
+  with _kept(os.path.join(run.output_dir, 'model-info.txt')):
+    process = child.run(command, log_path)
   where = f'checkpoint_{step} of {run.run_dir}'
-  if received:
-    raise EvalFailed(f'stopped by signal {received[0]} during {where}; run '
-                     'the same command again to resume.')
+  root = process.root_error
+  if process.signals:
+    raise EvalFailed(f'stopped by signal {process.signals[0]} during {where}; '
+                     'run the same command again to resume.')
   if process.returncode:
     raise EvalFailed(
         f't5x.eval failed on {where} (exit {process.returncode})'

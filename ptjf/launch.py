@@ -39,7 +39,9 @@ Then it prints, in order:
      with the run flags given here in the checkout, its output appended to
      ~/ptjf-logs/EXPERIMENT.log on each worker. A worker where that run is
      still going refuses to start a second one.
---execute runs them one after another and stops at the first failure.
+--execute runs them one after another and stops at the first failure;
+SIGTERM or SIGINT stops the running one (gcloud is terminated and waited
+for) and the launch.
 --status prints (or, with --execute, runs) an ssh to every worker that
 shows the end of its log and whether its ptjf run is alive.
 
@@ -91,6 +93,7 @@ from absl import app
 from absl import flags
 
 from ptjf import bindings
+from ptjf import child
 from ptjf import experiment
 from ptjf import recipe
 from ptjf import run_flags
@@ -418,14 +421,18 @@ def plan(name: str, call: experiment.Invocation,
 
 
 def execute(steps: Sequence[Step]) -> None:
-  """Runs the steps in order; exits at the first failure."""
+  """Runs the steps in order; exits at the first failure, or when SIGTERM or
+  SIGINT stops the running step."""
   for i, step in enumerate(steps, 1):
     print(f'[{i}/{len(steps)}] {step.what}\n{step.text}', flush=True)
     if step.until_active:
       wait_until_active(step, f'step {i}/{len(steps)}')
       continue
-    status = subprocess.run(step.argv, check=False).returncode
-    if status:
+    done = child.run(step.argv, cwd=None)
+    if done.signals:
+      sys.exit(f'error: stopped by signal {done.signals[0]} during step '
+               f'{i}/{len(steps)} ({step.what}): {step.text}')
+    if status := done.returncode:
       sys.exit(f'error: step {i}/{len(steps)} ({step.what}) failed with exit '
                f'status {status}: {step.text}')
 

@@ -1,13 +1,18 @@
-"""ptjf.child on real child processes: logs, signals, root errors."""
+"""ptjf.child on real child processes: logs, signals, root errors; ptjf
+launch passes signals on through it."""
 
 import os
+import re
 import shlex
 import signal
 import sys
+import threading
+import time
 
 import pytest
 
 from ptjf import child
+from ptjf import launch
 from ptjf import recipe
 
 FAILS = ('import sys; print("one", flush=True); '
@@ -104,3 +109,22 @@ def test_log_names_never_collide_and_sort_by_time(tmp_path):
   names = [child.log_path(str(tmp_path), 'ptjf') for _ in range(50)]
   assert len(set(names)) == len(names) and names == sorted(names)
   assert os.path.basename(names[0]).startswith('ptjf.')
+
+
+def test_launch_passes_signals_on_to_the_running_step(tmp_path):
+  ready, finished = tmp_path / 'ready', tmp_path / 'finished'
+  step = launch.Step('Wait', python(
+      f'import pathlib, time; pathlib.Path({str(ready)!r}).touch(); '
+      f'time.sleep(60); pathlib.Path({str(finished)!r}).touch()'))
+
+  def stop_when_ready():
+    while not ready.exists():
+      time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  threading.Thread(target=stop_when_ready, daemon=True).start()
+  with pytest.raises(SystemExit, match=re.escape(
+      f'error: stopped by signal {signal.SIGTERM.value} during step 1/2 '
+      f'(Wait): {step.text}')):
+    launch.execute([step, launch.Step('Never', ['false'])])
+  assert not finished.exists()

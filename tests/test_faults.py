@@ -19,6 +19,7 @@ import pytest
 
 from ptjf import chain
 from ptjf import checkpoint
+from ptjf import child
 from ptjf import lock
 from ptjf import recipe
 
@@ -175,7 +176,7 @@ def test_a_second_run_on_the_same_workdir_is_refused(tmp_path):
   assert len(logs) == 1
   with open(os.path.join(workdir, 'logs', logs[0])) as f:
     text = f.read().splitlines()
-  assert chain.LAUNCH_LINE.match(text[0]) and chain.EXIT_LINE.match(text[-1])
+  assert child.LAUNCH_LINE.match(text[0]) and child.EXIT_LINE.match(text[-1])
   assert checkpoint.steps(os.path.join(workdir, 'pretrain')) == [0, 20]
   assert not os.path.exists(os.path.join(workdir, lock.NAME))  # released
 
@@ -219,29 +220,6 @@ def test_progress_keeps_finite_losses_quiet():
   diverged, shown = parse(TRAIN.format(step=20, loss='5.29e-01'),
                           EVAL.format(step=20, loss='3.5'))
   assert not diverged and 'train loss 0.529' in shown
-
-
-def test_root_error_skips_asyncio_noise_at_shutdown():
-  tail = ['Traceback (most recent call last):\n',
-          '  File "t5x/train.py", line 370, in train\n',
-          'FileNotFoundError: No structure could be identified for the '
-          'checkpoint at /w/pretrain/checkpoint_40/state.\n',
-          "  In call to configurable 'train'\n",
-          'Exception ignored in: <function _ProactorBasePipeTransport.__del__>\n',
-          'RuntimeError: Event loop is closed\n'] + [
-              'RuntimeError: Event loop is closed\n'] * 30
-  assert chain.root_error(tail) == (
-      'FileNotFoundError: No structure could be identified for the checkpoint '
-      'at /w/pretrain/checkpoint_40/state.')
-  assert chain.root_error(['I1202 ok\n', 'jax.errors.JaxRuntimeError: '
-                           'INTERNAL: boom\n']) == (
-                               'jax.errors.JaxRuntimeError: INTERNAL: boom')
-  assert chain.root_error(['no error here\n']) == ''
-
-
-def test_attempt_log_names_never_collide_and_sort_by_time(tmp_path):
-  names = [chain._log_path(str(tmp_path), 'ptjf') for _ in range(50)]
-  assert len(set(names)) == len(names) and names == sorted(names)
 
 
 def write_lock(workdir, **record):
