@@ -200,7 +200,7 @@ def restore_wmt():
 
 @pytest.mark.needs_t5x
 def test_plan_counts_a_new_pair(restore_wmt):
-  # --- as in the README ---
+  # --- as in docs/tasks.md ---
   wmt.register_task(
       NEW_PAIR,
       seqio.TfdsDataSource(tfds_name='wmt14_translate/de-en:1.0.0',
