@@ -8,9 +8,9 @@
 # make bench: the benchmarks (the input pipelines' alone need no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
 #   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
-# make reproduce: the paper's comparison at laptop scale (README): the epoch
-#   tables, the En->{Ro,Fr} grid with its length study and the five-language
-#   grid, each under 90 min on 2 cores; finished runs are skipped.
+# make reproduce: the paper's comparison at laptop scale (docs/reproduction.md):
+#   the epoch tables, the En->{Ro,Fr} grid with its length study and the
+#   five-language grid, each under 90 min on 2 cores; finished runs are skipped.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
