@@ -21,6 +21,7 @@ import seqio
 import mixtures  # registers the tasks and mixtures
 from mixtures import registry
 from mixtures import sizes as sizes_lib
+from ptjf import table
 
 _LIST = flags.DEFINE_bool('list', False, 'List registered mixtures.')
 _PREVIEW = flags.DEFINE_bool(
@@ -63,8 +64,8 @@ def rate_table(name: str) -> list[Row]:
     task_rates = {t.name: provider.get_rate(t) for t in provider.tasks}
   known = {}
   if name in registry.MIXTURE_SIZES:
-    table, unit = registry.MIXTURE_SIZES[name]
-    known = {task: (size, unit) for task, size in table.items()}
+    task_sizes, unit = registry.MIXTURE_SIZES[name]
+    known = {task: (size, unit) for task, size in task_sizes.items()}
   for task in task_rates.keys() - known.keys():
     try:
       known[task] = (sizes_lib.seqio_sizes([task])[task], 'examples')
@@ -100,13 +101,8 @@ def format_table(name: str, rows: Sequence[Row]) -> str:
   header = ('task', 'size', 'natural share', 'rate', 'share of examples')
   body = [(r.task, _number(r.size), _percent(r.natural_share), f'{r.rate:.6g}',
            _percent(r.share)) for r in rows]
-  widths = [max(len(line[i]) for line in [header] + body)
-            for i in range(len(header))]
-  lines = [f'{name}: {len(rows)} task(s); size unit: {", ".join(units)}']
-  for line in [header] + body:
-    lines.append('  '.join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                           for i, (cell, w) in enumerate(zip(line, widths))))
-  return '\n'.join(lines)
+  return (f'{name}: {len(rows)} task(s); size unit: {", ".join(units)}\n'
+          + table.aligned([header, *body], right=True))
 
 
 def preview(name: str, inputs_length: int, targets_length: int,

@@ -50,6 +50,7 @@ from ptjf import datasets
 from ptjf import experiment
 from ptjf import preflight
 from ptjf import recipe
+from ptjf import table
 from tasks import span_corruption
 
 flags.adopt_module_key_flags(bindings)
@@ -232,10 +233,7 @@ def _print_tasks(tasks: Sequence[TaskPlan], with_rate: bool) -> None:
            number(t.sequences), number(t.examples, t.exact),
            number(t.token_slots), number(t.dataset_examples),
            number(t.epochs, t.exact)] for t in tasks]
-  widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-  for r in [header, *rows]:
-    print('  ' + '  '.join(x.ljust(w) if c == 0 else x.rjust(w)
-                           for c, (x, w) in enumerate(zip(r, widths))))
+  print(table.aligned([header, *rows], right=True, indent='  '))
 
 
 def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:

@@ -1,0 +1,41 @@
+"""Tables of results: printed as aligned text, or written as CSV beside the
+figure drawn from them."""
+
+import csv
+import io
+import os
+from typing import Sequence
+
+from matplotlib.figure import Figure
+import tensorflow as tf
+
+
+def aligned(lines: Sequence[Sequence[str]], right: bool = False,
+            indent: str = '') -> str:
+  """The lines' cells in columns two spaces apart, each column as wide as its
+  widest cell: the first left-aligned, the others too or, with `right`,
+  right-aligned (columns of numbers); no line ends in spaces."""
+  widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+  return '\n'.join(
+      (indent + '  '.join(cell.rjust(w) if right and i else cell.ljust(w)
+                          for i, (cell, w) in enumerate(zip(line, widths)))
+       ).rstrip() for line in lines)
+
+
+def write(fig: Figure, prefix: str, header: Sequence[str],
+          lines: Sequence[Sequence[str]]) -> tuple[str, str]:
+  """Writes PREFIX.png and PREFIX.csv; returns their paths."""
+  if os.path.dirname(prefix):
+    tf.io.gfile.makedirs(os.path.dirname(prefix))
+  png = io.BytesIO()
+  fig.savefig(png, format='png')
+  text = io.StringIO()
+  writer = csv.writer(text, lineterminator='\n')
+  writer.writerow(header)
+  writer.writerows(lines)
+  paths = prefix + '.png', prefix + '.csv'
+  for path, content, mode in zip(paths, (png.getvalue(), text.getvalue()),
+                                 ('wb', 'w')):
+    with tf.io.gfile.GFile(path, mode) as f:
+      f.write(content)
+  return paths
