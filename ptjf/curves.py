@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from ptjf import runs
 from ptjf import summaries
+from ptjf import table
 from ptjf import tokens as tokens_lib
 from tasks import training_split
 
@@ -92,11 +93,8 @@ def curve(run_dir: str, method: str, task: str, metric: str,
 def best_point(points: Sequence[Point], higher: bool) -> Optional[Point]:
   """The best value (NaN never; ties go to the earlier step, then to the run
   directory first in name order), or None."""
-  finite = [p for p in points if not math.isnan(p.value)]
-  if not finite:
-    return None
-  sign = -1 if higher else 1
-  return min(finite, key=lambda p: (sign * p.value, p.total_step, p.run_dir))
+  return summaries.best(sorted(points, key=lambda p: (p.total_step, p.run_dir)),
+                        higher, lambda p: p.value)
 
 
 def best_per_method(curves: Sequence[Curve], higher: bool) -> list[Curve]:
@@ -229,15 +227,13 @@ def best_text(best: Sequence[Best], metric: str, higher: bool) -> str:
   for task, split in keys:
     values = {b.method: b.point.value for b in best
               if (b.task, b.split) == (task, split)}
-    top = (max if higher else min)(values.values())
+    top = summaries.best(values.values(), higher)
     lines.append([task if split == 'validation' else f'{task} ({split})',
                   *(('' if m not in values else
                      f'{values[m]:.4f}' + ('*' if values[m] == top else ''))
                     for m in methods)])
-  widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
   rule = f'best {metric} per task and method ({"higher" if higher else "lower"} is better; * the best)'
-  return rule + '\n' + '\n'.join(
-      '  '.join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+  return rule + '\n' + table.aligned(lines)
 
 
 def draw_best(best: Sequence[Best], metric: str, higher: bool,

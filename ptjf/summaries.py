@@ -1,4 +1,5 @@
-"""Scalars that T5X wrote as TensorBoard event files under a run directory.
+"""Scalars that T5X wrote as TensorBoard event files under a run directory,
+and which of a metric's values is best.
 
 A task's metric of one split is found where T5X writes it:
   validation  training_eval/<task>/<metric> (t5x.train's evaluations), else
@@ -8,8 +9,10 @@ A task's metric of one split is found where T5X writes it:
 """
 
 import collections
+import math
 import os
 import re
+from typing import Callable, Iterable, Optional, TypeVar
 
 import tensorflow as tf
 
@@ -19,6 +22,7 @@ SPLITS = ('validation', 'train', 'test')
 # Metrics whose name says which way is better; others need --better.
 _HIGHER = re.compile(r'bleu|accuracy|chrf|rouge|f1|exact_match|sequence_acc')
 _LOWER = re.compile(r'loss|cross_ent|perplexity|ter$')
+T = TypeVar('T')
 
 
 def scalars(run_dir: str, collection: str = 'train') -> dict[str, dict[int, float]]:
@@ -103,3 +107,13 @@ def higher_is_better(metric: str, better: str = '') -> bool:
     return False
   raise ValueError(f'metric {metric!r} does not say whether higher or lower is '
                    'better: pass --better=higher or --better=lower.')
+
+
+def best(items: Iterable[T], higher: bool = False,
+         value: Callable[[T], float] = float) -> Optional[T]:
+  """The item of the best value, the lowest or (`higher`) the highest. A NaN
+  (a diverged run) is never best, and of equal values the first wins: order
+  the items by preference, e.g. earlier steps first. None if none is a number."""
+  sign = -1 if higher else 1
+  numbers = [x for x in items if not math.isnan(value(x))]
+  return min(numbers, key=lambda x: sign * value(x), default=None)

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from ptjf import curves
-from ptjf import plot
+from ptjf import front
 from ptjf import summaries
 from ptjf import tokens
 from tasks import training_split
@@ -94,12 +94,12 @@ def test_series_reads_each_split_where_t5x_wrote_it(root):
 
 
 def test_a_missing_metric_names_the_metrics_there(root):
-  with pytest.raises(plot.MissingSummaries, match=r"its syn.high evaluations "
+  with pytest.raises(front.MissingSummaries, match=r"its syn.high evaluations "
                      r"have no 'accuracy' scalar \(they have bleu, loss\)"):
-    plot.read(run(root, 'a/ptjf'), HIGH, 'accuracy', 'validation')
-  with pytest.raises(plot.MissingSummaries, match='syn.high was not evaluated '
+    front.read(run(root, 'a/ptjf'), HIGH, 'accuracy', 'validation')
+  with pytest.raises(front.MissingSummaries, match='syn.high was not evaluated '
                      'on the test split'):
-    plot.read(run(root, 'a/ptjf'), HIGH, 'bleu', 'test')
+    front.read(run(root, 'a/ptjf'), HIGH, 'bleu', 'test')
 
 
 @pytest.mark.parametrize('metric, better, higher', [
@@ -164,23 +164,23 @@ def test_runs_best_keeps_each_methods_best_run_for_every_split(root):
 
 
 def test_bleu_is_maximised(root):
-  points, high, low = plot.collect([root], metric='bleu', point='best',
+  points, high, low = front.collect([root], metric='bleu', point='best',
                                    higher=True)
   assert (high, low) == (HIGH, LOW)
   assert [(p.method, p.high, p.low, p.pareto, p.pareto_all) for p in points] == [
       ('ptjf', 28.0, 12.0, True, True), ('ptjf', 30.0, 10.0, True, True),
       ('static', 25.0, 8.0, True, False)]
-  assert plot.pareto_mask([(1, 1), (2, 2), (2, 1)], higher=True) == [
+  assert front.pareto_mask([(1, 1), (2, 2), (2, 1)], higher=True) == [
       False, True, False]
 
 
 def test_training_split_front(root, capsys):
-  points, _, _ = plot.collect([root], HIGH, LOW, split='train')
+  points, _, _ = front.collect([root], HIGH, LOW, split='train')
   assert [(p.method, p.step, p.high, p.low, p.pareto_all) for p in points] == [
       ('ptjf', 20, 1.5, 2.0, True), ('static', 20, 2.5, 3.0, False)]
   assert (f"{run(root, 'b/ptjf')}: {HIGH} was not evaluated on the train split"
           in capsys.readouterr().out)
-  fig = plot.draw(points, HIGH, LOW, split='train')
+  fig = front.draw(points, HIGH, LOW, split='train')
   assert fig.axes[0].get_xlabel() == f'{HIGH} loss (train split) (high-resource)'
 
 

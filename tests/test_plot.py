@@ -9,7 +9,7 @@ from matplotlib import colors
 import pytest
 import tensorflow as tf
 
-from ptjf import plot
+from ptjf import front
 from ptjf import runs as runs_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,8 +71,8 @@ def sweep(tmp_path_factory):
 
 
 def expected(root, table):
-  return [(os.path.join(root, run), step, high, low, front, front_all)
-          for run, step, high, low, front, front_all in table]
+  return [(os.path.join(root, run), step, high, low, pareto, pareto_all)
+          for run, step, high, low, pareto, pareto_all in table]
 
 
 def as_tuples(points):
@@ -84,11 +84,11 @@ def test_pareto_mask_by_hand():
   points = [(1, 5), (2, 3), (2, 3), (3, 1), (3, 3), (2, 4), (1, 5), (4, 1)]
   # (2,3) twice and (1,5) twice: equal points don't dominate each other.
   # (3,3) and (2,4) fall to (2,3); (4,1) falls to (3,1) on x alone.
-  assert plot.pareto_mask(points) == [True, True, True, True, False, False,
+  assert front.pareto_mask(points) == [True, True, True, True, False, False,
                                       True, False]
-  assert plot.pareto_mask([]) == []
-  assert plot.pareto_mask([(7, 7)]) == [True]
-  assert plot.pareto_mask([(1, 1), (float('nan'), 0)]) == [True, False]
+  assert front.pareto_mask([]) == []
+  assert front.pareto_mask([(7, 7)]) == [True]
+  assert front.pareto_mask([(1, 1), (float('nan'), 0)]) == [True, False]
 
 
 def test_find_runs_recurses_and_keeps_named_runs(sweep):
@@ -99,7 +99,7 @@ def test_find_runs_recurses_and_keeps_named_runs(sweep):
 
 
 def test_final_points_and_fronts(sweep, capsys):
-  points, high, low = plot.collect([sweep])  # tasks from config.gin
+  points, high, low = front.collect([sweep])  # tasks from config.gin
   assert (high, low) == (HIGH, LOW)
   assert as_tuples(points) == expected(sweep, FINAL)
   assert [p.method for p in points] == ['ptjf', 'ptjf', 'static', 'static']
@@ -109,21 +109,21 @@ def test_final_points_and_fronts(sweep, capsys):
 
 
 def test_best_points(sweep):
-  points, _, _ = plot.collect([sweep], HIGH, LOW, point='best')
+  points, _, _ = front.collect([sweep], HIGH, LOW, point='best')
   assert as_tuples(points) == expected(sweep, BEST)
 
 
 def test_measure_reads_one_run(sweep):
   run = os.path.join(sweep, 'c', 'static')
-  point = plot.measure(run, HIGH, LOW)
+  point = front.measure(run, HIGH, LOW)
   assert (point.method, point.step, point.high, point.low) == (
       'static', 20, 1.5, 2.75)
-  with pytest.raises(plot.MissingSummaries, match="its syn.high evaluations have no 'accuracy' scalar"):
-    plot.measure(run, HIGH, LOW, metric='accuracy')
+  with pytest.raises(front.MissingSummaries, match="its syn.high evaluations have no 'accuracy' scalar"):
+    front.measure(run, HIGH, LOW, metric='accuracy')
 
 
 def test_flags_override_config_and_swap_axes(sweep):
-  points, high, low = plot.collect([sweep], high_task=LOW, low_task=HIGH)
+  points, high, low = front.collect([sweep], high_task=LOW, low_task=HIGH)
   assert (high, low) == (LOW, HIGH)
   assert {(p.method, p.high, p.low) for p in points} == {
       ('ptjf', 3.0, 1.0), ('ptjf', 2.25, 1.25), ('static', 2.75, 1.5),
@@ -136,14 +136,14 @@ def test_configs_that_disagree_need_the_flag(tmp_path):
   make_run(str(tmp_path / 'y' / 'ptjf'), {HIGH: {1: 1.0}, LOW: {1: 1.0}},
            MACROS.replace(HIGH, 'syn.other'))
   with pytest.raises(ValueError, match='disagree on HIGH_RESOURCE_TASK'):
-    plot.collect([str(tmp_path)])
-  points, high, _ = plot.collect([str(tmp_path)], high_task=HIGH)
+    front.collect([str(tmp_path)])
+  points, high, _ = front.collect([str(tmp_path)], high_task=HIGH)
   assert high == HIGH and len(points) == 2
 
 
 def test_figure_draws_each_run_and_each_front(sweep):
-  points, high, low = plot.collect([sweep])
-  fig = plot.draw(points, high, low)
+  points, high, low = front.collect([sweep])
+  fig = front.draw(points, high, low)
   ax = fig.axes[0]
   markers = {c.get_label(): c for c in ax.collections}
   assert sorted(markers) == ['ptjf', 'static']
@@ -224,7 +224,7 @@ def test_missing_task_names_need_flags(tmp_path):
   make_run(str(tmp_path / 'static'), {'t.one': {5: 1.0}, 't.two': {5: 2.0}})
   with pytest.raises(ValueError, match='no --high_task given and no '
                      'HIGH_RESOURCE_TASK .* evaluated: t.one, t.two'):
-    plot.collect([str(tmp_path)])
+    front.collect([str(tmp_path)])
 
 
 def test_without_kind_or_output_it_prints_what_suits_the_runs_and_writes_nothing(
