@@ -30,6 +30,7 @@ from absl import flags
 from benchmarks import t5x_log
 from ptjf import chain
 from ptjf import checkpoint
+from ptjf import phase
 from ptjf import preflight
 from ptjf import recipe
 
@@ -49,14 +50,14 @@ def quietly(function, *args, **kwargs):
     return function(*args, **kwargs)
 
 
-def pretrain(workdir: str) -> preflight.PhaseRun:
+def pretrain(workdir: str) -> phase.PhaseRun:
   runs = preflight.prepare(EXPERIMENT, workdir, phase='first',
                            pretrain_gin=[f'TRAIN_STEPS = {PRETRAIN_STEPS}'])
   quietly(chain.run_experiment, runs, os.path.join(workdir, 'logs'))
   return runs[0]
 
 
-def start(first: preflight.PhaseRun, workdir: str, resume: bool) -> t5x_log.Attempt:
+def start(first: phase.PhaseRun, workdir: str, resume: bool) -> t5x_log.Attempt:
   """Starts the fine-tune recipe for one step from `first`'s final checkpoint:
   as a new fine-tune, or (`resume`) as if that checkpoint were its own."""
   if resume:  # T5X resumes from the latest checkpoint in its model directory
@@ -69,7 +70,7 @@ def start(first: preflight.PhaseRun, workdir: str, resume: bool) -> t5x_log.Atte
   return _train(run, workdir, start_step=PRETRAIN_STEPS if resume else 0)
 
 
-def _train(run: preflight.PhaseRun, workdir: str, start_step: int = 0):
+def _train(run: phase.PhaseRun, workdir: str, start_step: int = 0):
   log_dir = os.path.join(workdir, 'logs')
   quietly(chain.train, run, log_dir, start_step=start_step)
   attempt, = t5x_log.attempts(log_dir)

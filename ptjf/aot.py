@@ -1,4 +1,5 @@
-"""Compiles a parsed recipe's T5X train step ahead of time for a TPU slice.
+"""Compiles a parsed recipe's T5X train step ahead of time for a TPU slice,
+after checking that its mesh tiles the slice and its batch splits over it.
 
 The step is T5X's own: the recipe's model, partitioner (its mesh built from
 libtpu's description of the slice), Trainer and microbatches, and the batch
@@ -18,6 +19,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
 from ptjf import flops
+from ptjf import host
 from ptjf import recipe
 from ptjf import tpu
 
@@ -314,3 +316,21 @@ def mesh_shape(devices: Sequence[Any]) -> dict[str, int]:
 def bytes_text(n: float) -> str:
   """'23.40 GiB', or '12.5 MiB' below 1 GiB."""
   return f'{n / tpu.GIB:.2f} GiB' if n >= tpu.GIB else f'{n / 2**20:.1f} MiB'
+
+
+def check_mesh(where: tpu.Slice, devices: Sequence[Any], arm: str
+               ) -> dict[str, int]:
+  """The parsed recipe's mesh on the slice, e.g. {'data': 16, 'model': 8};
+  raises recipe.PreflightError when it does not tile the slice, or when the
+  batch (each microbatch) does not split evenly over its data axis.
+  `ptjf compile` and `ptjf launch` refuse a slice with it."""
+  try:
+    mesh = mesh_shape(devices)
+  except (AssertionError, ValueError) as e:
+    raise recipe.PreflightError(
+        f'{arm}: the mesh does not tile {where.name} ({where.topology_name}): '
+        f'{str(e).splitlines()[0]}') from e
+  if problem := host.split_problem(host.mesh_need(), mesh.get('data', 1),
+                                   f'{where.name} ({where.chips} chips)'):
+    raise recipe.PreflightError(f'{arm}: {problem}.')
+  return mesh

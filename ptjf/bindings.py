@@ -26,7 +26,6 @@ _TFDS_DATA_DIR = flags.DEFINE_string(
 def pass_through_from_flags() -> experiment.PassThrough:
   """What these flags give every phase run of the command."""
   return experiment.PassThrough(
-      {'gin': list(_GIN.value), 'pretrain_gin': list(_PRETRAIN_GIN.value),
-       'finetune_gin': list(_FINETUNE_GIN.value)},
+      experiment.Bindings(_GIN.value, _PRETRAIN_GIN.value, _FINETUNE_GIN.value),
       [os.path.abspath(f) if os.path.isfile(f) else f for f in _GIN_FILE.value],
       _TFDS_DATA_DIR.value)

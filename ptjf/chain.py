@@ -15,8 +15,7 @@ import tensorflow as tf
 from ptjf import checkpoint
 from ptjf import child
 from ptjf import host
-from ptjf import preflight
-from ptjf import recipe
+from ptjf import phase
 
 _STEP = r'\[(\d+)\] collection='
 _TRAIN_LINE = re.compile(_STEP + r'train (.*)')
@@ -86,7 +85,7 @@ class _Progress:
     self.evals.clear()
 
 
-def _check_restored(run: preflight.PhaseRun, initial: str,
+def _check_restored(run: phase.PhaseRun, initial: str,
                     share: tuple[int, int], process: child.Child,
                     stop: list[str]) -> None:
   """Once T5X has written the fine-tune's checkpoint_0, which holds the
@@ -115,7 +114,7 @@ def _check_restored(run: preflight.PhaseRun, initial: str,
     process.stop()
 
 
-def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
+def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
           t5x_flags: Sequence[str] = (), start_step: int = 0,
           initial: str = '') -> None:
   """Runs (or resumes, from `start_step`) one phase through t5x.train,
@@ -127,8 +126,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   (a fine-tune's first phase, checked in its checkpoint_0). Raises
   PhaseFailed then, or when t5x.train fails.
   """
-  command = recipe.train_command([run.phase.recipe, *gin_files],
-                                 run.attempt_bindings(start_step), t5x_flags)
+  command = run.command(gin_files, t5x_flags, start_step)
   tf.io.gfile.makedirs(log_dir)
   log_path = child.log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
@@ -156,7 +154,7 @@ def train(run: preflight.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
         (f"t5x.train's error: {root}\n" if root else '') + process.tail)
 
 
-def _diverged(run: preflight.PhaseRun, what: str, log_path: str) -> str:
+def _diverged(run: phase.PhaseRun, what: str, log_path: str) -> str:
   found = checkpoint.steps(run.model_dir)
   resume = f'checkpoint_{found[-1]}' if found else 'its start'
   return (f'{run.phase.arm} diverged: {what}; t5x.train was stopped. Lower the '
@@ -165,7 +163,7 @@ def _diverged(run: preflight.PhaseRun, what: str, log_path: str) -> str:
           f'Full log: {log_path}')
 
 
-def _wait_until_done(run: preflight.PhaseRun) -> None:
+def _wait_until_done(run: phase.PhaseRun) -> None:
   deadline = time.time() + _COMPLETION_WAIT_S
   while not run.done():
     if time.time() > deadline:
@@ -175,7 +173,7 @@ def _wait_until_done(run: preflight.PhaseRun) -> None:
     time.sleep(5)
 
 
-def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
+def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
                    gin_files: Sequence[str] = (),
                    t5x_flags: Sequence[str] = ()) -> None:
   """Trains each phase that is not finished, in order."""
@@ -186,8 +184,8 @@ def run_experiment(runs: Sequence[preflight.PhaseRun], log_dir: str,
             'skipped', flush=True)
       continue
     if run.phase.restores:
-      preflight.check_initial(runs[0].final_checkpoint, run, 'the first phase '
-                              'did not finish; run the same command again.')
+      run.check_initial(runs[0].final_checkpoint, 'the first phase did not '
+                        'finish; run the same command again.')
     found = checkpoint.steps(run.model_dir)  # T5X resumes from the last by name
     start = (f'resuming from checkpoint_{found[-1]}' if found else
              f'restoring the parameters of {runs[0].final_checkpoint}'

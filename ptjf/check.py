@@ -37,6 +37,7 @@ from absl import flags
 from ptjf import checkpoint
 from ptjf import bindings
 from ptjf import experiment
+from ptjf import phase
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import run_flags
@@ -45,7 +46,7 @@ flags.adopt_module_key_flags(bindings)
 flags.adopt_module_key_flags(run_flags)
 
 
-def describe(runs: list[preflight.PhaseRun]) -> list[str]:
+def describe(runs: list[phase.PhaseRun]) -> list[str]:
   """What was checked of each phase, as `ptjf check` prints it."""
   lines = []
   for i, run in enumerate(runs, 1):
@@ -70,7 +71,9 @@ def main(argv):
     call = run_flags.invocation_from_flags()
     recipe.require_t5x()
     extra = bindings.pass_through_from_flags()
-    runs = preflight.prepare_call(name, call, extra)
+    runs = preflight.prepare(name, call.workdir, call.pretrain_dir, call.phase,
+                             gin_files=extra.gin_files,
+                             tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
     notes = preflight.check_host(
         name, runs, [*call.t5x_flags, *extra.t5x_flags], strict=False)
   except ValueError as e:  # PreflightError included

@@ -41,13 +41,16 @@ def root_error(lines: Sequence[str]) -> str:
   return errors[-1][:300] if errors else ''
 
 
-def log_path(log_dir: str, name: str) -> str:
-  """A log file named after `name` that no other child gets: microseconds
-  keep the names of one host in launch order, the pid tells apart children
-  started at the same instant by two processes."""
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S.%f')
-  return os.path.join(log_dir, f'{name}.{socket.gethostname()}.{stamp}.'
-                      f'{os.getpid()}.log')
+def log_path(log_dir: str, name: str, shared: bool = True) -> str:
+  """A log file named after `name` and the time (UTC). In a directory
+  `shared` by the hosts of a pod, no other child gets the name: it holds the
+  host, microseconds keep the names of one host in launch order, and the pid
+  tells apart children started at the same instant by two processes."""
+  now = datetime.datetime.now(datetime.timezone.utc)
+  if not shared:
+    return os.path.join(log_dir, f'{name}.{now:%Y%m%d-%H%M%S}.log')
+  return os.path.join(log_dir, f'{name}.{socket.gethostname()}.'
+                      f'{now:%Y%m%d-%H%M%S.%f}.{os.getpid()}.log')
 
 
 class Child:

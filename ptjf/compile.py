@@ -43,6 +43,7 @@ from absl import flags
 from ptjf import aot
 from ptjf import bindings
 from ptjf import experiment
+from ptjf import phase
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import tpu
@@ -60,7 +61,7 @@ def _percent(part: float, whole: float) -> str:
   return f'{100 * part / whole:.0f}%'
 
 
-def describe(index: int, total: int, run: preflight.PhaseRun, where: tpu.Slice,
+def describe(index: int, total: int, run: phase.PhaseRun, where: tpu.Slice,
              mesh: dict[str, int], step: aot.StepConfig, compiled: aot.Compiled,
              hardware: float, step_time: Optional[float] = None) -> list[str]:
   """What `ptjf compile` prints for one phase that fits."""
@@ -97,21 +98,21 @@ def describe(index: int, total: int, run: preflight.PhaseRun, where: tpu.Slice,
   return lines + [f'    compiled in {compiled.seconds:.0f} s']
 
 
-def compile_phase(index: int, total: int, run: preflight.PhaseRun,
+def compile_phase(index: int, total: int, run: phase.PhaseRun,
                   gin_files: Sequence[str], where: tpu.Slice,
                   devices: Sequence[Any],
                   step_time: Optional[float] = None) -> list[str]:
-  """Compiles one phase; raises preflight.PreflightError if it does not fit,
+  """Compiles one phase; raises recipe.PreflightError if it does not fit,
   or if its FLOPs cannot be counted whole."""
   parse = lambda extra=(): run.parse(gin_files, extra)
   parse()
   step = aot.step_config()
   if step.model is None:
-    raise preflight.PreflightError(
+    raise recipe.PreflightError(
         f'{run.phase.arm}: ptjf compile counts the FLOPs of T5X encoder-decoders '
         '(network.T5Config with inputs and targets); this recipe builds '
         f'{type(recipe.value("MODEL")).__name__}.')
-  mesh = tpu.check_mesh(where, devices, run.phase.arm)  # as ptjf launch does
+  mesh = aot.check_mesh(where, devices, run.phase.arm)  # as ptjf launch does
   try:
     compiled = aot.compile_step(devices)
   except aot.DoesNotFit as e:
@@ -120,17 +121,17 @@ def compile_phase(index: int, total: int, run: preflight.PhaseRun,
               if fits else
               f'no num_microbatches up to {aot.MAX_MICROBATCHES} fits: give a '
               'larger MODEL_PARALLEL_SUBMESH or a bigger slice')
-    raise preflight.PreflightError(
+    raise recipe.PreflightError(
         f'{run.phase.arm} does not fit {where.name}: it needs '
         f'{aot.bytes_text(e.needed)} per chip, {aot.bytes_text(e.available)} '
         f'are available; {advice}.') from e
   try:
     hardware = aot.hardware_flops(parse, devices, step)
   except aot.LoopNotCounted as e:
-    raise preflight.PreflightError(f'{run.phase.arm}: {e}') from e
+    raise recipe.PreflightError(f'{run.phase.arm}: {e}') from e
   model = step.model_flops() / where.chips
   if hardware < model:
-    raise preflight.PreflightError(
+    raise recipe.PreflightError(
         f'{run.phase.arm}: the compiled step counts {hardware:.4g} FLOPs per '
         f'chip, fewer than the {model:.4g} the model needs: a loop of the '
         'program was not counted whole.')

@@ -255,9 +255,8 @@ def _bindings(run: RunEval, step: int) -> list[str]:
 def eval_command(run: RunEval, step: int) -> list[str]:
   """`python -m t5x.eval` of one checkpoint: eval.gin, then the run's model
   (its partitioner and macros win), then the split and paths."""
-  return [sys.executable, '-m', 't5x.eval', f'--gin_search_paths={recipe.REPO}',
-          f'--gin_file={EVAL_GIN}', f'--gin_file={run.model_gin}',
-          *(f'--gin_bindings={b}' for b in _bindings(run, step))]
+  return recipe.t5x_command('eval', [EVAL_GIN, run.model_gin],
+                            _bindings(run, step))
 
 
 def parse_eval(model_gin: str, bindings: Sequence[str]) -> None:
@@ -349,7 +348,7 @@ def evaluate(run: RunEval, step: int) -> tuple[dict[str, dict], str]:
   Raises EvalFailed when t5x.eval fails, is stopped or writes no metrics."""
   log_dir = os.path.join(run.output_dir, 'inference_eval', 'logs')
   command, log_path = eval_command(run, step), child.log_path(
-      log_dir, f'checkpoint_{step}')
+      log_dir, f'checkpoint_{step}', shared=False)
   tf.io.gfile.makedirs(log_dir)
   with _kept(os.path.join(run.output_dir, 'model-info.txt')):
     process = child.run(command, log_path)

@@ -13,16 +13,19 @@ its own directory named after its arm, e.g. <workdir>/pretrain and
 <workdir>/ptjf.
 
 Bindings reach phases by flag: --gin every phase, --pretrain_gin the first
-(pretrain, or static for a restart), --finetune_gin the fine-tune. The flags
-themselves are defined in ptjf/bindings.py and ptjf/run_flags.py, which only
-the commands import: a script that imports this module keeps its own flags.
+(pretrain, or static for a restart), --finetune_gin the fine-tune. One type,
+Bindings, carries them by flag: the flags fill it, a `ptjf run` call and a
+sweep's points hold it, and ptjf.preflight gives each phase its share. The
+flags themselves are defined in ptjf/bindings.py and ptjf/run_flags.py, which
+only the commands import: a script that imports this module keeps its own
+flags.
 """
 
 import dataclasses
 import difflib
 import os
 import re
-from typing import Mapping, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 from ptjf import recipe
 
@@ -178,6 +181,43 @@ def _gin_file_macros(paths: Sequence[str]) -> set[str]:
 # --- Which phases a binding reaches ------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Bindings(Mapping[str, tuple[str, ...]]):
+  """'NAME = VALUE' bindings by the flag that gives them (an entry of
+  SCOPES); read as a mapping, each flag gives its tuple of bindings."""
+  gin: Sequence[str] = ()
+  pretrain_gin: Sequence[str] = ()
+  finetune_gin: Sequence[str] = ()
+
+  def __post_init__(self):
+    for scope in SCOPES:
+      object.__setattr__(self, scope, tuple(getattr(self, scope)))
+
+  def __getitem__(self, scope: str) -> tuple[str, ...]:
+    if scope not in SCOPES:
+      raise KeyError(scope)
+    return getattr(self, scope)
+
+  def __iter__(self) -> Iterator[str]:
+    return iter(SCOPES)
+
+  def __len__(self) -> int:
+    return len(SCOPES)
+
+  def __add__(self, later: Mapping[str, Sequence[str]]) -> 'Bindings':
+    """Per flag, these bindings, then `later`'s (which win in gin)."""
+    return Bindings(**{s: (*self[s], *later.get(s, ())) for s in SCOPES})
+
+  def names(self) -> set[str]:
+    """The names bound, whatever the flag."""
+    return {recipe.macro_name(b) for scope in SCOPES for b in self[scope]}
+
+
+def _bindings(given: Mapping[str, Sequence[str]]) -> Bindings:
+  """`given` (Bindings, or a mapping of some SCOPES) as Bindings."""
+  return given if isinstance(given, Bindings) else Bindings(**given)
+
+
 def scope_phases(scope: str, phases: Sequence[Phase]) -> list[Phase]:
   """The phases a binding flag (an entry of SCOPES) applies to."""
   return {'gin': list(phases), 'pretrain_gin': list(phases[:1]),
@@ -221,24 +261,21 @@ def final_step(phases: Sequence[Phase],
 # --- What a `ptjf run` call may be given -------------------------------------
 
 
-def check_flags(name: str, phases: Sequence[Phase], gin: Sequence[str] = (),
-                pretrain_gin: Sequence[str] = (),
-                finetune_gin: Sequence[str] = (),
+def check_flags(name: str, phases: Sequence[Phase], bindings: Bindings,
                 pretrain_dir: Optional[str] = None, phase: str = 'all') -> None:
   """Raises ValueError for what `ptjf run` refuses from its flags alone,
   before reading any recipe."""
-  if managed := sorted({recipe.macro_name(b) for b in (
-      *gin, *pretrain_gin, *finetune_gin)} & SET_BY_RUN):
+  if managed := sorted(bindings.names() & SET_BY_RUN):
     raise ValueError(f'{", ".join(managed)} is set by ptjf run from --workdir '
                      'and --pretrain_dir; do not bind it.')
-  if len(phases) == 1 and (pretrain_gin or finetune_gin):
+  if len(phases) == 1 and (bindings.pretrain_gin or bindings.finetune_gin):
     raise ValueError(f'{name} has one phase: give its bindings with --gin, '
                      'not --pretrain_gin or --finetune_gin.')
   if pretrain_dir and (len(phases) == 1 or phase == 'first'):
     raise ValueError('--pretrain_dir is the first phase of a two-phase '
                      'experiment, to fine-tune from: not with --phase=first or '
                      'a one-phase experiment.')
-  if phase == 'first' and finetune_gin:
+  if phase == 'first' and bindings.finetune_gin:
     raise ValueError('--finetune_gin with --phase=first: the fine-tune does '
                      'not run.')
 
@@ -273,23 +310,20 @@ def check_required(name: str, phases: Sequence[Phase], running: Sequence[int],
 
 @dataclasses.dataclass(frozen=True)
 class PassThrough:
-  """What the user gives every phase run: bindings per scope, gin files
-  (absolute where they exist here: t5x.train starts in the repository) and
-  TFDS's data directory."""
-  bindings: Mapping[str, Sequence[str]]
+  """What the user gives every phase run: bindings (given as Bindings or a
+  mapping of some SCOPES), gin files (absolute where they exist here:
+  t5x.train starts in the repository) and TFDS's data directory."""
+  bindings: Bindings = Bindings()
   gin_files: Sequence[str] = ()
   tfds_data_dir: Optional[str] = None
+
+  def __post_init__(self):
+    object.__setattr__(self, 'bindings', _bindings(self.bindings))
 
   @property
   def t5x_flags(self) -> list[str]:
     return ([f'--tfds_data_dir={self.tfds_data_dir}']
             if self.tfds_data_dir else [])
-
-
-def merged(bindings: Mapping[str, Sequence[str]],
-           extra: PassThrough) -> dict[str, tuple[str, ...]]:
-  """Per scope, `bindings` then the user's."""
-  return {s: (*bindings.get(s, ()), *extra.bindings.get(s, ())) for s in SCOPES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,17 +332,25 @@ class Invocation:
 
   Attributes:
     workdir: its --workdir; each phase it runs writes workdir/<arm>.
-    bindings: scope (an entry of SCOPES) -> 'NAME=VALUE' bindings, before
-      the user's own.
+    bindings: its own, before the user's (PassThrough's); given as Bindings
+      or a mapping of some SCOPES.
     pretrain_dir: a finished first phase it fine-tunes from, if any.
     first_only: it runs only the first phase (--phase=first).
     t5x_flags: flags passed as they are to every t5x.train.
   """
   workdir: str
-  bindings: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+  bindings: Bindings = Bindings()
   pretrain_dir: Optional[str] = None
   first_only: bool = False
   t5x_flags: Sequence[str] = ()
+
+  def __post_init__(self):
+    object.__setattr__(self, 'bindings', _bindings(self.bindings))
+
+  @property
+  def phase(self) -> str:
+    """Its --phase: 'first' or 'all'."""
+    return 'first' if self.first_only else 'all'
 
   def phase_indices(self, phases: Sequence[Phase]) -> list[int]:
     """The indices of the phases this call trains."""
@@ -323,7 +365,7 @@ class Invocation:
             f'--workdir={self.workdir}']
     args += [f'--pretrain_dir={self.pretrain_dir}'] if self.pretrain_dir else []
     args += [f'--{scope}={b}'
-             for scope, scope_bindings in merged(self.bindings, extra).items()
+             for scope, scope_bindings in (self.bindings + extra.bindings).items()
              if not (self.first_only and scope == 'finetune_gin')
              for b in scope_bindings]
     args += [f'--gin_file={f}' for f in extra.gin_files]

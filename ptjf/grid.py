@@ -330,7 +330,7 @@ def phase_steps(grid: Grid, run: experiment.Invocation,
           extra: experiment.PassThrough) -> list[Optional[int]]:
   """The TRAIN_STEPS of each phase of a point, also of one it fine-tunes
   from (a --phase=first run: of its first phase alone)."""
-  bindings = experiment.merged(run.bindings, extra)
+  bindings = run.bindings + extra.bindings
   return [setting(grid.phases, i, bindings, extra.gin_files, 'TRAIN_STEPS')
           for i in range(1 if run.first_only else len(grid.phases))]
 
@@ -343,7 +343,7 @@ def check_lengths(grid: Grid, extra: experiment.PassThrough) -> None:
     return
   phases = grid.phases
   for run in grid.points:
-    bindings = experiment.merged(run.bindings, extra)
+    bindings = run.bindings + extra.bindings
     n1, n2 = phase_steps(grid, run, extra)
     for i, phase in enumerate(phases):
       warmup = setting(phases, i, bindings, extra.gin_files, 'WARMUP_STEPS')

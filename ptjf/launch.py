@@ -329,9 +329,8 @@ def check_flags(name: str, phases: Sequence[experiment.Phase],
   _require_gcs(run_flags.WORKDIR)
   if run_flags.PRETRAIN_DIR.value:
     _require_gcs(run_flags.PRETRAIN_DIR)
-  experiment.check_flags(name, phases, **pass_through.bindings,
-                         pretrain_dir=run_flags.PRETRAIN_DIR.value,
-                         phase=run_flags.PHASE.value)
+  experiment.check_flags(name, phases, pass_through.bindings,
+                         run_flags.PRETRAIN_DIR.value, run_flags.PHASE.value)
   if _SETUP.value != bool(_REPO_URL.value):
     raise ValueError('--setup clones --repo_url (the git URL of your copy of '
                      'this repository): give both or neither.')
@@ -339,8 +338,7 @@ def check_flags(name: str, phases: Sequence[experiment.Phase],
 
 def _user_binds_mesh(pass_through: experiment.PassThrough) -> bool:
   """Whether the user sets the mesh (a binding or a gin file may)."""
-  names = {recipe.macro_name(b) for scope in pass_through.bindings.values()
-           for b in scope}
+  names = pass_through.bindings.names()
   return bool(pass_through.gin_files) or any(
       n in _MESH_MACROS or 'PjitPartitioner' in n for n in names)
 
@@ -353,6 +351,8 @@ def check_slice(name: str, phases: Sequence[experiment.Phase],
   short of compiling. Returns the submesh bindings to add by scope (where
   the recipe's does not tile the slice and a block of as many chips does),
   and what was checked, as notes."""
+  # It needs JAX and T5X, which printing the steps alone does not.
+  from ptjf import aot  # pylint: disable=g-import-not-at-top
   devices = where.devices()
   added, meshes = {}, []
   for run in runs:
@@ -367,7 +367,7 @@ def check_slice(name: str, phases: Sequence[experiment.Phase],
       added.setdefault(binding, set()).add(run.phase.arm)
       run.parse(gin_files, [binding])
     try:
-      mesh = tpu.check_mesh(where, devices, run.phase.arm)
+      mesh = aot.check_mesh(where, devices, run.phase.arm)
     except ValueError as e:
       if other:  # the user's submesh: name one that tiles
         raise type(e)(f"{e}; --gin='MODEL_PARALLEL_SUBMESH = {other}' tiles "
@@ -505,8 +505,7 @@ def launch_steps(name: str) -> list[Step]:
   from ptjf import preflight  # pylint: disable=g-import-not-at-top
   # As `ptjf check` does, short of the data and the directories, which only
   # the workers see: --pretrain_dir is checked there.
-  runs = preflight.prepare(name, '<workdir>',
-                           phase='first' if call.first_only else 'all',
+  runs = preflight.prepare(name, '<workdir>', phase=call.phase,
                            gin_files=local.gin_files,
                            tfds_data_dir=local.tfds_data_dir, check_data=False,
                            **local.bindings)
@@ -515,9 +514,8 @@ def launch_steps(name: str) -> list[Step]:
     added, notes = check_slice(
         name, phases, [runs[i] for i in running], local.gin_files, where,
         _user_binds_mesh(local))
-    pass_through = dataclasses.replace(pass_through, bindings={
-        scope: [*pass_through.bindings.get(scope, ()), *added.get(scope, ())]
-        for scope in experiment.SCOPES})
+    pass_through = dataclasses.replace(
+        pass_through, bindings=pass_through.bindings + added)
   for note in notes:
     print(f'# {note}', flush=True)
   return plan(argument, call, pass_through, where)

@@ -48,6 +48,7 @@ from mixtures import wmt as wmt_mixtures
 from ptjf import bindings
 from ptjf import datasets
 from ptjf import experiment
+from ptjf import phase
 from ptjf import preflight
 from ptjf import recipe
 from ptjf import table
@@ -89,7 +90,7 @@ class TaskPlan:
 
 @dataclasses.dataclass
 class PhasePlan:
-  run: preflight.PhaseRun
+  run: phase.PhaseRun
   batch: int
   lengths: dict[str, int]
   learning_rates: list[float]  # at _LR_POINTS evenly spaced steps from 1
@@ -149,7 +150,7 @@ def _warmup() -> Optional[int]:
     return None
 
 
-def plan_phase(run: preflight.PhaseRun, gin_files: Sequence[str],
+def plan_phase(run: phase.PhaseRun, gin_files: Sequence[str],
                given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
   """Re-parses the phase's config and counts what it trains on."""
   run.parse(gin_files)

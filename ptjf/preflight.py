@@ -1,6 +1,6 @@
 """Resolves an experiment's phases and checks them before any compute.
 
-Every problem found here is a PreflightError whose message is one line naming
+Every problem found here is a recipe.PreflightError whose message is one line naming
 the bad value and what would be valid: unknown experiments, REQUIRED macros
 left unbound, bindings a recipe does not define, unknown mixtures, overlapping
 directories, missing or incomplete initial checkpoints, and checkpoints of a
@@ -8,7 +8,6 @@ different model than the recipe builds.
 """
 
 import ast
-import dataclasses
 import os
 import re
 import socket
@@ -21,54 +20,11 @@ from ptjf import checkpoint
 from ptjf import datasets
 from ptjf import experiment
 from ptjf import host
+from ptjf import phase
 from ptjf import recipe
 
 # How T5X's config.gin records the checkpoint a fine-tune restored.
 _RESTORED = re.compile(r'^INITIAL_CHECKPOINT_PATH = (.+)$', re.M)
-
-
-class PreflightError(ValueError):
-  """A problem found before any training; its message is one line."""
-
-
-@dataclasses.dataclass
-class PhaseRun:
-  """One phase of an experiment, resolved: where it runs and for how long."""
-  phase: experiment.Phase
-  model_dir: str
-  bindings: list[str]
-  steps: int
-  shapes: dict[str, tuple[int, ...]]
-  report: list[str] = dataclasses.field(default_factory=list)
-  data_seed: Optional[int] = None
-  mesh: Optional[host.MeshNeed] = None
-  remote_files: list[str] = dataclasses.field(default_factory=list)
-
-  def attempt_bindings(self, start_step: int = 0) -> list[str]:
-    """The bindings of an attempt resuming at `start_step`, MODEL_DIR first:
-    a fixed DATA_SEED moves on with the step, so no batch is replayed."""
-    seed = ([f'DATA_SEED = {self.data_seed + start_step}']
-            if self.data_seed is not None and start_step else [])
-    return [recipe.string_binding('MODEL_DIR', self.model_dir), *self.bindings,
-            *seed]
-
-  def parse(self, gin_files: Sequence[str] = (), extra: Sequence[str] = ()
-            ) -> None:
-    """Parses the phase's config as its first attempt's t5x.train does."""
-    recipe.parse(self.phase.recipe, [*self.attempt_bindings(), *extra],
-                 more_gin_files=gin_files)
-
-  def heading(self, index: int, total: int) -> str:
-    """'[1/2] pretrain: recipes/pretrain_X.gin -> DIR/pretrain'."""
-    return (f'[{index}/{total}] {self.phase.arm}: '
-            f'{os.path.relpath(self.phase.recipe, recipe.REPO)} -> {self.model_dir}')
-
-  @property
-  def final_checkpoint(self) -> str:
-    return checkpoint.path(self.model_dir, self.steps)
-
-  def done(self) -> bool:
-    return checkpoint.complete(self.final_checkpoint)
 
 
 def _normal(path: str) -> str:
@@ -89,46 +45,48 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     recipe.parse(path, bindings, finalize=False, more_gin_files=gin_files)
     if finalize and (unbound := [m for m in recipe.unbound_required()
                                  if m not in experiment.SET_BY_RUN]):
-      raise PreflightError(
+      raise recipe.PreflightError(
           f'{name} leaves {", ".join(unbound)} unbound: bind '
           + ' '.join(f"--gin='{m} = ...'" for m in unbound)
           + f' ({hint}; the recipe\'s header says what each means).')
     if finalize:
       recipe.parse(path, bindings, finalize=True, more_gin_files=gin_files)
-  except PreflightError:
+  except recipe.PreflightError:
     raise
   except Exception as e:  # gin raises many types; its first line says what
-    raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
+    raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
 
 
-def _resolve(phase: experiment.Phase, model_dir: str, bindings: list[str],
+def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
              gin_files: Sequence[str], hint: str,
-             check_data: bool = True) -> tuple[PhaseRun, set[str]]:
+             check_data: bool = True) -> tuple[phase.PhaseRun, set[str]]:
   """The phase's run, checked, and the macros its recipe defines itself."""
-  path = phase.recipe
+  path = resolved.recipe
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
   _parse(path, [recipe.string_binding('MODEL_DIR', model_dir), *bindings],
          gin_files, hint=hint)
   name = os.path.relpath(path, recipe.REPO)
   if 'TRAIN_STEPS' not in recipe.macro_names():
-    raise PreflightError(f'{name} binds no TRAIN_STEPS: is it a recipe? A '
-                         'recipe sets TRAIN_STEPS and includes its gin '
-                         'fragments (see recipes/).')
+    raise recipe.PreflightError(
+        f'{name} binds no TRAIN_STEPS: is it a recipe? A recipe sets '
+        'TRAIN_STEPS and includes its gin fragments (see recipes/).')
   steps = recipe.value('TRAIN_STEPS')
   if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-    raise PreflightError(f'{name}: TRAIN_STEPS is {steps!r}; it must be a '
-                         'positive integer.')
+    raise recipe.PreflightError(
+        f'{name}: TRAIN_STEPS is {steps!r}; it must be a positive integer.')
   seed = recipe.value('DATA_SEED')
   if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-    raise PreflightError(f'{name}: DATA_SEED is {seed!r}; it must be an '
-                         'integer, or None for a new seed per run.')
+    raise recipe.PreflightError(
+        f'{name}: DATA_SEED is {seed!r}; it must be an integer, or None for a '
+        'new seed per run.')
   try:
     report, remote = datasets.check(data_present=check_data)
   except ValueError as e:  # gin adds the configurable it called on a 2nd line
-    raise PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
-  return PhaseRun(phase, model_dir, bindings, steps, recipe.parameter_shapes(),
-                  report, seed, host.mesh_need(), remote), macros
+    raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
+  return phase.PhaseRun(resolved, model_dir, bindings, steps,
+                        recipe.parameter_shapes(), report, seed,
+                        host.mesh_need(), remote), macros
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -136,74 +94,29 @@ def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
   """A macro no recipe defines is a typo: gin alone would accept it unused."""
   macros = {n for n in map(recipe.macro_name, bindings) if '.' not in n}
   if unknown := sorted(macros - known):
-    raise PreflightError(
+    raise recipe.PreflightError(
         f'{flag} binds {", ".join(unknown)}, which '
         f'{" and ".join(os.path.basename(r) for r in recipes)} do not define; '
         f'their macros: {", ".join(sorted(known))}.')
 
 
-def _model_mismatch(have: dict, want: dict) -> str:
-  """'' when two parameter trees agree, else a short description."""
-  if have == want:
-    return ''
-  names = sorted(set(have) ^ set(want)) or sorted(
-      n for n in want if have[n] != want[n])
-  example = names[0]
-  return (f'{len(names)} parameters differ, e.g. {example}: '
-          f'{have.get(example, "absent")} in the checkpoint, '
-          f'{want.get(example, "absent")} in the recipe')
-
-
-def _check_checkpoints(run: PhaseRun) -> None:
+def _check_checkpoints(run: phase.PhaseRun) -> None:
   """A phase directory must hold this run's model, and no step past its end."""
   found = checkpoint.steps(run.model_dir)
   if found and found[-1] > run.steps:
-    raise PreflightError(
+    raise recipe.PreflightError(
         f'{run.model_dir} holds checkpoint_{found[-1]}, past this phase\'s '
         f'TRAIN_STEPS = {run.steps}: it is another run\'s directory; give '
         'another --workdir.')
   latest = checkpoint.path(run.model_dir, found[-1]) if found else ''
   if latest:  # T5X resumes from the last by name, whole or not
-    _check_whole(latest)
-  if latest and (diff := _model_mismatch(checkpoint.parameter_shapes(latest),
-                                         run.shapes)):
-    raise PreflightError(f'{latest} is not of the model that '
-                         f'{os.path.basename(run.phase.recipe)} builds ({diff}); '
-                         'give another --workdir.')
-
-
-def _check_whole(path: str) -> None:
-  """Refuses a checkpoint T5X would fail to restore, naming what to move
-  aside and the newest whole checkpoint, where T5X would resume then."""
-  if not (problem := checkpoint.verify(path)):
-    return
-  model_dir, step = os.path.dirname(path), int(path.rsplit('_', 1)[1])
-  broken = [step]
-  for older in reversed([s for s in checkpoint.steps(model_dir) if s < step]):
-    if not checkpoint.verify(checkpoint.path(model_dir, older)):
-      then = f'the newest good one is checkpoint_{older}, where the phase resumes'
-      break
-    broken.append(older)
-  else:
-    then = 'no older checkpoint is whole, so the phase starts from its beginning'
-  names = ', '.join(f'checkpoint_{s}' for s in broken)
-  raise PreflightError(
-      f'{path} is broken ({problem}): move {names} out of {model_dir} (or '
-      f'rename, e.g. to checkpoint_{step}.broken); {then}.')
-
-
-def check_initial(initial: str, run: PhaseRun, fix: str) -> None:
-  """The fine-tune's initial checkpoint exists, is complete and fits its model;
-  `fix` says what to do when it is missing."""
-  if not checkpoint.complete(initial):
-    have = checkpoint.steps(os.path.dirname(initial))
-    raise PreflightError(f'{initial} is missing or incomplete (checkpoints '
-                         f'there: {have or "none"}): {fix}')
-  _check_whole(initial)
-  if diff := _model_mismatch(checkpoint.parameter_shapes(initial), run.shapes):
-    raise PreflightError(
-        f'{initial} is of a different model than '
-        f'{os.path.basename(run.phase.recipe)} ({diff}).')
+    phase.check_whole(latest)
+  if latest and (diff := phase.model_mismatch(
+      checkpoint.parameter_shapes(latest), run.shapes)):
+    raise recipe.PreflightError(
+        f'{latest} is not of the model that '
+        f'{os.path.basename(run.phase.recipe)} builds ({diff}); give another '
+        '--workdir.')
 
 
 def check_writable(path: str) -> None:
@@ -213,26 +126,29 @@ def check_writable(path: str) -> None:
   try:
     is_file = tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
   except tf.errors.OpError as e:  # e.g. a scheme TensorFlow does not read
-    raise PreflightError(f'{path} cannot be read from this host '
-                         f'({str(e).splitlines()[0][:200]}): give a local '
-                         '--workdir or a gs:// one.') from e
+    raise recipe.PreflightError(
+        f'{path} cannot be read from this host '
+        f'({str(e).splitlines()[0][:200]}): give a local --workdir or a gs:// '
+        'one.') from e
   if is_file:
-    raise PreflightError(f'{path} is a file, not a directory: give a --workdir '
-                         'that is a directory, new or one this experiment ran '
-                         'in.')
+    raise recipe.PreflightError(
+        f'{path} is a file, not a directory: give a --workdir that is a '
+        'directory, new or one this experiment ran in.')
   if '://' in path:
     return
   parent = os.path.abspath(path)
   while not os.path.exists(parent):
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):
-    raise PreflightError(f'{path} cannot be created: {parent} is a file; give '
-                         'a --workdir that is a directory.')
+    raise recipe.PreflightError(
+        f'{path} cannot be created: {parent} is a file; give a --workdir that '
+        'is a directory.')
   # access(2) also says EROFS for root, on a read-only file system
   if not os.access(parent, os.W_OK | os.X_OK):
-    raise PreflightError(f'{path} cannot be written: {parent} is on a '
-                         'read-only file system or not writable by this user; '
-                         'give a --workdir on a writable file system.')
+    raise recipe.PreflightError(
+        f'{path} cannot be written: {parent} is on a read-only file system or '
+        'not writable by this user; give a --workdir on a writable file '
+        'system.')
 
 
 def check_remote_writes(workdir: str) -> None:
@@ -247,14 +163,14 @@ def check_remote_writes(workdir: str) -> None:
       f.write('')
     tf.io.gfile.remove(probe)
   except tf.errors.OpError as e:
-    raise PreflightError(
+    raise recipe.PreflightError(
         f'--workdir {workdir} cannot be written from this host '
         f'({str(e).splitlines()[0][:200]}): give a bucket that this host\'s '
         'service account may write.') from e
 
 
-def check_host(name: str, runs: Sequence[PhaseRun], t5x_flags: Sequence[str],
-               strict: bool) -> list[str]:
+def check_host(name: str, runs: Sequence[phase.PhaseRun],
+               t5x_flags: Sequence[str], strict: bool) -> list[str]:
   """What only the host that trains can tell: its devices hold each phase's
   mesh and batch, and it reads the remote vocabulary files. Raises
   PreflightError where not, if `strict` or this host has an accelerator;
@@ -275,7 +191,7 @@ def check_host(name: str, runs: Sequence[PhaseRun], t5x_flags: Sequence[str],
   notes = [f'{", ".join(arms)}: {p}' if arms else p
            for p, arms in problems.items()]
   if notes and (strict or devices.accelerated):
-    raise PreflightError(notes[0] + '.')
+    raise recipe.PreflightError(notes[0] + '.')
   return notes
 
 
@@ -292,7 +208,7 @@ def check_first_phase(model_dir: str) -> None:
       restored = ast.literal_eval(match.group(1))
     except (ValueError, SyntaxError):
       restored = match.group(1)
-    raise PreflightError(
+    raise recipe.PreflightError(
         f'--pretrain_dir {model_dir} is a fine-tune, not a first phase: its '
         f'config.gin restores {restored}; give the first phase\'s directory '
         f'(e.g. {os.path.dirname(str(restored))}).')
@@ -303,22 +219,20 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
             gin_files: Sequence[str] = (),
             tfds_data_dir: Optional[str] = None,
-            check_data: bool = True) -> list[PhaseRun]:
+            check_data: bool = True) -> list[phase.PhaseRun]:
   """Resolves and checks every phase to run; raises PreflightError.
   `check_data=False` leaves out what needs the data downloaded (mC4's JSON
   shards), for the commands that work before it is."""
   if tfds_data_dir:  # as t5x.train sets it: twins read split sizes there
     seqio.set_tfds_data_dir_override(tfds_data_dir)
-  scoped = {'gin': gin, 'pretrain_gin': pretrain_gin,
-            'finetune_gin': finetune_gin}
+  scoped = experiment.Bindings(gin, pretrain_gin, finetune_gin)
   try:
     phases = experiment.phases(name)
-    experiment.check_flags(name, phases, gin, pretrain_gin, finetune_gin,
-                           pretrain_dir, phase)
+    experiment.check_flags(name, phases, scoped, pretrain_dir, phase)
     per_phase = [experiment.phase_bindings(phases, i, scoped)
                  for i in range(1 if phase == 'first' else len(phases))]
   except ValueError as e:
-    raise PreflightError(str(e)) from e
+    raise recipe.PreflightError(str(e)) from e
   check_writable(workdir)
   for i in range(len(per_phase)):
     if not (i == 0 and pretrain_dir):  # --pretrain_dir is only read
@@ -345,33 +259,32 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
                                    ('--finetune_gin', finetune_gin)][:len(runs)]):
     _check_macros(flag, own, macros[i], recipes[i:i + 1])
   if len(runs) == 2:
-    first, second = runs
-    if _inside(second.model_dir, first.model_dir) or _inside(
-        first.model_dir, second.model_dir):
-      raise PreflightError(
-          f'the fine-tune directory {second.model_dir} and the first phase\'s '
-          f'{first.model_dir} overlap: give a --workdir outside the first '
-          'phase\'s directory, which the fine-tune never writes.')
-    if diff := _model_mismatch(first.shapes, second.shapes):
-      raise PreflightError(
-          f'{os.path.basename(first.phase.recipe)} and '
-          f'{os.path.basename(second.phase.recipe)} build different models '
-          f'({diff.replace("checkpoint", "first phase")}); bind model settings '
-          'with --gin so that both phases get them.')
-    if pretrain_dir or first.done():  # --pretrain_dir must hold a finished one
-      check_initial(first.final_checkpoint, second,
-                    f'--pretrain_dir must hold a finished first phase; finish '
-                    f'it with ptjf run {name} --phase=first, or leave '
-                    '--pretrain_dir out to train it under --workdir.')
+    _check_pair(name, *runs, bool(pretrain_dir))
   for run in runs:
     _check_checkpoints(run)
   return runs
 
 
-def prepare_call(name: str, call: experiment.Invocation,
-                 extra: experiment.PassThrough) -> list[PhaseRun]:
-  """prepare() for one `ptjf run` call and what the user passes through."""
-  return prepare(name, call.workdir, call.pretrain_dir,
-                 'first' if call.first_only else 'all',
-                 gin_files=extra.gin_files,
-                 tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
+def _check_pair(name: str, first: phase.PhaseRun, second: phase.PhaseRun,
+                given_first: bool) -> None:
+  """The fine-tune writes apart from its first phase, builds its model, and
+  restores a whole final checkpoint where there is one (there must be one
+  in a --pretrain_dir, `given_first`)."""
+  if _inside(second.model_dir, first.model_dir) or _inside(
+      first.model_dir, second.model_dir):
+    raise recipe.PreflightError(
+        f'the fine-tune directory {second.model_dir} and the first phase\'s '
+        f'{first.model_dir} overlap: give a --workdir outside the first '
+        'phase\'s directory, which the fine-tune never writes.')
+  if diff := phase.model_mismatch(first.shapes, second.shapes):
+    raise recipe.PreflightError(
+        f'{os.path.basename(first.phase.recipe)} and '
+        f'{os.path.basename(second.phase.recipe)} build different models '
+        f'({diff.replace("checkpoint", "first phase")}); bind model settings '
+        'with --gin so that both phases get them.')
+  if given_first or first.done():
+    second.check_initial(first.final_checkpoint,
+                         f'--pretrain_dir must hold a finished first phase; '
+                         f'finish it with ptjf run {name} --phase=first, or '
+                         'leave --pretrain_dir out to train it under '
+                         '--workdir.')

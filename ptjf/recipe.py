@@ -24,6 +24,11 @@ T5X_INSTALL = ("pip install -e '.[t5x]' && pip install --no-deps -r "
 _REQUIRED = 'gin.REQUIRED/gin.constant'
 
 
+class PreflightError(ValueError):
+  """A problem found before any training (a recipe, its bindings, data,
+  directories, checkpoints, devices); its message is one line."""
+
+
 def t5x_missing() -> str:
   """'' when T5X can be imported, else a one-line message on how to install it."""
   if importlib.util.find_spec('t5x') is None:
@@ -184,12 +189,13 @@ def string_binding(name: str, text: str) -> str:
   return f'{name} = {gin_string(text)}'
 
 
-def train_command(gin_files: Sequence[str], bindings: Sequence[str] = (),
-                  t5x_flags: Sequence[str] = (),
-                  python: str = sys.executable) -> list[str]:
-  """`python -m t5x.train` on gin files (the recipe first, later ones
-  override), then 'NAME = VALUE' bindings; `t5x_flags` are passed as they are."""
-  return [python, '-m', 't5x.train', f'--gin_search_paths={REPO}',
+def t5x_command(script: str, gin_files: Sequence[str],
+                bindings: Sequence[str] = (), t5x_flags: Sequence[str] = (),
+                python: str = sys.executable) -> list[str]:
+  """`python -m t5x.<script>` (train, eval or infer) on gin files (later
+  ones override), searched for in this repository, then 'NAME = VALUE'
+  bindings; `t5x_flags` are passed as they are."""
+  return [python, '-m', f't5x.{script}', f'--gin_search_paths={REPO}',
           *(f'--gin_file={f}' for f in gin_files),
           *(f'--gin_bindings={binding}' for binding in bindings), *t5x_flags]
 

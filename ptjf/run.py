@@ -60,7 +60,9 @@ def main(argv):
     call = run_flags.invocation_from_flags()
     recipe.require_t5x()
     extra = bindings.pass_through_from_flags()
-    runs = preflight.prepare_call(name, call, extra)
+    runs = preflight.prepare(name, call.workdir, call.pretrain_dir, call.phase,
+                             gin_files=extra.gin_files,
+                             tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
     t5x_flags = [*call.t5x_flags, *extra.t5x_flags]
     preflight.check_host(name, runs, t5x_flags, strict=True)
     preflight.check_remote_writes(call.workdir)

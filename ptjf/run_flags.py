@@ -1,5 +1,5 @@
 """The flags of a `ptjf run` call beyond its bindings (those are
-ptjf.experiment's): where it runs, which phases, and what t5x.train is given.
+ptjf.bindings'): where it runs, which phases, and what t5x.train is given.
 Shared by run, check and launch."""
 
 from absl import flags

@@ -201,7 +201,7 @@ def gin_files(sweep: grid.Grid, extra: experiment.PassThrough) -> list[GinFile]:
   """A binding file per phase run, for `python -m t5x.train` without ptjf."""
   phases, out = sweep.phases, []
   for run in sweep.runs:
-    bindings = experiment.merged(run.bindings, extra)
+    bindings = run.bindings + extra.bindings
     for i in run.phase_indices(phases):
       phase = phases[i]
       model_dir = posixpath.join(run.workdir, phase.arm)
@@ -217,9 +217,9 @@ def gin_files(sweep: grid.Grid, extra: experiment.PassThrough) -> list[GinFile]:
       # length sweep): write that one alone.
       lines += [b for j, b in enumerate(own) if recipe.macro_name(b) not in
                 {recipe.macro_name(later) for later in own[j + 1:]}]
-      command = shlex.join(recipe.train_command(
-          [phase.recipe, *extra.gin_files, path], t5x_flags=extra.t5x_flags,
-          python='python'))
+      command = shlex.join(recipe.t5x_command(
+          'train', [phase.recipe, *extra.gin_files, path],
+          t5x_flags=extra.t5x_flags, python='python'))
       text = '\n'.join([
           f'# The {phase.arm} phase of `ptjf sweep {sweep.name}`; train it '
           'with:', f'# {command}',
@@ -274,7 +274,7 @@ def main(argv: Sequence[str]) -> None:
     if name.endswith('.gin'):
       name = experiment.recipe_path(name)  # `ptjf run` starts in the repository
     extra = bindings.pass_through_from_flags()
-    experiment.check_flags(argv[1], phases, **extra.bindings)
+    experiment.check_flags(argv[1], phases, extra.bindings)
     given = {f.name: f.value for f in (*_AXIS_FLAGS, _FIX, _TOTAL_STEPS)}
     dims = grid.dimensions(name, phases, given, extra)
     root = experiment.absolute(_ROOT.value)
@@ -284,7 +284,7 @@ def main(argv: Sequence[str]) -> None:
     sweep = grid.lay_out(name, phases, root, dims)
     experiment.check_required(
         grid.recipe_name(phases[-1]), phases,
-        range(len(phases)), experiment.merged(sweep.points[0].bindings, extra),
+        range(len(phases)), sweep.points[0].bindings + extra.bindings,
         extra.gin_files)
     grid.check_lengths(sweep, extra)
     files = gin_files(sweep, extra) if _FORMAT.value == 'gin' else []

@@ -157,25 +157,3 @@ def tiling_submesh(devices: Sequence[Any], submesh: tuple[int, ...]
   blocks = [b for b in itertools.product(
       *(range(1, n + 1) for n in bounds)) if math.prod(b) == size and tiles(b)]
   return min(blocks, key=lambda b: (max(b), b), default=None)
-
-
-def check_mesh(where: Slice, devices: Sequence[Any], arm: str
-               ) -> dict[str, int]:
-  """The parsed recipe's mesh on the slice, e.g. {'data': 16, 'model': 8};
-  raises preflight.PreflightError when it does not tile the slice, or when
-  the batch (each microbatch) does not split evenly over its data axis.
-  `ptjf compile` and `ptjf launch` refuse a slice with it."""
-  # They need T5X and JAX, which the slice table does not.
-  from ptjf import aot  # pylint: disable=g-import-not-at-top
-  from ptjf import host  # pylint: disable=g-import-not-at-top
-  from ptjf import preflight  # pylint: disable=g-import-not-at-top
-  try:
-    mesh = aot.mesh_shape(devices)
-  except (AssertionError, ValueError) as e:
-    raise preflight.PreflightError(
-        f'{arm}: the mesh does not tile {where.name} ({where.topology_name}): '
-        f'{str(e).splitlines()[0]}') from e
-  if problem := host.split_problem(host.mesh_need(), mesh.get('data', 1),
-                                   f'{where.name} ({where.chips} chips)'):
-    raise preflight.PreflightError(f'{arm}: {problem}.')
-  return mesh

@@ -34,8 +34,8 @@ def train(name, model_dir, *bindings):
   """Runs one tiny recipe to completion; returns its log."""
   gin_file = os.path.join(recipe.RECIPES_DIR, name + '.gin')
   result = subprocess.run(
-      recipe.train_command([gin_file], [recipe.string_binding('MODEL_DIR', model_dir),
-                            *CADENCE, *bindings]),
+      recipe.t5x_command('train', [gin_file], [
+          recipe.string_binding('MODEL_DIR', model_dir), *CADENCE, *bindings]),
       cwd=recipe.REPO, env=recipe.cpu_env(), capture_output=True, text=True,
       check=False)
   assert result.returncode == 0, result.stderr[-3000:]

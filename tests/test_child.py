@@ -108,7 +108,11 @@ def test_root_error_skips_asyncio_noise_at_shutdown():
 def test_log_names_never_collide_and_sort_by_time(tmp_path):
   names = [child.log_path(str(tmp_path), 'ptjf') for _ in range(50)]
   assert len(set(names)) == len(names) and names == sorted(names)
-  assert os.path.basename(names[0]).startswith('ptjf.')
+  assert re.fullmatch(r'ptjf\..+\.\d{8}-\d{6}\.\d{6}\.\d+\.log',
+                      os.path.basename(names[0])), names[0]
+  alone = child.log_path(str(tmp_path), 'checkpoint_12', shared=False)
+  assert re.fullmatch(r'checkpoint_12\.\d{8}-\d{6}\.log',
+                      os.path.basename(alone)), alone
 
 
 def test_launch_passes_signals_on_to_the_running_step(tmp_path):

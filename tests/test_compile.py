@@ -277,7 +277,7 @@ def test_a_hardware_count_below_the_model_is_refused(monkeypatch):
   monkeypatch.setattr(aot, 'hardware_flops', lambda *args: 1.0)
   run = preflight.prepare('pretrain_synth_mc4_tiny', '<workdir>')[0]
   where = tpu.parse('v4-8')
-  with pytest.raises(preflight.PreflightError, match=(
+  with pytest.raises(recipe.PreflightError, match=(
       r'^pretrain: the compiled step counts 1 FLOPs per chip, fewer than the '
       r'5\.914e\+08 the model needs: a loop of the program was not counted whole\.$')):
     compile_command.compile_phase(1, 1, run, [], where, where.devices())

@@ -61,8 +61,8 @@ def nmt(tmp_path_factory):
   """A 12-step NMT pre-training (checkpoint_0 and _12), then `ptjf eval
   --checkpoints=all` twice: (run dir, both results, what the run held)."""
   run_dir = str(tmp_path_factory.mktemp('eval') / 'pretrain')
-  result = subprocess.run(recipe.train_command(
-      [os.path.join(recipe.RECIPES_DIR, NMT + '.gin')],
+  result = subprocess.run(recipe.t5x_command(
+      'train', [os.path.join(recipe.RECIPES_DIR, NMT + '.gin')],
       [recipe.string_binding('MODEL_DIR', run_dir), 'TRAIN_STEPS = 12',
        'WARMUP_STEPS = 4', 'train.eval_steps = 1']),
                           cwd=recipe.REPO, env=recipe.cpu_env(),

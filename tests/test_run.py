@@ -192,13 +192,13 @@ def test_resumed_finetune_kept_its_step_and_optimizer_state(preempted):
 
 def test_refuses_a_finetune_directory_inside_the_pretraining(preempted, tmp_path):
   _, pretrain, *_ = preempted
-  with pytest.raises(preflight.PreflightError, match='overlap'):
+  with pytest.raises(recipe.PreflightError, match='overlap'):
     preflight.prepare(EXPERIMENT, os.path.join(pretrain, 'sub'), pretrain_dir=pretrain)
 
 
 def test_refuses_a_pretraining_of_another_model(preempted, tmp_path):
   _, pretrain, *_ = preempted  # a tiny mT5, not the tiny NMT model
-  with pytest.raises(preflight.PreflightError, match='is of a different model than '
+  with pytest.raises(recipe.PreflightError, match='is of a different model than '
                      'ptjf_synth_ro_fr_tiny.gin'):
     preflight.prepare('ptjf_synth_ro_fr_tiny', str(tmp_path / 'w'), pretrain_dir=pretrain,
                 pretrain_gin=['TRAIN_STEPS = 160'],
@@ -207,7 +207,7 @@ def test_refuses_a_pretraining_of_another_model(preempted, tmp_path):
 
 def test_refuses_a_directory_with_checkpoints_past_the_run(preempted, tmp_path):
   _, pretrain, *_ = preempted
-  with pytest.raises(preflight.PreflightError, match='holds checkpoint_160, past'):
+  with pytest.raises(recipe.PreflightError, match='holds checkpoint_160, past'):
     preflight.prepare('pretrain_synth_mc4_tiny', os.path.dirname(pretrain),
                 gin=['TRAIN_STEPS = 100'])
 

@@ -375,8 +375,8 @@ def test_ptjf_check_reads_the_twins_sizes_from_tfds_data_dir(tmp_path):
 
 
 def train(model_dir, *bindings):
-  result = subprocess.run(recipe.train_command(
-      [os.path.join(recipe.RECIPES_DIR, NMT + '.gin')],
+  result = subprocess.run(recipe.t5x_command(
+      'train', [os.path.join(recipe.RECIPES_DIR, NMT + '.gin')],
       [recipe.string_binding('MODEL_DIR', str(model_dir)), 'TRAIN_STEPS = 2',
        'WARMUP_STEPS = 1', 'train.eval_steps = 1', *bindings]),
                           cwd=recipe.REPO, env=recipe.cpu_env(),
