@@ -1,4 +1,6 @@
-"""Reads a recipe the way `python -m t5x.train` does, without training.
+"""Reads a recipe the way `python -m t5x.train` does, without training, and
+builds the `python -m t5x.train` (or t5x.eval, t5x.infer) command that runs it.
+A problem found before any training is a PreflightError.
 
 T5X is not on PyPI, so everything here imports it lazily and says how to
 install it when it is missing.
