@@ -1,18 +1,28 @@
 """What the reproduction's grids share: their flags and cadence, how they
-train a set of `ptjf run` experiments, how they write their table and call
-`ptjf plot`."""
+lay out each arm as `ptjf sweep ARM --root=WORKDIR` does (ptjf.grid) and train
+it, how they write their table and call `ptjf plot`.
+
+Every arm of a problem shares WORKDIR, where the phases of its runs never meet
+another arm's: e.g. static at WORKDIR/high0.3/static, PTJF's pre-training at
+WORKDIR/pretrain2400/pretrain (transfer's too), its fine-tunes at
+WORKDIR/pretrain2400/high0.3/ptjf, and a restart at
+WORKDIR/pretrain2400_high0.3/{static,restart}.
+"""
 
 import dataclasses
 import os
-import subprocess
+import shlex
 import sys
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from absl import app
 from absl import flags
 
+from benchmarks import trade_off
 from ptjf import chain
+from ptjf import child
 from ptjf import experiment
+from ptjf import grid as ptjf_grid
 from ptjf import preflight
 from ptjf import recipe
 
@@ -64,10 +74,64 @@ def recipe_steps(problem: str, arm: str) -> int:
     raise app.UsageError(f'--problem={problem}: {e}') from None
 
 
-def train(phases: Sequence[preflight.PhaseRun], workdir: str,
-          gin_files: Sequence[str]) -> None:
-  """Trains what is not yet done of an experiment's phases."""
-  chain.run_experiment(list(phases), os.path.join(workdir, 'logs'), list(gin_files))
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """One experiment's runs as `ptjf sweep` lays them out, and what each is
+  given beside its own bindings."""
+  grid: ptjf_grid.Grid
+  extra: experiment.PassThrough
+
+  def train(self) -> None:
+    """Trains what is not yet done of each run, first phases first; each is
+    checked just before it trains (a fine-tune's first phase must be done)."""
+    for call in self.grid.runs:
+      bindings = experiment.merged(call.bindings, self.extra)
+      if call.first_only:  # as Invocation.args: ptjf run refuses it there
+        bindings.pop('finetune_gin')
+      phases = preflight.prepare(
+          self.grid.name, call.workdir, call.pretrain_dir,
+          'first' if call.first_only else 'all',
+          gin_files=self.extra.gin_files, **bindings)
+      chain.run_experiment(phases, os.path.join(call.workdir, 'logs'),
+                           list(self.extra.gin_files))
+
+  def runs(self) -> list[trade_off.Run]:
+    """Its measured runs: each point, with its high-resource rate and the
+    steps before its measured phase starts."""
+    out = []
+    for point in self.grid.points:
+      rate = ptjf_grid.bound(point, 'HIGH_RESOURCE_RATE')
+      first = (ptjf_grid.phase_steps(self.grid, point, self.extra)[0]
+               if len(self.grid.phases) == 2 else 0)
+      out.append(trade_off.Run(self.grid.name, point.workdir,
+                               None if rate is None else float(rate), first))
+    return out
+
+
+def split(settings: Settings) -> dict[str, object]:
+  """The axes of a two-phase arm: its first phase for the grid's first steps,
+  its fine-tune for the rest of the total."""
+  return {ptjf_grid.PRETRAIN_STEPS.flag: [str(settings.first)],
+          ptjf_grid.FIX: 'total', ptjf_grid.TOTAL_STEPS: str(settings.steps)}
+
+
+def arm(name: str, settings: Settings,
+        given: Mapping[str, Sequence[str]], gin: Sequence[str] = (),
+        finetune_gin: Sequence[str] = ()) -> Arm:
+  """`name`'s runs on the axes `given` (a `ptjf sweep` flag name -> its
+  values), laid out under the workdir; `gin` and `finetune_gin` bind every run
+  beside the grid's own bindings. UsageError where `ptjf sweep` refuses."""
+  extra = experiment.PassThrough(
+      {'gin': [*settings.gin, *gin], 'finetune_gin': list(finetune_gin)},
+      settings.gin_files)
+  try:
+    phases = experiment.phases(name)
+    laid_out = ptjf_grid.lay_out(name, phases, settings.workdir,
+                                 ptjf_grid.dimensions(name, phases, given, extra))
+    ptjf_grid.check_lengths(laid_out, extra)
+  except ValueError as e:
+    raise app.UsageError(f'{name}: {e}') from None
+  return Arm(laid_out, extra)
 
 
 def write_table(lines: Sequence[str], prefix: str) -> None:
@@ -79,5 +143,9 @@ def write_table(lines: Sequence[str], prefix: str) -> None:
 
 
 def plot(args: Sequence[str]) -> None:
-  subprocess.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args], check=True,
-                 cwd=recipe.REPO)
+  """`ptjf plot ARGS`; exits at its failure."""
+  done = child.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args])
+  if done.returncode:
+    stopped = f' (stopped by signal {done.signals[0]})' if done.signals else ''
+    sys.exit(f'error: ptjf plot {shlex.join(args)} failed with exit status '
+             f'{done.returncode}{stopped}')

@@ -7,9 +7,11 @@ each is seen as often as mC4's in the paper's regime) for the same total
 steps, through `ptjf run`'s own code:
   static    the five languages at tau = 3.33 from scratch (WORKDIR/static);
   ptjf      English alone for the pre-training's steps, then the five, the
-            parameters restored, Adafactor and the warm-up reset (WORKDIR/ptjf);
+            parameters restored, Adafactor and the warm-up reset
+            (WORKDIR/pretrain<steps>/{pretrain,ptjf});
   restart   static for the pre-training's steps, then reset like ptjf and
-            trained on as long (WORKDIR/restart).
+            trained on as long (WORKDIR/pretrain<steps>/{static,restart}),
+laid out as `ptjf sweep ARM --root=WORKDIR` lays them out (benchmarks/grid.py).
 Steps default to the recipes' own: static_<problem>'s in all, pretrain_<problem>'s
 before the reset. Each run evaluates every language and its training-split
 twin every 100 steps. Seeds are the recipes' (0), so a re-run gives the same
@@ -46,38 +48,34 @@ _OUTPUT = flags.DEFINE_string(
 METHODS = ('static', 'restart', 'ptjf')
 
 
-def experiments(problem: str, grid: grid_lib.Settings) -> list[list[preflight.PhaseRun]]:
-  """The three arms' phases, all checked before any trains."""
-  split = dict(pretrain_gin=[f'TRAIN_STEPS = {grid.first}'],
-               finetune_gin=[f'TRAIN_STEPS = {grid.steps - grid.first}'],
-               gin=grid.gin, gin_files=grid.gin_files)
-  workdir = grid.workdir
-  return [preflight.prepare(f'static_{problem}', os.path.join(workdir, 'static'),
-                            gin=[*grid.gin, f'TRAIN_STEPS = {grid.steps}'],
-                            gin_files=grid.gin_files),
-          preflight.prepare(f'ptjf_{problem}', os.path.join(workdir, 'ptjf'), **split),
+def arms(problem: str, grid: grid_lib.Settings) -> list[grid_lib.Arm]:
+  """The three arms, at the recipes' temperature, for the same total steps."""
+  split = {**grid_lib.split(grid), 'taus': ['none']}
+  return [grid_lib.arm(f'static_{problem}', grid, {'taus': ['none']},
+                       gin=[f'TRAIN_STEPS = {grid.steps}']),
+          grid_lib.arm(f'ptjf_{problem}', grid, split),
           # Its first phase is the static recipe for grid.first steps: the
           # static run's first steps (the rsqrt schedule ignores length).
-          preflight.prepare(f'restart_{problem}', os.path.join(workdir, 'restart'),
-                            **split)]
+          grid_lib.arm(f'restart_{problem}', grid, split)]
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   grid = grid_lib.settings(_PROBLEM.value)
+  laid_out = arms(_PROBLEM.value, grid)
   try:
     recipe.require_t5x()
   except ValueError as e:
     sys.exit(f'error: {e}')
-  began, runs = time.time(), []
+  began = time.time()
   try:
-    for phases in experiments(_PROBLEM.value, grid):
-      grid_lib.train(phases, os.path.dirname(phases[-1].model_dir), grid.gin_files)
-      runs.append(phases[-1].model_dir)
+    for arm in laid_out:
+      arm.train()
   except preflight.PreflightError as e:
     sys.exit(f'error: {e}')
   print(f'\nAll runs done in {(time.time() - began) / 60:.1f} min.', flush=True)
+  runs = [run.model_dir for arm in laid_out for run in arm.runs()]
   prefix = os.path.abspath(_OUTPUT.value)
   os.makedirs(os.path.dirname(prefix), exist_ok=True)
   grid_lib.plot(['--kind=best', *runs, f'--output={prefix}'])

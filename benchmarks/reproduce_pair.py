@@ -15,9 +15,9 @@ pretrain_<problem>'s for the first phase of the others. Each run evaluates
 both pairs and their training-split twins (EVALUATE_TRAINING_SPLIT) every 100
 steps and checkpoints as often (--cadence). Seeds are the recipes' (0), so a
 re-run gives the same losses. Re-running the command skips finished runs and
-resumes interrupted ones; static runs go to WORKDIR/static/high<r>, the others
-to WORKDIR/first<steps>, so grids that differ only in --pretrain_steps share
-the static runs.
+resumes interrupted ones. Each arm's runs are laid out as `ptjf sweep ARM
+--root=WORKDIR` lays them out (benchmarks/grid.py), so grids that differ only
+in --pretrain_steps share the static runs, WORKDIR/high<r>/static.
 
 Then, with --bleu (the default), `ptjf eval` decodes each run's checkpoint at
 its lowest en_ro validation loss (4-beam BLEU on both validation splits), and
@@ -31,7 +31,7 @@ writes:
                    each method's best en_ro run (Fig. 2, right)
   PREFIX_lengths.png/.csv  the length study (Fig. 9, right): static's front and
                    PTJF's after each pre-training length of --lengths, with
-                   fine-tunes as long as the main grid's (WORKDIR/first<steps>)
+                   fine-tunes as long as the main grid's (WORKDIR/pretrain<steps>)
 
   python -m benchmarks.reproduce_pair --workdir=/tmp/ptjf_reproduction/pair
 """
@@ -47,6 +47,7 @@ from absl import flags
 from benchmarks import grid as grid_lib
 from benchmarks import trade_off
 from ptjf import evaluate as ptjf_eval  # __main__.evaluate is t5x.eval's for gin
+from ptjf import grid as ptjf_grid
 from ptjf import plot as plot_lib
 from ptjf import preflight
 from ptjf import recipe
@@ -70,45 +71,28 @@ _BLEU = flags.DEFINE_bool(
     'bleu', True, "Decode each run's best en_ro checkpoint and report BLEU.")
 
 
-def first_phase_dir(workdir: str, first: int) -> str:
-  """Where the two-phase arms of a first phase of `first` steps go; static
-  runs, which do not depend on it, are shared by grids that differ only there."""
-  return os.path.join(workdir, f'first{first}')
+def arms(problem: str, grid: grid_lib.Settings, rates: list[str],
+         restart_rates: list[str]) -> list[grid_lib.Arm]:
+  """The main grid: every arm for the same total steps, the two-phase ones
+  reset after the same first phase."""
+  split = grid_lib.split(grid)
+  return [grid_lib.arm(f'static_{problem}', grid, {'high_rates': rates},
+                       gin=[f'TRAIN_STEPS = {grid.steps}']),
+          grid_lib.arm(f'ptjf_{problem}', grid, {**split, 'high_rates': rates}),
+          grid_lib.arm(f'restart_{problem}', grid,
+                       {**split, 'high_rates': restart_rates}),
+          # Its first phase is PTJF's, trained once in the same directory.
+          grid_lib.arm(f'transfer_{problem}', grid, split)]
 
 
-def ptjf_runs(workdir: str, problem: str, first: int,
-              rates: list[str]) -> list[trade_off.Run]:
-  return [trade_off.Run(f'ptjf_{problem}', os.path.join(first_phase_dir(workdir, first),
-                                                        f'high{r}'), float(r), first)
-          for r in rates]
-
-
-def arms(workdir: str, problem: str, first: int, rates: list[str],
-         restart_rates: list[str]) -> list[trade_off.Run]:
-  """Every run of the main grid but the shared pre-training."""
-  two_phase = first_phase_dir(workdir, first)
-  return [
-      *[trade_off.Run(f'static_{problem}', os.path.join(workdir, 'static', f'high{r}'),
-                      float(r), 0) for r in rates],
-      *ptjf_runs(workdir, problem, first, rates),
-      *[trade_off.Run(f'restart_{problem}', os.path.join(two_phase, f'restart{r}'),
-                      float(r), first) for r in restart_rates],
-      trade_off.Run(f'transfer_{problem}', two_phase, None, first)]
-
-
-def length_study(problem: str, grid: grid_lib.Settings, lengths: list[int],
-                 rates: list[str]) -> list[trade_off.Run]:
+def length_study(problem: str, grid: grid_lib.Settings, lengths: list[str],
+                 rates: list[str]) -> grid_lib.Arm:
   """PTJF at every rate after each pre-training length, with fine-tunes as
-  long as the main grid's, trained if not done."""
-  runs = []
-  for first in lengths:
-    pretrain_dir = pretrain(problem, grid, first)
-    for run in ptjf_runs(grid.workdir, problem, first, rates):
-      finetune = grid.steps - grid.first
-      grid_lib.train(run.prepare(pretrain_dir, first + finetune, grid.gin, grid.gin_files),
-                     run.workdir, grid.gin_files)
-      runs.append(run)
-  return runs
+  long as the main grid's."""
+  return grid_lib.arm(
+      f'ptjf_{problem}', grid,
+      {'pretrain_steps': lengths, 'fix': 'finetune', 'high_rates': rates},
+      finetune_gin=[f'TRAIN_STEPS = {grid.steps - grid.first}'])
 
 
 def lengths_figure(static: list[trade_off.Run], ptjf: list[trade_off.Run],
@@ -141,16 +125,6 @@ def lengths_table(curves: list[trade_off.Curve]) -> list[str]:
     lines.append(f'| {first:,} | {loss:.3f} | {curve.high[step]:.3f} | '
                  f'{curve.run.rate} | {step:,} |')
   return lines
-
-
-def pretrain(problem: str, grid: grid_lib.Settings, first: int) -> str:
-  """The shared en_fr pre-training's directory, trained if not yet done."""
-  workdir = first_phase_dir(grid.workdir, first)
-  runs = preflight.prepare(f'ptjf_{problem}', workdir, phase='first', gin=grid.gin,
-                           pretrain_gin=[f'TRAIN_STEPS = {first}'],
-                           gin_files=grid.gin_files)
-  grid_lib.train(runs, workdir, grid.gin_files)
-  return runs[0].model_dir
 
 
 def bleu_at_best(curves: list[trade_off.Curve]) -> dict[str, dict[str, float]]:
@@ -187,14 +161,12 @@ def figures(runs: list[trade_off.Run], curves: list[trade_off.Curve],
                  '--split=validation,train', f'--output={prefix}_training_split'])
 
 
-def _check_rates(rates: list[str]) -> None:
+def _check_rates(flag: str, rates: list[str]) -> None:
   for r in rates:
     try:
-      ok = 0 < float(r) < 1
-    except ValueError:
-      ok = False
-    if not ok:
-      raise app.UsageError(f'rate {r!r}: rates lie strictly between 0 and 1.')
+      ptjf_grid.high_rate(r)
+    except ValueError as e:
+      raise app.UsageError(f'--{flag}: {e}.') from None
 
 
 def main(argv):
@@ -203,28 +175,27 @@ def main(argv):
   problem, rates = _PROBLEM.value, _RATES.value
   grid = grid_lib.settings(problem)
   restart_rates = _RESTART_RATES.value if _RESTART_RATES.value is not None else rates
-  _check_rates([*rates, *restart_rates])
-  lengths = []
+  _check_rates('rates', rates)
+  _check_rates('restart_rates', restart_rates)
   for text in _LENGTHS.value:
     if not text.isdigit() or int(text) == 0 or int(text) == grid.first:
       raise app.UsageError(f'--lengths: {text!r} is not a pre-training length: give '
                            f'positive step counts other than the grid\'s {grid.first}.')
-    lengths.append(int(text))
+  main_arms = arms(problem, grid, rates, restart_rates)
+  lengths = [length_study(problem, grid, _LENGTHS.value, rates)] if _LENGTHS.value else []
   try:
     recipe.require_t5x()
   except ValueError as e:
     sys.exit(f'error: {e}')
   began = time.time()
   try:
-    pretrain_dir = pretrain(problem, grid, grid.first)
-    runs = arms(grid.workdir, problem, grid.first, rates, restart_rates)
-    for run in runs:
-      grid_lib.train(run.prepare(pretrain_dir, grid.steps, grid.gin, grid.gin_files),
-                     run.workdir, grid.gin_files)
-    length_runs = length_study(problem, grid, lengths, rates)
+    for arm in main_arms + lengths:
+      arm.train()
   except preflight.PreflightError as e:
     sys.exit(f'error: {e}')
   print(f'\nAll runs done in {(time.time() - began) / 60:.1f} min.', flush=True)
+  runs = [run for arm in main_arms for run in arm.runs()]
+  length_runs = [run for arm in lengths for run in arm.runs()]
   curves = trade_off.curves(runs)
   try:
     bleu = bleu_at_best(curves) if _BLEU.value else None

@@ -14,7 +14,6 @@ import os
 from typing import Mapping, Optional, Sequence
 
 from mixtures import registry
-from ptjf import preflight
 from ptjf import recipe
 from ptjf import summaries
 from ptjf import tokens
@@ -43,7 +42,7 @@ def problem(name: str) -> Problem:
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One experiment of the grid: its `ptjf run` arguments."""
+  """One measured run of a grid (benchmarks.grid lays them out)."""
   experiment: str
   workdir: str
   rate: Optional[float]  # en_fr's share in the fine-tune (static: all along)
@@ -60,24 +59,6 @@ class Run:
   @property
   def model_dir(self) -> str:
     return os.path.join(self.workdir, self.arm)
-
-  def prepare(self, pretrain_dir: str, total_steps: int, gin: Sequence[str],
-              gin_files: Sequence[str]) -> list[preflight.PhaseRun]:
-    """Its phases, checked; `gin` binds every phase, `gin_files` follow each
-    recipe."""
-    rate = [] if self.rate is None else [f'HIGH_RESOURCE_RATE = {self.rate}']
-    if self.arm == 'static':
-      return preflight.prepare(self.experiment, self.workdir,
-                               gin=[f'TRAIN_STEPS = {total_steps}', *rate, *gin],
-                               gin_files=gin_files)
-    restart = self.arm == 'restart'  # its first phase is its own static run
-    return preflight.prepare(
-        self.experiment, self.workdir, pretrain_dir=None if restart else pretrain_dir,
-        gin=[*(rate if restart else []), *gin],
-        pretrain_gin=[f'TRAIN_STEPS = {self.first_steps}'],
-        finetune_gin=[f'TRAIN_STEPS = {total_steps - self.first_steps}',
-                      *([] if restart else rate)],
-        gin_files=gin_files)
 
 
 @functools.cache

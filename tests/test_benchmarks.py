@@ -172,8 +172,10 @@ def test_front_table_puts_every_run_at_its_best_en_ro_step(hand_counted):
 
 
 @pytest.mark.parametrize('module, args, message', [
-    ('reproduce_pair', ['--rates=0.2,1.5'], "rate '1.5': rates lie strictly between 0 and 1"),
-    ('reproduce_pair', ['--restart_rates=x'], "rate 'x': rates lie strictly between 0 and 1"),
+    ('reproduce_pair', ['--rates=0.2,1.5'],
+     "--rates: '1.5' is not a rate strictly between 0 and 1."),
+    ('reproduce_pair', ['--restart_rates=x'],
+     "--restart_rates: 'x' is not a rate strictly between 0 and 1."),
     ('reproduce_pair', ['--steps=2000', '--pretrain_steps=2000'],
      '--pretrain_steps=2000: give a count between 0 and --steps=2000, exclusive'),
     ('reproduce_pair', ['--lengths=600,2400'], "--lengths: '2400' is not a "
