@@ -5,10 +5,10 @@ is missing, when T5X or libtpu cannot be imported; a T5X-only pass selects
 them with `-m "needs_t5x or needs_libtpu"`. A test that skips for lack of
 either without its marker fails, so every such test carries one.
 
-Fixtures: `ptjf` runs a ptjf command (in this process unless the process
-boundary is what is tested), `python_m` a module in a child process, both
-with one environment; `snapshot` records a file tree, `write_events` writes
-TF event files of scalars.
+Fixtures: `ptjf` runs a ptjf command and `python_m` a module's main, in
+this process unless the process boundary is what is tested (then in a child,
+with the one environment the suite gives children); `snapshot` records a
+file tree, `write_events` writes TF event files of scalars.
 
 With PTJF_REQUIRE_T5X=1 (`make test-t5x`), the suite refuses to run from
 another checkout of the project and fails every test that would skip for
@@ -19,12 +19,14 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import os
 import socket
 import subprocess as subprocesses
 import sys
 import tempfile
 import traceback
+from typing import Callable
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')  # libtpu, if installed, is for ptjf compile
@@ -169,18 +171,17 @@ def captured_fds():
         texts.append(file.read().decode('utf-8', errors='replace'))
 
 
-def run_in_process(args, env, cwd) -> Result:
-  """`ptjf ARGS` through cli.main in this process, as a fresh one would run
-  it: an uncaught error prints its traceback and exits 1."""
+def run_in_process(main: Callable[[], None], env, cwd) -> Result:
+  """main() in this process, as a fresh one would run it: an uncaught error
+  prints its traceback and exits 1."""
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from ptjf import cli  # pylint: disable=g-import-not-at-top
   saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
   os.environ.update(env or {})
   os.chdir(cwd)
   try:
     with captured_fds() as output:
       try:
-        cli.main(['ptjf', *args])
+        main()
         status = 0
       except SystemExit as e:
         status = exit_status(e.code)
@@ -222,7 +223,9 @@ class Ptjf:
                subprocess: bool = False, timeout: float = 600) -> Result:
     if subprocess:
       return run_python(*PTJF, *args, env=env, cwd=cwd, timeout=timeout)
-    return run_in_process([str(a) for a in args], env, str(cwd or REPO))
+    from ptjf import cli  # pylint: disable=g-import-not-at-top
+    argv = ['ptjf', *map(str, args)]
+    return run_in_process(lambda: cli.main(argv), env, str(cwd or REPO))
 
   def start(self, *args, env: dict[str, str] | None = None, cwd=None,
             **popen) -> subprocesses.Popen:
@@ -238,11 +241,22 @@ def ptjf_fixture():
   return Ptjf()
 
 
+def run_module(module: str, *args, env: dict[str, str] | None = None, cwd=None,
+               subprocess: bool = False, timeout: float = 600) -> Result:
+  """`python -m MODULE ARGS` for a module that runs its main() with absl's
+  app.run; in this process unless subprocess=True, as Ptjf runs ptjf."""
+  if subprocess:
+    return run_python('-m', module, *args, env=env, cwd=cwd, timeout=timeout)
+  from absl import app  # pylint: disable=g-import-not-at-top
+  main = importlib.import_module(module).main
+  argv = [module, *map(str, args)]
+  return run_in_process(lambda: app.run(main, argv=argv), env, str(cwd or REPO))
+
+
 @pytest.fixture(scope='session')
 def python_m():
-  """`python -m MODULE ARGS` in a child process, the suite's environment:
-  `python_m('mixtures.show', 'ptjf_synth.tau0', cwd=tmp_path)`."""
-  return lambda module, *args, **kwargs: run_python('-m', module, *args, **kwargs)
+  """run_module: `python_m('mixtures.show', 'ptjf_synth.tau0')`."""
+  return run_module
 
 
 SKIPPED_DIRS = ('.git', '.venv', '__pycache__', '.pytest_cache')

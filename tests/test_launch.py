@@ -22,11 +22,6 @@ from ptjf import launch
 from ptjf import recipe
 from ptjf import tpu
 
-T5X_MISSING = recipe.t5x_missing()
-LIBTPU_MISSING = T5X_MISSING or recipe.libtpu_missing()
-NEEDS_T5X = pytest.mark.skipif(bool(T5X_MISSING), reason=T5X_MISSING)
-NEEDS_LIBTPU = pytest.mark.skipif(bool(LIBTPU_MISSING), reason=LIBTPU_MISSING)
-
 EXAMPLE = ['ptjf_mc4_xxl', '--tpu=ptjf-xxl', '--zone=us-central2-b',
            '--project=my-project', '--accelerator_type=v4-256', '--setup',
            '--repo_url=https://github.com/ME/ptjf-t5x.git',
@@ -47,15 +42,6 @@ DOCUMENTED = {
     ('queued-resources', 'describe'): ({'--zone'}, {'--project', '--format'}),
     ('tpu-vm', 'ssh'): ({'--zone'}, {'--project', '--worker', '--command'}),
 }
-
-
-def _launch(*args, path=None):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  if path is not None:
-    env['PATH'] = path
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', 'launch', *args],
-                        cwd=recipe.REPO, capture_output=True, text=True,
-                        check=False, env=env)
 
 
 def printed(result):
@@ -132,9 +118,9 @@ def check_documented(call):
   assert required <= given <= required | optional, call
 
 
-@NEEDS_LIBTPU
-def test_example_prints_create_setup_and_train():
-  result = _launch(*EXAMPLE)
+@pytest.mark.needs_libtpu
+def test_example_prints_create_setup_and_train(ptjf):
+  result = ptjf('launch', *EXAMPLE)
   where = 'ptjf-xxl --zone=us-central2-b --project=my-project'
   lines = result.stdout.splitlines()
   assert lines[:2] == [
@@ -170,12 +156,12 @@ def test_example_prints_create_setup_and_train():
       '--tfds_data_dir=gs://my-bucket/tfds']  # v4-256 takes XXL's submesh
 
 
-@NEEDS_T5X
-def test_worker_command_parses_back_to_the_run_command():
+@pytest.mark.needs_t5x
+def test_worker_command_parses_back_to_the_run_command(ptjf):
   inside = os.path.join(recipe.RECIPES_DIR, 'ptjf_wmt_ro_fr_3layer.gin')
-  result = _launch(inside, *WHERE, *WMT_BINDINGS,
-                   '--gin_file=gin/meshes/gpu_host.gin',
-                   '--pretrain_dir=gs://b/pretrain', '--checkout_dir=~/my runs')
+  result = ptjf('launch', inside, *WHERE, *WMT_BINDINGS,
+                '--gin_file=gin/meshes/gpu_host.gin',
+                '--pretrain_dir=gs://b/pretrain', '--checkout_dir=~/my runs')
   (run,) = gcloud_lines(result)
   assert run[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
                      '--zone=z', '--worker=all', run[8]]
@@ -213,12 +199,12 @@ GENERATIONS = [
 ]
 
 
-@NEEDS_LIBTPU
+@pytest.mark.needs_libtpu
 @pytest.mark.parametrize('flags, creates, submesh', GENERATIONS,
                          ids=[g[0][0].split('=')[1] for g in GENERATIONS])
 def test_each_generation_gets_gclouds_type_image_and_mesh(
-    flags, creates, submesh, tmp_path):
-  result = _launch('ptjf_mc4_xxl', *WHERE, *flags)
+    flags, creates, submesh, tmp_path, ptjf):
+  result = ptjf('launch', 'ptjf_mc4_xxl', *WHERE, *flags)
   log = fake_gcloud(tmp_path)
   ran = run_printed(printed(result), tmp_path)
   assert ran.returncode == 0, ran.stderr
@@ -243,8 +229,8 @@ def test_each_generation_gets_gclouds_type_image_and_mesh(
   assert ('--phase=first' in run) == ('--phase=first' in flags)
   if '--accelerator_type=v5e-256' in flags:  # --execute runs the same, waits too
     log.unlink()
-    executed = _launch('ptjf_mc4_xxl', *WHERE, *flags, '--execute',
-                       path=path_with(tmp_path))
+    executed = ptjf('launch', 'ptjf_mc4_xxl', *WHERE, *flags, '--execute',
+                    env={'PATH': path_with(tmp_path)})
     assert executed.returncode == 0, executed.stderr
     assert recorded(log) == calls
     assert '[3/3] Train' in executed.stdout
@@ -267,11 +253,11 @@ def test_a_submesh_that_cannot_tile_a_2d_slice_becomes_a_block_that_does():
 V5E = ['ptjf_mc4_xxl', *WHERE, '--accelerator_type=v5e-256']
 
 
-@NEEDS_LIBTPU
-def test_execute_stops_at_the_first_failure(tmp_path):
+@pytest.mark.needs_libtpu
+def test_execute_stops_at_the_first_failure(tmp_path, ptjf):
   log = fake_gcloud(tmp_path, fail_on='ssh')
-  result = _launch(*V5E, '--runtime_version=my-image', '--execute',
-                   path=path_with(tmp_path))
+  result = ptjf('launch', *V5E, '--runtime_version=my-image', '--execute',
+                env={'PATH': path_with(tmp_path)})
   assert result.returncode != 0
   calls = recorded(log)
   assert [call[3] for call in calls] == ['create', 'describe', 'ssh']
@@ -298,10 +284,10 @@ def test_a_queued_resource_that_fails_stops_the_launch(state, tmp_path,
 
 
 def test_unknown_slices_and_capacity_flags_are_refused_before_anything_runs(
-    tmp_path):
+    tmp_path, ptjf):
   log = fake_gcloud(tmp_path)
-  execute = lambda *a: _launch('ptjf_mc4_xxl', *WHERE, *a, '--execute',
-                               path=path_with(tmp_path))
+  execute = lambda *a: ptjf('launch', 'ptjf_mc4_xxl', *WHERE, *a, '--execute',
+                            env={'PATH': path_with(tmp_path)})
   for name in ('v5e-512', 'v9-8'):
     error = one_line_error(execute(f'--accelerator_type={name}'))
     assert error.startswith(f"error: unknown TPU slice '{name}': give one of "
@@ -316,108 +302,107 @@ def test_unknown_slices_and_capacity_flags_are_refused_before_anything_runs(
   assert recorded(log) == []
 
 
-@NEEDS_LIBTPU
-def test_xxl_on_a_v4_8_is_refused_before_anything_runs(tmp_path):
+@pytest.mark.needs_libtpu
+def test_xxl_on_a_v4_8_is_refused_before_anything_runs(tmp_path, ptjf):
   log = fake_gcloud(tmp_path)
-  error = one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--accelerator_type=v4-8',
-                                 '--execute', path=path_with(tmp_path)))
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--accelerator_type=v4-8',
+                              '--execute', env={'PATH': path_with(tmp_path)}))
   assert error.startswith(  # ptjf compile's words
       'error: pretrain: the mesh does not tile v4-8 (v4:2x2x1): ')
   assert recorded(log) == []
 
 
-@NEEDS_LIBTPU
-def test_a_batch_or_a_submesh_of_the_users_that_does_not_fit_is_refused():
-  error = one_line_error(_launch(*WHERE, 'ptjf_mc4_xxl', '--gin=BATCH_SIZE=1000',
-                                 '--accelerator_type=v4-256'))
+@pytest.mark.needs_libtpu
+def test_a_batch_or_a_submesh_of_the_users_that_does_not_fit_is_refused(ptjf):
+  error = one_line_error(ptjf('launch', *WHERE, 'ptjf_mc4_xxl', '--gin=BATCH_SIZE=1000',
+                              '--accelerator_type=v4-256'))
   assert error == (
       'error: pretrain: BATCH_SIZE 1000 does not split over the data axis: '
       'v4-256 (128 chips) with 8 per model replica make a data axis of 16, '
       'which must divide each of 4 microbatches: bind a multiple of 64, '
       "e.g. --gin='BATCH_SIZE = 960'.")
-  error = one_line_error(_launch(
+  error = one_line_error(ptjf('launch',
       *V5E, '--gin=MODEL_PARALLEL_SUBMESH = (1, 1, 8, 1)'))  # never replaced
   assert error.startswith('error: pretrain: the mesh does not tile v5e-256 ')
   assert error.endswith("--gin='MODEL_PARALLEL_SUBMESH = (2, 4, 1, 1)' tiles it.")
 
 
-@NEEDS_T5X
-def test_bindings_are_checked_as_ptjf_check_does():
-  error = one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--gin=LEARNIN_RATE=1'))
+@pytest.mark.needs_t5x
+def test_bindings_are_checked_as_ptjf_check_does(ptjf):
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--gin=LEARNIN_RATE=1'))
   assert 'error: --gin binds LEARNIN_RATE, which pretrain_mc4_xxl.gin and' in error
 
 
-def test_local_workdir_is_refused():
-  error = one_line_error(_launch('ptjf_mc4_xxl', '--tpu=t', '--zone=z',
-                                 '--workdir=/tmp/ptjf'))
+def test_local_workdir_is_refused(ptjf):
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z',
+                              '--workdir=/tmp/ptjf'))
   assert "--workdir must be a gs:// path, not '/tmp/ptjf'" in error
   assert 'every worker' in error
-  assert 'gs://' in one_line_error(_launch('ptjf_mc4_xxl', '--tpu=t', '--zone=z'))
+  assert 'gs://' in one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z'))
 
 
-def test_missing_flags_are_refused():
+def test_missing_flags_are_refused(ptjf):
   assert '--tpu and --zone' in one_line_error(
-      _launch('ptjf_mc4_xxl', '--tpu=t', '--workdir=gs://b/w'))
-  assert '--repo_url' in one_line_error(_launch('ptjf_mc4_xxl', *WHERE, '--setup'))
-  assert 'unknown experiment' in one_line_error(_launch('ptjf_nope', *WHERE))
-  assert 'give one EXPERIMENT' in one_line_error(_launch(*WHERE))
+      ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--workdir=gs://b/w'))
+  assert '--repo_url' in one_line_error(ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--setup'))
+  assert 'unknown experiment' in one_line_error(ptjf('launch', 'ptjf_nope', *WHERE))
+  assert 'give one EXPERIMENT' in one_line_error(ptjf('launch', *WHERE))
   assert 'the fine-tune does not run' in one_line_error(
-      _launch('ptjf_mc4_xxl', *WHERE, '--phase=first', '--finetune_gin=A=1'))
+      ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--phase=first', '--finetune_gin=A=1'))
   assert 'has one phase' in one_line_error(
-      _launch('static_mc4_xxl', *WHERE, '--pretrain_gin=TRAIN_STEPS=5'))
+      ptjf('launch', 'static_mc4_xxl', *WHERE, '--pretrain_gin=TRAIN_STEPS=5'))
   assert 'first phase of a two-phase' in one_line_error(
-      _launch('static_mc4_xxl', *WHERE, '--pretrain_dir=gs://b/p'))
+      ptjf('launch', 'static_mc4_xxl', *WHERE, '--pretrain_dir=gs://b/p'))
   assert '--runtime_version is for creating' in one_line_error(
-      _launch('ptjf_mc4_xxl', *WHERE, '--runtime_version=x'))
-  sweep_flag = _launch('ptjf_mc4_xxl', *WHERE, '--root=/r')  # ptjf sweep's
+      ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--runtime_version=x'))
+  sweep_flag = ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--root=/r')  # ptjf sweep's
   assert sweep_flag.returncode == 1 and sweep_flag.stdout == ''
   assert "Unknown command line flag 'root'" in sweep_flag.stderr
 
 
-def test_missing_required_macros_are_named_with_their_flag():
-  error = one_line_error(_launch('ptjf_wmt_ro_fr_3layer', *WHERE))
+def test_missing_required_macros_are_named_with_their_flag(ptjf):
+  error = one_line_error(ptjf('launch', 'ptjf_wmt_ro_fr_3layer', *WHERE))
   assert ("LEARNING_RATE, HIGH_RESOURCE_RATE, WARMUP_STEPS REQUIRED: bind them "
           "with --gin='LEARNING_RATE = ...', --finetune_gin='HIGH_RESOURCE_RATE"
           " = ...', --finetune_gin='WARMUP_STEPS = ...'") in error
   # The restart's static phase trains at the rate too: --finetune_gin misses it.
-  error = one_line_error(_launch('restart_wmt_ro_fr_3layer', *WHERE,
-                                 *WMT_BINDINGS))
+  error = one_line_error(ptjf('launch', 'restart_wmt_ro_fr_3layer', *WHERE,
+                              *WMT_BINDINGS))
   assert "leaves HIGH_RESOURCE_RATE REQUIRED: bind it with --gin='" in error
   # Fine-tuning from an existing pre-training needs the fine-tune's only.
-  error = one_line_error(_launch('ptjf_wmt_ro_fr_3layer', *WHERE,
-                                 '--pretrain_dir=gs://b/p',
-                                 '--finetune_gin=LEARNING_RATE=1e-3'))
+  error = one_line_error(ptjf('launch', 'ptjf_wmt_ro_fr_3layer', *WHERE,
+                              '--pretrain_dir=gs://b/p',
+                              '--finetune_gin=LEARNING_RATE=1e-3'))
   assert 'leaves HIGH_RESOURCE_RATE, WARMUP_STEPS REQUIRED' in error
 
 
 @pytest.mark.parametrize('hidden, flags', [
-    ('t5x', []), ('libtpu', ['--accelerator_type=v4-8'])])
-def test_without_t5x_or_libtpu_it_says_how_to_install_them(hidden, flags):
+    ('t5x', []),
+    pytest.param('libtpu', ['--accelerator_type=v4-8'], marks=pytest.mark.needs_t5x)])
+def test_without_t5x_or_libtpu_it_says_how_to_install_them(hidden, flags, ptjf,
+                                                           monkeypatch):
   """The checks need them: a launch without them is refused, not unchecked."""
-  if hidden == 'libtpu' and T5X_MISSING:
-    pytest.skip(T5X_MISSING)
-  hide = ("import importlib.util as u; find = u.find_spec; "
-          f"u.find_spec = lambda n, *a: None if n == {hidden!r} else find(n, *a); ")
-  result = subprocess.run(
-      [sys.executable, '-c', f'{hide}from ptjf import cli; cli.main()',
-       'launch', 'ptjf_mc4_xxl', *WHERE, *flags], cwd=recipe.REPO,
-      capture_output=True, text=True, check=False)
-  error = one_line_error(result)
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  find = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda n, *a: None if n == hidden else find(n, *a))
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', *WHERE, *flags))
   assert error.startswith({'t5x': 'error: T5X is not installed in ',
                            'libtpu': 'error: libtpu is not installed in '}[hidden])
   assert "pip install -e '.[t5x]'" in error or "pip install -e '.[tpu]'" in error
 
 
-def test_execute_without_gcloud_runs_nothing(tmp_path):
-  error = one_line_error(_launch(*EXAMPLE, '--execute', path=str(tmp_path)))
+def test_execute_without_gcloud_runs_nothing(tmp_path, ptjf):
+  error = one_line_error(ptjf('launch', *EXAMPLE, '--execute',
+                              env={'PATH': str(tmp_path)}))
   assert 'gcloud is not on PATH' in error
 
 
-def test_gin_path_outside_the_repository_is_refused(tmp_path):
+def test_gin_path_outside_the_repository_is_refused(tmp_path, ptjf):
   outside = tmp_path / 'static_mine_tiny.gin'
   outside.write_text('# REQUIRED: MODEL_DIR\n')
   assert 'outside the repository' in one_line_error(
-      _launch(str(outside), *WHERE))
+      ptjf('launch', str(outside), *WHERE))
 
 
 FAKE_TRAINER = f'''#!{sys.executable}
@@ -484,16 +469,16 @@ def test_the_trainer_runs_detached_once_per_worker_and_shows_its_status(
   assert [json.loads(line) for line in open(f'{trainer}.argv')] == [args]
 
 
-def test_status_prints_one_ssh_to_every_worker():
-  (status,) = gcloud_lines(_launch('ptjf_mc4_xxl', '--tpu=t', '--zone=z',
-                                   '--project=p', '--status'))
+def test_status_prints_one_ssh_to_every_worker(ptjf):
+  (status,) = gcloud_lines(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z',
+                                '--project=p', '--status'))
   assert status[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
                         '--zone=z', '--project=p', '--worker=all']
   assert worker_command(status) == launch.status_command('ptjf_mc4_xxl')
 
 
-def test_help_explains_pods_preemption_queues_and_gpus():
-  help_text = _launch('--help').stdout
+def test_help_explains_pods_preemption_queues_and_gpus(ptjf):
+  help_text = ptjf('launch', '--help').stdout
   for phrase in ('Every worker of the pod runs the same', 'GCS', 'preemption',
                  'v5litepod-N', 'queued resources', 'v2-alpha-tpuv5-lite',
                  'detached', '--status', '--t5x_flag=--multiprocess_gpu',
