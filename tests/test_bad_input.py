@@ -2,13 +2,12 @@
 before training with one line naming the bad value and the fix, and nothing
 on disk is written or deleted (nor is any seqio registration changed).
 
-The command-line cases run `ptjf` and `python -m mixtures.show` as
-subprocesses; those that read a recipe need T5X and skip without it.
+The command-line cases run `ptjf` in this process and `python -m
+mixtures.show` as a child; those that read a recipe need T5X and skip
+without it.
 """
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,19 +22,6 @@ from tasks import vocab
 from tasks import wmt
 
 TINY = 'ptjf_synth_mc4_tiny'
-
-
-def snapshot(*roots):
-  """Every file and directory under `roots`: size and modification time."""
-  out = {}
-  for root in roots:
-    for parent, dirs, files in os.walk(root):
-      dirs[:] = [d for d in dirs if d not in (
-          '.git', '.venv', '__pycache__', '.pytest_cache')]
-      for name in [*dirs, *files]:
-        stat = os.stat(os.path.join(parent, name))
-        out[os.path.join(parent, name)] = (stat.st_size, stat.st_mtime_ns)
-  return out
 
 
 def write_checkpoint(path, shapes, step):
@@ -222,24 +208,29 @@ COMMAND_LINE_T5X = [
 ]
 
 
-def run_refused(argv, disk, tmp_path):
-  workdir = tmp_path / 'w'  # never created
-  args = [a.replace('{w}', str(workdir)).replace('{d}', str(disk)) for a in argv]
-  command = args if args[0] == '-m' else ['-m', 'ptjf.cli', *args]
-  before = snapshot(disk, recipe.REPO)
-  result = subprocess.run([sys.executable, *command], cwd=recipe.REPO,
-                          env=recipe.cpu_env(), capture_output=True,
-                          text=True, timeout=300)
-  assert result.returncode != 0, result.stdout
-  assert snapshot(disk, recipe.REPO) == before
-  assert not workdir.exists()
-  return result.stderr
+@pytest.fixture
+def run_refused(disk, tmp_path, ptjf, python_m, snapshot):
+  """Runs `ptjf ARGV` (or `python -m MODULE ...` for ['-m', MODULE, ...]);
+  checks that it failed and left the disk as it was; returns its stderr."""
+  def run(argv):
+    workdir = tmp_path / 'w'  # never created
+    args = [a.replace('{w}', str(workdir)).replace('{d}', str(disk)) for a in argv]
+    names = set(seqio.MixtureRegistry.names()), set(seqio.TaskRegistry.names())
+    before = snapshot(disk, recipe.REPO)
+    result = python_m(*args[1:]) if args[0] == '-m' else ptjf(*args)
+    assert result.returncode != 0, result.stdout
+    assert snapshot(disk, recipe.REPO) == before
+    assert not workdir.exists()
+    assert (set(seqio.MixtureRegistry.names()),
+            set(seqio.TaskRegistry.names())) == names
+    return result.stderr
+  return run
 
 
 @pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE],
                          ids=[c[0] for c in COMMAND_LINE])
-def test_command_line_refuses(argv, message, disk, tmp_path):
-  stderr = run_refused(argv, disk, tmp_path)
+def test_command_line_refuses(argv, message, run_refused):
+  stderr = run_refused(argv)
   assert message in stderr
   assert 'Traceback' not in stderr
 
@@ -247,8 +238,8 @@ def test_command_line_refuses(argv, message, disk, tmp_path):
 @pytest.mark.needs_t5x
 @pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE_T5X],
                          ids=[c[0] for c in COMMAND_LINE_T5X])
-def test_command_line_refuses_a_recipe(argv, message, disk, tmp_path):
-  stderr = run_refused(argv, disk, tmp_path)
+def test_command_line_refuses_a_recipe(argv, message, run_refused):
+  stderr = run_refused(argv)
   last = stderr.strip().splitlines()[-1]  # one line, the last one
   assert message in last and last.startswith(('error:', 'FATAL Flags parsing'))
   assert 'Traceback' not in stderr
@@ -291,7 +282,7 @@ IN_PYTHON = [
 
 @pytest.mark.parametrize('call, message', [c[1:] for c in IN_PYTHON],
                          ids=[c[0] for c in IN_PYTHON])
-def test_python_refuses(call, message, disk):
+def test_python_refuses(call, message, disk, snapshot):
   names = set(seqio.MixtureRegistry.names()), set(seqio.TaskRegistry.names())
   before = snapshot(disk, recipe.REPO)
   with pytest.raises((ValueError, FileNotFoundError)) as error:
