@@ -3,6 +3,8 @@
 # make test-t5x: the whole suite with the interpreter of a provisioned T5X
 #   environment (T5X_PYTHON, by default the venv at ~/.cache/ptjf-t5x) against
 #   this checkout's code; a test that skips for lack of T5X fails.
+#   make test-needs-t5x: only the tests marked needs_t5x or needs_libtpu, the
+#   ones make test skips (CI runs both targets).
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
 #   T5X into .venv first (make install-t5x) unless it already imports there.
 # make bench: the benchmarks (the input pipelines' alone need no T5X:
@@ -16,7 +18,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: test test-t5x demo bench bench-input bench-tpu reproduce install install-t5x
+.PHONY: test test-t5x test-needs-t5x demo bench bench-input bench-tpu reproduce install install-t5x
 
 install: $(VENV)/.installed
 
@@ -32,9 +34,14 @@ test: install
 	$(PY) -m pytest -q tests
 
 T5X_PYTHON ?= $(HOME)/.cache/ptjf-t5x/bin/python
+# What test-t5x passes pytest before the tests, e.g. a -m selection.
+T5X_PYTEST_ARGS ?=
 test-t5x:
 	@test -x '$(T5X_PYTHON)' || { echo "No T5X environment: $(T5X_PYTHON) is not an interpreter (set T5X_PYTHON; README, Set up)."; exit 1; }
-	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q tests
+	PYTHONPATH='$(CURDIR)'$${PYTHONPATH:+:$$PYTHONPATH} PTJF_REQUIRE_T5X=1 '$(T5X_PYTHON)' -m pytest -q $(T5X_PYTEST_ARGS) tests
+
+test-needs-t5x:
+	$(MAKE) test-t5x T5X_PYTEST_ARGS='-m "needs_t5x or needs_libtpu"'
 
 install-t5x: $(VENV)/.installed-t5x
 
