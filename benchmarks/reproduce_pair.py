@@ -47,10 +47,11 @@ from absl import flags
 from benchmarks import grid as grid_lib
 from benchmarks import trade_off
 from ptjf import evaluate as ptjf_eval  # __main__.evaluate is t5x.eval's for gin
+from ptjf import front
 from ptjf import grid as ptjf_grid
-from ptjf import plot as plot_lib
 from ptjf import preflight
 from ptjf import recipe
+from ptjf import table
 
 _PROBLEM = flags.DEFINE_string(
     'problem', 'synth_ro_fr_paper', 'The recipes: recipes/{static,pretrain,'
@@ -100,16 +101,15 @@ def lengths_figure(static: list[trade_off.Run], ptjf: list[trade_off.Run],
   """Fig. 9 (right): static's front beside PTJF's after each pre-training
   length, each run at its best low-resource loss (ptjf plot's fronts)."""
   problem = trade_off.problem(static[0].problem)
-  points, high, low = plot_lib.collect([r.model_dir for r in static + ptjf],
-                                       problem.high, problem.low, point='best')
+  points, high, low = front.collect([r.model_dir for r in static + ptjf],
+                                    problem.high, problem.low, point='best')
   first = {r.model_dir: r.first_steps for r in ptjf}
   for p in points:
     if p.run_dir in first:
       p.method = f'ptjf after {first[p.run_dir]:,}'
-  plot_lib.mark_fronts(points)
-  fig = plot_lib.draw(points, high, low, point='best')
-  paths = plot_lib.write(fig, prefix, [c.format(metric='loss') for c in plot_lib.CSV_COLUMNS],
-                         plot_lib.rows(points, high, low))
+  front.mark_fronts(points)
+  fig = front.draw(points, high, low, point='best')
+  paths = table.write(fig, prefix, front.header('loss'), front.rows(points, high, low))
   print('wrote ' + ', '.join(paths))
 
 

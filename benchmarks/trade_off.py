@@ -9,7 +9,6 @@ the high- and low-resource tasks, the feature lengths and the batch.
 import csv
 import dataclasses
 import functools
-import math
 import os
 from typing import Mapping, Optional, Sequence
 
@@ -95,7 +94,8 @@ def curves(runs: list[Run]) -> list[Curve]:
 
 def best(curve: Curve) -> tuple[float, int]:
   """The run's lowest low-resource loss and its total step (the earliest)."""
-  return min((v, s) for s, v in curve.low.items() if not math.isnan(v))
+  step = summaries.best(sorted(curve.low), value=curve.low.get)
+  return curve.low[step], step
 
 
 def short_name(task: str) -> str:
