@@ -85,12 +85,11 @@ class Arm:
     """Trains what is not yet done of each run, first phases first; each is
     checked just before it trains (a fine-tune's first phase must be done)."""
     for call in self.grid.runs:
-      bindings = experiment.merged(call.bindings, self.extra)
+      bindings = call.bindings + self.extra.bindings
       if call.first_only:  # as Invocation.args: ptjf run refuses it there
-        bindings.pop('finetune_gin')
+        bindings = dataclasses.replace(bindings, finetune_gin=())
       phases = preflight.prepare(
-          self.grid.name, call.workdir, call.pretrain_dir,
-          'first' if call.first_only else 'all',
+          self.grid.name, call.workdir, call.pretrain_dir, call.phase,
           gin_files=self.extra.gin_files, **bindings)
       chain.run_experiment(phases, os.path.join(call.workdir, 'logs'),
                            list(self.extra.gin_files))

@@ -35,7 +35,6 @@ from absl import flags
 
 from benchmarks import grid as grid_lib
 from benchmarks import trade_off
-from ptjf import preflight
 from ptjf import recipe
 
 _PROBLEM = flags.DEFINE_string(
@@ -72,7 +71,7 @@ def main(argv):
   try:
     for arm in laid_out:
       arm.train()
-  except preflight.PreflightError as e:
+  except recipe.PreflightError as e:
     sys.exit(f'error: {e}')
   print(f'\nAll runs done in {(time.time() - began) / 60:.1f} min.', flush=True)
   runs = [run.model_dir for arm in laid_out for run in arm.runs()]
