@@ -2,17 +2,13 @@
 
 import csv
 import os
-import subprocess
-import sys
 
 from matplotlib import colors
 import pytest
-import tensorflow as tf
 
 from ptjf import front
 from ptjf import runs as runs_lib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIGH, LOW = 'syn.high', 'syn.low'
 MACROS = f"    HIGH_RESOURCE_TASK = '{HIGH}'\n    LOW_RESOURCE_TASK = '{LOW}'\n"
 # Run -> task -> {step: loss}; all values exact in float32. Hand-worked:
@@ -39,33 +35,22 @@ BEST = [('b/ptjf', 20, 1.25, 2.25, True, True),
         ('d/static', 20, 3.0, 3.0, False, False)]
 
 
-# What tf.summary.scalar writes, without needing TensorBoard installed.
-SCALARS = tf.compat.v1.SummaryMetadata(
-    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
-
-
-def make_run(run_dir, tasks, config=None):
+def make_run(write_events, run_dir, tasks, config=None):
   """A T5X-like run: real event files under training_eval/<task>."""
   for task, losses in tasks.items():
-    writer = tf.summary.create_file_writer(
-        os.path.join(run_dir, 'training_eval', task))
-    with writer.as_default():
-      for step, value in losses.items():
-        tf.summary.write('loss', tf.constant(value, tf.float32), step=step,
-                         metadata=SCALARS)
-    writer.close()
+    write_events(os.path.join(run_dir, 'training_eval', task), {'loss': losses})
   if config is not None:
     with open(os.path.join(run_dir, 'config.gin'), 'w') as f:
       f.write(config)
 
 
 @pytest.fixture(scope='module')
-def sweep(tmp_path_factory):
+def sweep(tmp_path_factory, write_events):
   root = tmp_path_factory.mktemp('sweep')
   for name, tasks in SWEEP.items():
     # Two runs say which tasks they compare, as pair.gin recipes do.
     config = MACROS if name in ('a/ptjf', 'c/static') else 'BATCH_SIZE = 8\n'
-    make_run(str(root / name), tasks, config)
+    make_run(write_events, str(root / name), tasks, config)
   (root / 'notes').mkdir()  # a directory without runs is passed over
   return str(root)
 
@@ -130,11 +115,11 @@ def test_flags_override_config_and_swap_axes(sweep):
       ('static', 3.0, 3.0)}
 
 
-def test_configs_that_disagree_need_the_flag(tmp_path):
-  make_run(str(tmp_path / 'x' / 'ptjf'), {HIGH: {1: 1.0}, LOW: {1: 1.0}},
-           MACROS)
-  make_run(str(tmp_path / 'y' / 'ptjf'), {HIGH: {1: 1.0}, LOW: {1: 1.0}},
-           MACROS.replace(HIGH, 'syn.other'))
+def test_configs_that_disagree_need_the_flag(tmp_path, write_events):
+  make_run(write_events, str(tmp_path / 'x' / 'ptjf'),
+           {HIGH: {1: 1.0}, LOW: {1: 1.0}}, MACROS)
+  make_run(write_events, str(tmp_path / 'y' / 'ptjf'),
+           {HIGH: {1: 1.0}, LOW: {1: 1.0}}, MACROS.replace(HIGH, 'syn.other'))
   with pytest.raises(ValueError, match='disagree on HIGH_RESOURCE_TASK'):
     front.collect([str(tmp_path)])
   points, high, _ = front.collect([str(tmp_path)], high_task=HIGH)
@@ -168,16 +153,9 @@ def test_method_colours_are_stable():
   assert runs_lib.method_colours(['ptjf'])['ptjf'] == runs_lib.METHOD_COLOURS['ptjf']
 
 
-def ptjf_plot(*args, cwd=ROOT):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args],
-                        cwd=cwd, env=env, capture_output=True, text=True,
-                        check=False)
-
-
-def test_command_writes_png_and_csv(sweep, tmp_path):
+def test_command_writes_png_and_csv(sweep, tmp_path, ptjf):
   prefix = tmp_path / 'out' / 'fronts'
-  result = ptjf_plot(sweep, f'--output={prefix}', '--point=best')
+  result = ptjf('plot', sweep, f'--output={prefix}', '--point=best')
   assert result.returncode == 0, result.stderr
   assert 'note: skipped' in result.stdout and 'lr/pretrain' in result.stdout
   assert f'wrote {prefix}.png' in result.stdout
@@ -210,9 +188,9 @@ def test_command_writes_png_and_csv(sweep, tmp_path):
 ], ids=['missing_path', 'no_summaries', 'unknown_high_task',
         'named_run_lacks_low_task', 'no_run_dir'])
 def test_bad_arguments_fail_cleanly_and_write_nothing(sweep, tmp_path, args,
-                                                      message):
-  result = ptjf_plot(*[a.format(root=sweep) for a in args],
-                     f'--output={tmp_path}/out', cwd=tmp_path)
+                                                      message, ptjf):
+  result = ptjf('plot', *[a.format(root=sweep) for a in args],
+                f'--output={tmp_path}/out', cwd=tmp_path)
   assert result.returncode != 0
   assert message.format(root=sweep) in result.stderr
   assert 'Traceback' not in result.stderr
@@ -220,37 +198,33 @@ def test_bad_arguments_fail_cleanly_and_write_nothing(sweep, tmp_path, args,
   assert not os.listdir(tmp_path)
 
 
-def test_missing_task_names_need_flags(tmp_path):
-  make_run(str(tmp_path / 'static'), {'t.one': {5: 1.0}, 't.two': {5: 2.0}})
+def test_missing_task_names_need_flags(tmp_path, write_events):
+  make_run(write_events, str(tmp_path / 'static'),
+           {'t.one': {5: 1.0}, 't.two': {5: 2.0}})
   with pytest.raises(ValueError, match='no --high_task given and no '
                      'HIGH_RESOURCE_TASK .* evaluated: t.one, t.two'):
     front.collect([str(tmp_path)])
 
 
 def test_without_kind_or_output_it_prints_what_suits_the_runs_and_writes_nothing(
-    sweep, tmp_path):
+    sweep, tmp_path, write_events, snapshot, ptjf):
   # Runs of no pair, as the demo's: their curves, and the best of each task.
   runs = tmp_path / 'runs'
-  make_run(str(runs / 'ptjf'), {'t.one': {5: 1.0, 10: 0.5},
-                                't.two': {5: 2.0, 10: 2.5}})
-  before = snapshot_of(tmp_path)
-  result = ptjf_plot(str(runs), cwd=tmp_path)
+  make_run(write_events, str(runs / 'ptjf'), {'t.one': {5: 1.0, 10: 0.5},
+                                              't.two': {5: 2.0, 10: 2.5}})
+  before = snapshot(tmp_path)
+  result = ptjf('plot', str(runs), cwd=tmp_path)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
   assert lines[0] == '2 curve(s) of 2 task(s); the best of each:'
   assert ' 0.5' in result.stdout and ' 2.0' in result.stdout
   assert lines[-1] == ('nothing written: --output=PREFIX (or a directory) '
                        'writes the curves as PREFIX.png and PREFIX.csv.')
-  assert snapshot_of(tmp_path) == before
+  assert snapshot(tmp_path) == before
   # Runs of a pair: the trade-off front.
-  result = ptjf_plot(sweep, cwd=tmp_path)
+  result = ptjf('plot', sweep, cwd=tmp_path)
   assert result.returncode == 0, result.stderr
   assert 'pareto' in result.stdout
   assert result.stdout.splitlines()[-1].endswith('writes the front as '
                                                  'PREFIX.png and PREFIX.csv.')
-  assert snapshot_of(tmp_path) == before
-
-
-def snapshot_of(root):
-  return sorted((p, os.path.getsize(os.path.join(p, f)))
-                for p, _, files in os.walk(root) for f in files)
+  assert snapshot(tmp_path) == before
