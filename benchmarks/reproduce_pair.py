@@ -49,7 +49,6 @@ from benchmarks import trade_off
 from ptjf import evaluate as ptjf_eval  # __main__.evaluate is t5x.eval's for gin
 from ptjf import front
 from ptjf import grid as ptjf_grid
-from ptjf import preflight
 from ptjf import recipe
 from ptjf import table
 
@@ -191,7 +190,7 @@ def main(argv):
   try:
     for arm in main_arms + lengths:
       arm.train()
-  except preflight.PreflightError as e:
+  except recipe.PreflightError as e:
     sys.exit(f'error: {e}')
   print(f'\nAll runs done in {(time.time() - began) / 60:.1f} min.', flush=True)
   runs = [run for arm in main_arms for run in arm.runs()]
