@@ -387,7 +387,7 @@ def test_gin_files_are_never_overwritten(tmp_path):
   assert (tmp_path / 'high0.5' / 'ptjf.gin').read_text() == 'mine\n'
 
 
-@pytest.mark.skipif(bool(recipe.t5x_missing()), reason=recipe.t5x_missing())
+@pytest.mark.needs_t5x
 @pytest.mark.parametrize('args', [
     ['restart_wmt_ro_fr_3layer', '--learning_rates=5e-3', '--high_rates=0.3',
      '--warmups=10000'],
