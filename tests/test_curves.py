@@ -4,13 +4,10 @@ values per method, figures, files and errors, on hand-made event files."""
 import csv
 import math
 import os
-import subprocess
-import sys
 
 from matplotlib import colors as mcolors
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from ptjf import curves
 from ptjf import front
@@ -18,13 +15,10 @@ from ptjf import summaries
 from ptjf import tokens
 from tasks import training_split
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HIGH, LOW = 'syn.high', 'syn.low'
 TWIN = LOW + training_split.TRAINING_SPLIT_SUFFIX
 HIGH_TWIN = HIGH + training_split.TRAINING_SPLIT_SUFFIX
 MIXTURE = 'ptjf_synth.tau3.33'  # registered: T5X evaluates it as a whole too
-SCALARS = tf.compat.v1.SummaryMetadata(
-    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
 
 # run -> collection -> tag -> {step: value}. The ptjf runs restore
 # pre/pretrain's checkpoint_20, so its step 30 is not theirs.
@@ -52,22 +46,12 @@ RUNS = {
 }
 
 
-def write_scalars(directory, tags):
-  writer = tf.summary.create_file_writer(directory)
-  with writer.as_default():
-    for tag, values in tags.items():
-      for step, value in values.items():
-        tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
-                         metadata=SCALARS)
-  writer.close()
-
-
 @pytest.fixture(scope='module')
-def root(tmp_path_factory):
+def root(tmp_path_factory, write_events):
   base = tmp_path_factory.mktemp('runs')
   for run, collections in RUNS.items():
     for collection, tags in collections.items():
-      write_scalars(str(base / run / collection), tags)
+      write_events(base / run / collection, tags)
     config = (f"INITIAL_CHECKPOINT_PATH = '{base}/pre/pretrain/checkpoint_20'\n"
               if run.endswith('ptjf') else 'BATCH_SIZE = 8\n')
     (base / run / 'config.gin').write_text(
@@ -127,9 +111,9 @@ def test_lineage_offsets_a_fine_tune_by_its_restored_checkpoint(root):
   assert [p.step for p in c.own()] == [10, 20]
 
 
-def test_a_moved_parent_still_offsets_steps(tmp_path):
+def test_a_moved_parent_still_offsets_steps(tmp_path, write_events):
   child = tmp_path / 'ptjf'
-  write_scalars(str(child / 'training_eval' / LOW), {'loss': {5: 1.0}})
+  write_events(child / 'training_eval' / LOW, {'loss': {5: 1.0}})
   (child / 'config.gin').write_text(
       f"INITIAL_CHECKPOINT_PATH = '{tmp_path}/gone/checkpoint_7'\n")
   c = curves.curve(str(child), 'ptjf', LOW, 'loss', 'validation')
@@ -235,15 +219,8 @@ def test_tokens_seen_adds_the_restored_runs(monkeypatch, root):
   assert [p.tokens for p in c.points] == [400.0, 800.0, 1100.0, 1400.0]
 
 
-def ptjf_plot(*args, cwd=ROOT):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args],
-                        cwd=cwd, env=env, capture_output=True, text=True,
-                        check=False)
-
-
-def test_best_command_writes_the_table(root, tmp_path):
-  result = ptjf_plot(root, '--kind=best', f'--output={tmp_path}/')
+def test_best_command_writes_the_table(root, tmp_path, ptjf):
+  result = ptjf('plot', root, '--kind=best', f'--output={tmp_path}/')
   assert result.returncode == 0, result.stderr
   assert 'syn.low             3.2500*  3.6250' in result.stdout
   assert (tmp_path / 'best.png').read_bytes().startswith(b'\x89PNG')
@@ -254,9 +231,9 @@ def test_best_command_writes_the_table(root, tmp_path):
                      '20', '40']
 
 
-def test_curves_command_writes_every_point(root, tmp_path):
-  result = ptjf_plot(root, '--kind=curves', '--tasks=syn.low',
-                     '--split=validation,train', f'--output={tmp_path}/c.png')
+def test_curves_command_writes_every_point(root, tmp_path, ptjf):
+  result = ptjf('plot', root, '--kind=curves', '--tasks=syn.low',
+                '--split=validation,train', f'--output={tmp_path}/c.png')
   assert result.returncode == 0, result.stderr
   with open(tmp_path / 'c.csv', newline='') as f:
     rows = list(csv.DictReader(f))
@@ -283,8 +260,8 @@ def test_curves_command_writes_every_point(root, tmp_path):
      '--kind=best; it is for --kind=front.'),
 ], ids=['front_two_splits', 'no_direction', 'bad_split', 'unknown_task',
         'metric_not_on_split', 'x_for_front', 'high_task_for_best'])
-def test_bad_arguments_fail_before_writing(root, tmp_path, args, message):
-  result = ptjf_plot(root, *args, f'--output={tmp_path}/out', cwd=tmp_path)
+def test_bad_arguments_fail_before_writing(root, tmp_path, args, message, ptjf):
+  result = ptjf('plot', root, *args, f'--output={tmp_path}/out', cwd=tmp_path)
   assert result.returncode != 0
   assert message in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith('error: ')
