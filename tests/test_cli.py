@@ -1,8 +1,6 @@
 """The `ptjf` entry point and the experiments it knows, without T5X."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -10,11 +8,6 @@ from ptjf import chain
 from ptjf import cli
 from ptjf import experiment
 from ptjf import recipe
-
-
-def ptjf(*args):
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', *args],
-                        cwd=recipe.REPO, capture_output=True, text=True)
 
 
 def recipe_file(name):
@@ -78,14 +71,14 @@ def test_progress_lines_from_t5x_log(capsys):
   assert lines[2].strip() == 'saving checkpoint_80'
 
 
-def test_no_command_lists_the_commands():
-  result = ptjf()
+def test_no_command_lists_the_commands(ptjf):
+  result = ptjf(subprocess=True)  # python -m ptjf.cli, as a user starts it
   assert result.returncode == 1
   assert all(f'\n  {c} ' in result.stderr for c in cli.COMMANDS)
   assert result.stderr.strip().endswith('error: no command given.')
 
 
-def test_unknown_command():
+def test_unknown_command(ptjf):
   result = ptjf('train')
   assert result.returncode == 1 and 'Traceback' not in result.stderr
   assert "error: unknown command 'train': expected one of run, check, plan, compile, data, sweep, launch, plot, eval." in result.stderr
@@ -94,7 +87,7 @@ def test_unknown_command():
 @pytest.mark.parametrize('command, own_flag', [
     ('run', '--workdir:'), ('check', '--workdir:'), ('plan', '--task_size:'),
     ('compile', '--topology:'), ('data', '--check:')])
-def test_help_explains_the_command_and_its_flags(command, own_flag):
+def test_help_explains_the_command_and_its_flags(command, own_flag, ptjf):
   result = ptjf(command, '--help')
   assert result.returncode == 0, result.stderr[-1000:]
   assert f'Usage: ptjf {command} EXPERIMENT' in result.stdout
@@ -109,7 +102,7 @@ def test_help_explains_the_command_and_its_flags(command, own_flag):
     (['run', 'ptjf_mc4_xxl', '--workdir=/tmp/x', '--phase=second'], "value should be one of <all|first>"),
     (['plan'], 'give one EXPERIMENT'),
 ])
-def test_usage_errors(args, message):
+def test_usage_errors(args, message, ptjf):
   result = ptjf(*args)
   assert result.returncode != 0 and message in result.stderr
   assert 'Traceback' not in result.stderr
