@@ -1,16 +1,10 @@
 """The rate table printed before a run: numbers and errors."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import seqio
 
 from mixtures import registry
 from mixtures import show
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_rate_table_of_the_headline_mixture():
@@ -55,17 +49,10 @@ def test_unknown_mixture_is_rejected():
     show.rate_table('ptjf_mc4.tau4')
 
 
-def _run(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.run([sys.executable, '-m', 'mixtures.show', *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True,
-                        check=False)
-
-
-def test_command_prints_table_and_fails_cleanly():
-  ok = _run('ptjf_mc4.tau3.33')
+def test_command_prints_table_and_fails_cleanly(python_m):
+  ok = python_m('mixtures.show', 'ptjf_mc4.tau3.33')
   assert ok.returncode == 0, ok.stderr
   assert 'ptjf_mc4.gd' in ok.stdout and '3.75%' in ok.stdout
-  bad = _run('no_such.mixture')
+  bad = python_m('mixtures.show', 'no_such.mixture')
   assert bad.returncode != 0
   assert "error: unknown mixture or task 'no_such.mixture'" in bad.stderr
