@@ -2,8 +2,6 @@
 
 import dataclasses
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -149,12 +147,9 @@ def test_translation_examples_are_lower_bounds_unless_measured():
   assert ro.examples >= 100 * 16 * 0.7 * (1 - 1e-9)
 
 
-def test_command_prints_tables_and_writes_the_schedule(tmp_path):
+def test_command_prints_tables_and_writes_the_schedule(tmp_path, ptjf):
   png = tmp_path / 'lr.png'
-  result = subprocess.run(
-      [sys.executable, '-m', 'ptjf.cli', 'plan', 'ptjf_mc4_xxl',
-       f'--schedule_png={png}'], cwd=recipe.REPO, env=recipe.cpu_env(),
-      capture_output=True, text=True)
+  result = ptjf('plan', 'ptjf_mc4_xxl', f'--schedule_png={png}')
   assert result.returncode == 0, result.stderr[-2000:]
   gd = STEPS * BATCH * RATES['gd']
   assert f'{gd:,.0f}' in result.stdout
@@ -163,11 +158,9 @@ def test_command_prints_tables_and_writes_the_schedule(tmp_path):
     assert f.read(8) == b'\x89PNG\r\n\x1a\n' and os.path.getsize(png) > 10_000
 
 
-def test_schedule_is_drawn_only_where_asked(tmp_path):
-  plan = lambda *flags: subprocess.run(  # pylint: disable=g-long-lambda
-      [sys.executable, '-m', 'ptjf.cli', 'plan', 'pretrain_synth_mc4_tiny',
-       *flags], cwd=tmp_path, env=recipe.cpu_env(), capture_output=True,
-      text=True)
+def test_schedule_is_drawn_only_where_asked(tmp_path, ptjf):
+  plan = lambda *flags: ptjf('plan', 'pretrain_synth_mc4_tiny', *flags,
+                             cwd=tmp_path)
   unasked = plan()
   assert unasked.returncode == 0, unasked.stderr[-2000:]
   assert '--schedule_png=FILE.png or DIR draws' in unasked.stdout
@@ -185,10 +178,7 @@ def test_schedule_is_drawn_only_where_asked(tmp_path):
     (['ptjf_mc4_xxl', '--task_size=ptjf_mc4.gd'], "--task_size='ptjf_mc4.gd': expected TASK=EXAMPLES"),
     (['ptjf_mc4_xxl', '--max_epochs=0'], '--max_epochs must be > 0'),
 ])
-def test_bad_arguments(tmp_path, args, message):
-  result = subprocess.run(
-      [sys.executable, '-m', 'ptjf.cli', 'plan', *args,
-       f'--schedule_png={tmp_path}/lr.png'], cwd=recipe.REPO,
-      env=recipe.cpu_env(), capture_output=True, text=True)
+def test_bad_arguments(tmp_path, args, message, ptjf):
+  result = ptjf('plan', *args, f'--schedule_png={tmp_path}/lr.png')
   assert result.returncode != 0 and message in result.stderr
   assert 'Traceback' not in result.stderr and not os.listdir(tmp_path)
