@@ -34,6 +34,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import pytest  # pylint: disable=g-import-not-at-top
+import seqio  # pylint: disable=g-import-not-at-top
 
 import mixtures  # pylint: disable=g-import-not-at-top
 from ptjf import recipe  # pylint: disable=g-import-not-at-top
@@ -191,6 +192,7 @@ def run_in_process(main: Callable[[], None], env, cwd) -> Result:
     return Result(status, *output)
   finally:
     flags.FLAGS.unparse_flags()  # the next command parses its flags afresh
+    seqio.set_tfds_data_dir_override(None)  # --tfds_data_dir sets it
     os.environ.clear()
     os.environ.update(saved_env)
     os.chdir(saved_cwd)

@@ -4,8 +4,6 @@ sweep) is taken from where the command was typed, `~` is the home directory
 in a path arrive unchanged in the gin config."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,25 +12,11 @@ from ptjf import recipe
 TINY = 'ptjf_synth_mc4_tiny'
 
 
-def python_m(module, *args, cwd, home=None):
-  """`python -m module args` typed in `cwd` (this checkout first on the path)."""
-  env = {**recipe.cpu_env(), 'PYTHONPATH': os.pathsep.join(
-      [recipe.REPO, *filter(None, [os.environ.get('PYTHONPATH')])])}
-  if home:
-    env['HOME'] = str(home)
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=cwd,
-                        env=env, capture_output=True, text=True, timeout=300)
-
-
-def ptjf(*args, cwd, home=None):
-  return python_m('ptjf.cli', *args, cwd=cwd, home=home)
-
-
-def test_sweep_root_is_absolute(tmp_path):
+def test_sweep_root_is_absolute(tmp_path, ptjf):
   relative = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', '--root=rel',
                   '--high_rates=0.3', cwd=tmp_path)
   home = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', '--root=~/s',
-              '--high_rates=0.3', cwd=recipe.REPO, home=tmp_path)
+              '--high_rates=0.3', env={'HOME': str(tmp_path)})
   assert f'--workdir={tmp_path}/rel/high0.3 --pretrain_dir={tmp_path}/rel/' \
          'pretrain' in relative.stdout, relative.stderr
   assert f'--workdir={tmp_path}/s/high0.3' in home.stdout, home.stderr
@@ -40,7 +24,7 @@ def test_sweep_root_is_absolute(tmp_path):
 
 
 @pytest.mark.needs_t5x
-def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path):
+def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path, ptjf):
   result = ptjf('check', TINY, '--workdir=relw', cwd=tmp_path)
   assert result.returncode == 0, result.stderr
   assert f'-> {tmp_path}/relw/pretrain\n' in result.stdout
@@ -49,10 +33,10 @@ def test_check_takes_a_relative_workdir_from_where_it_is_typed(tmp_path):
 
 
 @pytest.mark.needs_t5x
-def test_run_expands_the_home_directory(tmp_path):
+def test_run_expands_the_home_directory(tmp_path, ptjf):
   # refused after the paths are resolved, so nothing trains
   result = ptjf('run', TINY, '--workdir=~/w', '--pretrain_dir=~/w/ptjf',
-                cwd=recipe.REPO, home=tmp_path)  # TF's caches go there too
+                env={'HOME': str(tmp_path)})
   assert result.returncode == 1
   assert (f'error: the fine-tune directory {tmp_path}/w/ptjf and the first '
           f"phase's {tmp_path}/w/ptjf overlap") in result.stderr
@@ -60,11 +44,12 @@ def test_run_expands_the_home_directory(tmp_path):
 
 
 @pytest.mark.needs_t5x
-def test_demo_expands_the_home_directory(tmp_path):
+def test_demo_expands_the_home_directory(tmp_path, python_m):
   (tmp_path / 'full').mkdir()
   (tmp_path / 'full' / 'run').write_text('')
-  result = python_m('ptjf.demo', '--workdir=~/full', cwd=recipe.REPO,
-                    home=tmp_path)
+  # its --workdir is not ptjf run's, so in a process of its own
+  result = python_m('ptjf.demo', '--workdir=~/full', env={'HOME': str(tmp_path)},
+                    subprocess=True)
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
       f'error: --workdir={tmp_path}/full exists and is not an empty directory: '
