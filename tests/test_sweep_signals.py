@@ -5,14 +5,9 @@ checkpoint (about a minute)."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-
-from ptjf import recipe
-
 
 
 def processes_naming(text):
@@ -41,15 +36,14 @@ def wait_for(condition, timeout_s, what):
 
 @pytest.mark.needs_t5x
 @pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads /proc')
-def test_sigterm_to_a_sweep_stops_its_runs_and_leaves_no_process(tmp_path):
+def test_sigterm_to_a_sweep_stops_its_runs_and_leaves_no_process(tmp_path,
+                                                                ptjf):
   root = tmp_path / 'sweep'
   out, err = tmp_path / 'stdout', tmp_path / 'stderr'  # never a full pipe
   with open(out, 'w') as stdout, open(err, 'w') as stderr:
-    sweep = subprocess.Popen(
-        [sys.executable, '-m', 'ptjf.cli', 'sweep', 'ptjf_synth_ro_fr_tiny',
-         f'--root={root}', '--high_rates=0.3', '--run'],
-        cwd=recipe.REPO, env=recipe.cpu_env(), stdout=stdout, stderr=stderr,
-        start_new_session=True)
+    sweep = ptjf.start('sweep', 'ptjf_synth_ro_fr_tiny', f'--root={root}',
+                       '--high_rates=0.3', '--run', stdout=stdout,
+                       stderr=stderr, start_new_session=True)
   try:
     # t5x.train writes checkpoint_0 once it has initialised: it is training
     wait_for(lambda: any(name.startswith('checkpoint_0') for name in (
