@@ -18,6 +18,7 @@ lack of T5X or libtpu, so a provisioned environment runs everything.
 import collections
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import importlib
 import os
@@ -172,6 +173,15 @@ def captured_fds():
         texts.append(file.read().decode('utf-8', errors='replace'))
 
 
+def forget_tfds_data_dir() -> None:
+  """As in a fresh process: seqio keeps a --tfds_data_dir in a global and,
+  once a TFDS source has read it, in that source's loader."""
+  seqio.set_tfds_data_dir_override(None)
+  for thing in gc.get_objects():
+    if isinstance(thing, seqio.LazyTfdsLoader):
+      thing._data_dir_override = None  # pylint: disable=protected-access
+
+
 def run_in_process(main: Callable[[], None], env, cwd) -> Result:
   """main() in this process, as a fresh one would run it: an uncaught error
   prints its traceback and exits 1."""
@@ -192,7 +202,6 @@ def run_in_process(main: Callable[[], None], env, cwd) -> Result:
     return Result(status, *output)
   finally:
     flags.FLAGS.unparse_flags()  # the next command parses its flags afresh
-    seqio.set_tfds_data_dir_override(None)  # --tfds_data_dir sets it
     os.environ.clear()
     os.environ.update(saved_env)
     os.chdir(saved_cwd)
@@ -227,7 +236,11 @@ class Ptjf:
       return run_python(*PTJF, *args, env=env, cwd=cwd, timeout=timeout)
     from ptjf import cli  # pylint: disable=g-import-not-at-top
     argv = ['ptjf', *map(str, args)]
-    return run_in_process(lambda: cli.main(argv), env, str(cwd or REPO))
+    try:
+      return run_in_process(lambda: cli.main(argv), env, str(cwd or REPO))
+    finally:
+      if any(a.startswith('--tfds_data_dir') for a in argv):
+        forget_tfds_data_dir()
 
   def start(self, *args, env: dict[str, str] | None = None, cwd=None,
             **popen) -> subprocesses.Popen:

@@ -2,13 +2,10 @@
 batch a recipe asks for, and the data it reads: checked before compute."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from ptjf import host
-from ptjf import recipe
 from ptjf import tpu
 
 XXL = host.MeshNeed(model=8, submesh=(1, 1, 8, 1), batch=1024, microbatches=4)
@@ -75,12 +72,6 @@ def test_the_mesh_against_the_devices(need, devices, expected):
   assert expected in problem
 
 
-def ptjf(*args, cwd, **env):
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', *args], cwd=cwd,
-                        env={**recipe.cpu_env(), **env}, capture_output=True,
-                        text=True, timeout=300, check=False)
-
-
 @pytest.fixture(scope='module')
 def mc4_prepared(tmp_path_factory):
   """TFDS's metadata of a c4/multilingual build, as `tfds build` leaves it,
@@ -101,7 +92,7 @@ def mc4_prepared(tmp_path_factory):
 
 
 @pytest.mark.needs_t5x
-def test_check_refuses_mc4_not_prepared_under_the_data_dir(tmp_path):
+def test_check_refuses_mc4_not_prepared_under_the_data_dir(tmp_path, ptjf):
   result = ptjf('check', 'ptjf_mc4_xxl', f'--workdir={tmp_path / "w"}',
                 f'--tfds_data_dir={tmp_path / "none"}', cwd=tmp_path)
   assert result.returncode == 1
@@ -116,7 +107,7 @@ def test_check_refuses_mc4_not_prepared_under_the_data_dir(tmp_path):
 
 @pytest.mark.needs_t5x
 def test_xxl_on_one_cpu_is_noted_by_check_and_refused_by_run(mc4_prepared,
-                                                             tmp_path):
+                                                             tmp_path, ptjf):
   args = ['ptjf_mc4_xxl', f'--workdir={tmp_path / "w"}',
           f'--tfds_data_dir={mc4_prepared}']
   mesh = ('pretrain, ptjf: this host has 1 cpu device; the mesh needs a block '
@@ -137,11 +128,14 @@ def test_xxl_on_one_cpu_is_noted_by_check_and_refused_by_run(mc4_prepared,
 
 
 @pytest.mark.needs_t5x
-def test_check_refuses_on_a_host_with_an_accelerator(mc4_prepared, tmp_path):
-  # A v4-8 TPU VM, as libtpu reads its type: 4 chips, half a model replica.
+def test_check_refuses_on_a_host_with_an_accelerator(mc4_prepared, tmp_path,
+                                                     ptjf):
+  # A v4-8 TPU VM, as libtpu reads its type: 4 chips, half a model replica;
+  # JAX reads them when it starts, so in a process of its own.
   result = ptjf('check', 'pretrain_mc4_xxl', f'--workdir={tmp_path / "w"}',
                 f'--tfds_data_dir={mc4_prepared}', cwd=tmp_path,
-                JAX_PLATFORMS='tpu', TPU_ACCELERATOR_TYPE='v4-8')
+                env={'JAX_PLATFORMS': 'tpu', 'TPU_ACCELERATOR_TYPE': 'v4-8'},
+                subprocess=True)
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith(
       'error: pretrain: this host has 4 tpu devices (a v4-8 slice); the mesh '
@@ -149,11 +143,12 @@ def test_check_refuses_on_a_host_with_an_accelerator(mc4_prepared, tmp_path):
 
 
 @pytest.mark.needs_t5x
-def test_run_refuses_a_batch_the_data_axis_does_not_split(tmp_path):
+def test_run_refuses_a_batch_the_data_axis_does_not_split(tmp_path, ptjf):
+  # XLA reads its flags when JAX starts: in a process of its own.
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={tmp_path / "w"}',
                 '--gin_file=gin/meshes/gpu_host.gin', '--gin.NUM_PARTITIONS=1',
-                cwd=recipe.REPO,
-                XLA_FLAGS='--xla_force_host_platform_device_count=3')
+                env={'XLA_FLAGS': '--xla_force_host_platform_device_count=3'},
+                subprocess=True)
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1] == (
       'error: pretrain: BATCH_SIZE 16 does not split over the data axis: 3 '
