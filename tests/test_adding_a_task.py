@@ -1,8 +1,6 @@
 """The README's recipe for adding a language: one registration, one size entry."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -155,12 +153,9 @@ def user_dir(tmp_path_factory):
   return directory
 
 
-def ptjf(cwd, *args):
-  """`ptjf ...` from `cwd`; -P leaves `cwd` off sys.path, as the console
-  script does, so only ptjf itself can put it there."""
-  result = subprocess.run([sys.executable, '-P', '-m', 'ptjf.cli', *args],
-                          cwd=cwd, env=recipe.cpu_env(), capture_output=True,
-                          text=True)
+def stdout(result):
+  """What a command that succeeded printed. The commands run in a process of
+  their own, from the user's directory: my_tasks is theirs to import."""
   assert result.returncode == 0, result.stderr[-2000:]
   return result.stdout
 
@@ -176,15 +171,17 @@ SIX_LANGUAGES = sorted([NEW_TASK, *(f'ptjf_synth.{l}'
 
 
 @pytest.mark.needs_t5x
-def test_plan_and_check_import_the_module_t5x_imports(user_dir):
-  rows = plan_rows(ptjf(user_dir, 'plan', 'static_synth_mc4_tiny', BY_MODULE))
+def test_plan_and_check_import_the_module_t5x_imports(user_dir, ptjf):
+  rows = plan_rows(stdout(ptjf('plan', 'static_synth_mc4_tiny', BY_MODULE,
+                               cwd=user_dir, subprocess=True)))
   assert sorted(rows) == SIX_LANGUAGES
   rate = rates.temperature({**{f'ptjf_synth.{l}': float(n) for l, n in
                                synthetic.SPAN_LANGUAGES.items()},
                             NEW_TASK: 300.0}, 3.33)[NEW_TASK]
   assert float(rows[NEW_TASK][1]) == pytest.approx(rate, abs=1e-6)
-  checked = ptjf(user_dir, 'check', 'static_synth_mc4_tiny',
-                 f'--workdir={user_dir}/check', BY_MODULE)
+  checked = stdout(ptjf('check', 'static_synth_mc4_tiny',
+                        f'--workdir={user_dir}/check', BY_MODULE, cwd=user_dir,
+                        subprocess=True))
   assert "ptjf_synth.tau3.33 (6 tasks, split 'train')" in checked
 
 
@@ -223,11 +220,12 @@ def test_plan_counts_a_new_pair(restore_wmt):
 
 
 @pytest.mark.needs_t5x
-def test_run_checks_and_trains_with_a_gin_files_module(user_dir):
+def test_run_checks_and_trains_with_a_gin_files_module(user_dir, ptjf):
   # ptjf run makes every check of ptjf check first, then t5x.train (run
   # from the repository) imports my_tasks itself.
-  ptjf(user_dir, 'run', 'static_synth_mc4_tiny', f'--workdir={user_dir}/run',
-       BY_GIN_FILE, '--gin=TRAIN_STEPS = 2')
+  stdout(ptjf('run', 'static_synth_mc4_tiny', f'--workdir={user_dir}/run',
+              BY_GIN_FILE, '--gin=TRAIN_STEPS = 2', cwd=user_dir,
+              subprocess=True))
   model_dir = user_dir / 'run' / 'static'
   assert 'import my_tasks' in (model_dir / 'config.gin').read_text()
   # It evaluated every task of the mixture it trained on at its last step.

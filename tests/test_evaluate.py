@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import gin
 import pytest
@@ -30,25 +29,11 @@ TRAINING_SECTION = re.compile(r'train_script|trainer|DatasetConfig|'
                               r'learning_rate')
 
 
-def ptjf(*args):
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', *args],
-                        cwd=recipe.REPO, env=recipe.cpu_env(),
-                        capture_output=True, text=True, check=False)
-
-
 def operative_config(name, *bindings):
   """The config.gin t5x.train writes for recipe `name`, left parsed."""
   recipe.parse(os.path.join(recipe.RECIPES_DIR, name + '.gin'),
                ['MODEL_DIR = "/unused"', *bindings])
   return gin.config_str()  # what T5X's summarize_gin_config writes
-
-
-def snapshot(root):
-  """Every path under `root`: its size and modification time."""
-  return {path: (os.stat(path).st_size, os.stat(path).st_mtime_ns)
-          for path in (os.path.join(parent, name)
-                       for parent, dirs, files in os.walk(root)
-                       for name in dirs + files)}
 
 
 def read(path, mode='r'):
@@ -57,7 +42,7 @@ def read(path, mode='r'):
 
 
 @pytest.fixture(scope='module')
-def nmt(tmp_path_factory):
+def nmt(tmp_path_factory, ptjf, snapshot):
   """A 12-step NMT pre-training (checkpoint_0 and _12), then `ptjf eval
   --checkpoints=all` twice: (run dir, both results, what the run held)."""
   run_dir = str(tmp_path_factory.mktemp('eval') / 'pretrain')
@@ -213,7 +198,7 @@ def test_refusals_are_one_line(nmt, tmp_path, monkeypatch):
   assert refusal(run_dir) == 'T5X is not installed'
 
 
-def test_command_line(nmt):
+def test_command_line(nmt, ptjf):
   result = ptjf('eval', nmt[0], '--checkpoints=5')
   assert result.returncode == 1 and 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1] == (

@@ -8,7 +8,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -25,7 +24,6 @@ from ptjf import preflight
 pytestmark = pytest.mark.needs_t5x
 
 EXPERIMENT = 'ptjf_synth_mc4_tiny'  # 160 + 160 steps, checkpoints every 80
-COMMAND = [sys.executable, '-m', 'ptjf.cli', 'run', EXPERIMENT]
 SEED = int(os.environ.get('PTJF_KILL_SEED', '0'))  # the kill points' seed
 # Where each attempt is killed: while t5x.train starts (imports, restore,
 # compile), while it trains, and while Orbax writes a checkpoint.
@@ -34,11 +32,10 @@ SCHEDULE = [(arm, when) for arm in ('pretrain', 'ptjf')
 _TMP = re.compile(r'checkpoint_\d+\.(?:orbax-checkpoint-tmp|tmp-)')
 
 
-def start(workdir):
-  return subprocess.Popen([*COMMAND, f'--workdir={workdir}'], cwd=recipe.REPO,
-                          env=recipe.cpu_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+def start(ptjf, workdir):
+  return ptjf.start('run', EXPERIMENT, f'--workdir={workdir}',
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    start_new_session=True)
 
 
 def temporary_checkpoints(model_dir):
@@ -82,15 +79,15 @@ def kill_at(process, model_dir, arm, when, rng, timeout_s=600):
 
 
 @pytest.fixture(scope='module')
-def preempted(tmp_path_factory):
+def preempted(tmp_path_factory, ptjf):
   workdir = str(tmp_path_factory.mktemp('run'))
   dirs = {arm: os.path.join(workdir, arm) for arm in ('pretrain', 'ptjf')}
   rng, outputs, kills = random.Random(SEED), [], []
   for arm, when in SCHEDULE:
-    output, on_disk = kill_at(start(workdir), dirs[arm], arm, when, rng)
+    output, on_disk = kill_at(start(ptjf, workdir), dirs[arm], arm, when, rng)
     outputs.append(output)
     kills.append(dict(arm=arm, when=when, **on_disk))
-  last = start(workdir)
+  last = start(ptjf, workdir)
   outputs.append(last.communicate()[0])
   assert last.returncode == 0, outputs[-1][-3000:]
   return workdir, dirs['pretrain'], dirs['ptjf'], outputs, kills

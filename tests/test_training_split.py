@@ -9,7 +9,6 @@ train a tiny NMT model for 2 steps twice: about two minutes on two CPU cores.
 
 import os
 import subprocess
-import sys
 
 import gin
 import numpy as np
@@ -360,15 +359,13 @@ def write_tfds_metadata(tfds_name, data_dir, examples):
 
 
 @pytest.mark.needs_t5x
-def test_ptjf_check_reads_the_twins_sizes_from_tfds_data_dir(tmp_path):
+def test_ptjf_check_reads_the_twins_sizes_from_tfds_data_dir(tmp_path, ptjf):
   data_dir = str(tmp_path / 'tfds')
   write_tfds_metadata(wmt.PAIRS['en_fr'][0], data_dir, examples=7)
-  result = subprocess.run(
-      [sys.executable, '-m', 'ptjf.cli', 'check', 'pretrain_wmt_ro_fr_3layer',
-       f'--workdir={tmp_path / "run"}', '--gin=LEARNING_RATE = 5e-3',
-       '--gin=EVALUATE_TRAINING_SPLIT = True', f'--tfds_data_dir={data_dir}'],
-      cwd=recipe.REPO, env=recipe.cpu_env(), capture_output=True, text=True,
-      check=False)
+  result = ptjf('check', 'pretrain_wmt_ro_fr_3layer',
+                f'--workdir={tmp_path / "run"}', '--gin=LEARNING_RATE = 5e-3',
+                '--gin=EVALUATE_TRAINING_SPLIT = True',
+                f'--tfds_data_dir={data_dir}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert ("    train_eval: ptjf_wmt.en_fr.with_train_split (2 tasks, split "
           "'validation')") in result.stdout
