@@ -2,8 +2,6 @@
 
 import datetime
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ from benchmarks import packing
 from benchmarks import t5x_log
 from benchmarks import trade_off
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHED = 1_790_000_000.0
 
 
@@ -184,11 +181,12 @@ def test_front_table_puts_every_run_at_its_best_en_ro_step(hand_counted):
     ('reproduce_languages', ['--pretrain_steps=3000'],
      '--pretrain_steps=3000: give a count between 0 and --steps=3000, exclusive'),
 ])
-def test_reproduction_refuses_bad_flags_before_training(tmp_path, module, args, message):
+def test_reproduction_refuses_bad_flags_before_training(tmp_path, module, args,
+                                                        message, python_m):
   workdir = tmp_path / 'w'
-  done = subprocess.run(
-      [sys.executable, '-m', f'benchmarks.{module}', f'--workdir={workdir}',
-       *args], cwd=REPO, capture_output=True, text=True)
+  # a process of its own: its --workdir is not ptjf run's
+  done = python_m(f'benchmarks.{module}', f'--workdir={workdir}', *args,
+                  subprocess=True)
   assert done.returncode != 0
   assert message in done.stderr
   assert not workdir.exists()

@@ -298,19 +298,14 @@ def test_configured_vocabulary_equals_the_plain_one_a_model_names():
   assert other != configured  # different extra_ids
 
 
-def test_train_vocab_command_rejects_bad_input_in_one_line(tmp_path):
-  import os, subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+def test_train_vocab_command_rejects_bad_input_in_one_line(tmp_path, python_m):
   for args, message in (
       (['--mixture=ptjf_synth.nope', f'--output={tmp_path}/v.model'],
        "error: unknown mixture or task 'ptjf_synth.nope'"),
       (['--mixture=ptjf_synth.tau3.33', f'--output={tmp_path}/v.spm'],
        "error: --output is"),
   ):
-    run = subprocess.run([sys.executable, '-m', 'tasks.train_vocab', *args],
-                         cwd=root, env=env, capture_output=True, text=True,
-                         check=False)
+    run = python_m('tasks.train_vocab', *args)
     assert run.returncode != 0
     assert run.stderr.strip().splitlines()[-1].startswith(message)
     assert 'Traceback' not in run.stderr
