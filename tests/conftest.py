@@ -49,12 +49,14 @@ MISSING_MARKS = ('T5X is not installed', 'libtpu is not installed')
 # marker -> what says it is missing ('' when present); libtpu compiles what
 # T5X builds, so a test that needs it needs both.
 NEEDS = {'needs_t5x': recipe.t5x_missing,
-         'needs_libtpu': lambda: recipe.t5x_missing() or recipe.libtpu_missing()}
+         'needs_libtpu': lambda: (recipe.t5x_missing() or
+                                  recipe.libtpu_missing())}
 
 
 def pytest_configure(config):
   config.addinivalue_line('markers', 'needs_t5x: the test imports or runs T5X')
-  config.addinivalue_line('markers', 'needs_libtpu: the test compiles with libtpu (and T5X)')
+  config.addinivalue_line('markers',
+                          'needs_libtpu: the test compiles with libtpu (and T5X)')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,7 +99,8 @@ def pytest_runtest_makereport(item, call):
     report.longrepr = f'skipped under PTJF_REQUIRE_T5X=1: {reason}'
   elif not any(item.get_closest_marker(marker) for marker in NEEDS):
     report.outcome = 'failed'  # a T5X-only pass would not select it
-    report.longrepr = f'skipped without a needs_t5x/needs_libtpu marker: {reason}'
+    report.longrepr = ('skipped without a needs_t5x/needs_libtpu marker: '
+                       f'{reason}')
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -186,7 +189,8 @@ def run_in_process(main: Callable[[], None], env, cwd) -> Result:
   """main() in this process, as a fresh one would run it: an uncaught error
   prints its traceback and exits 1."""
   from absl import flags  # pylint: disable=g-import-not-at-top
-  saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
+  saved_env, saved_cwd = dict(os.environ), os.getcwd()
+  saved_path = list(sys.path)
   os.environ.update(env or {})
   os.chdir(cwd)
   try:
@@ -211,8 +215,8 @@ def run_in_process(main: Callable[[], None], env, cwd) -> Result:
 def run_python(*argv: str, env: dict[str, str] | None = None, cwd=None,
                timeout: float = 600) -> Result:
   """`python ARGV` in a child process from `cwd` (the repository by default)."""
-  done = subprocesses.run([sys.executable, *map(str, argv)], cwd=str(cwd or REPO),
-                          env=subprocess_env(env), capture_output=True,
+  done = subprocesses.run([sys.executable, *map(str, argv)],
+                          cwd=str(cwd or REPO), env=subprocess_env(env), capture_output=True,
                           text=True, timeout=timeout, check=False)
   return Result(done.returncode, done.stdout, done.stderr)
 
@@ -302,7 +306,8 @@ def take_snapshot(*roots, content: bool = False) -> dict:
 
 @pytest.fixture(scope='session')
 def snapshot():
-  """take_snapshot: `before = snapshot(tmp_path); ...; assert snapshot(tmp_path) == before`."""
+  """take_snapshot: `before = snapshot(tmp_path)`, then after the command
+  `assert snapshot(tmp_path) == before`."""
   return take_snapshot
 
 
@@ -310,8 +315,8 @@ def write_scalar_events(directory, tags: dict[str, dict[int, float]]) -> None:
   """One TF event file under `directory`: {tag: {step: value}}, as
   tf.summary.scalar writes it, without needing TensorBoard installed."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  scalars = tf.compat.v1.SummaryMetadata(
-      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars'))
+  plugin = tf.compat.v1.SummaryMetadata.PluginData(plugin_name='scalars')
+  scalars = tf.compat.v1.SummaryMetadata(plugin_data=plugin)
   writer = tf.summary.create_file_writer(str(directory))
   with writer.as_default():
     for tag, values in tags.items():
@@ -323,5 +328,6 @@ def write_scalar_events(directory, tags: dict[str, dict[int, float]]) -> None:
 
 @pytest.fixture(scope='session')
 def write_events():
-  """write_scalar_events: `write_events(run / 'training_eval/task', {'loss': {10: 3.5}})`."""
+  """write_scalar_events:
+  `write_events(run / 'training_eval/task', {'loss': {10: 3.5}})`."""
   return write_scalar_events

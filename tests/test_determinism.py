@@ -50,24 +50,23 @@ def test_the_same_data_seed_gives_the_same_first_batches():
   assert first_batches('DATA_SEED = 8') != a
 
 
-def first_step(workdir, *bindings):
+def first_step(ptjf, workdir, *bindings):
   """Trains one step with `ptjf run`; the loss and the parameters after it."""
-  result = subprocess.run(
-      [sys.executable, '-m', 'ptjf.cli', 'run', RECIPE, f'--workdir={workdir}',
-       '--gin=TRAIN_STEPS = 1', *(f'--gin={b}' for b in bindings)],
-      cwd=recipe.REPO, env=recipe.cpu_env(), capture_output=True, text=True)
+  result = ptjf('run', RECIPE, f'--workdir={workdir}', '--gin=TRAIN_STEPS = 1',
+                *(f'--gin={b}' for b in bindings))
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   run_dir = os.path.join(workdir, 'static')
   loss = summaries.scalars(run_dir)['loss'][1]
   return loss, checkpoint.read(checkpoint.path(run_dir, 1))['target']
 
 
-def test_the_same_seeds_give_the_same_first_step(tmp_path):
-  loss, params = first_step(tmp_path / 'a')  # gin/runs/tiny.gin: both seeds 0
-  again, params_again = first_step(tmp_path / 'b')
+def test_the_same_seeds_give_the_same_first_step(tmp_path, ptjf):
+  # gin/runs/tiny.gin: both seeds 0
+  loss, params = first_step(ptjf, tmp_path / 'a')
+  again, params_again = first_step(ptjf, tmp_path / 'b')
   assert loss == again
   for x, y in zip(jax.tree_util.tree_leaves(params),
                   jax.tree_util.tree_leaves(params_again)):
     assert np.array_equal(x, y)
-  other, _ = first_step(tmp_path / 'c', 'DATA_SEED = 1')
+  other, _ = first_step(ptjf, tmp_path / 'c', 'DATA_SEED = 1')
   assert other != loss

@@ -4,7 +4,6 @@ import collections
 import itertools
 import os
 import shlex
-import subprocess
 import sys
 import types
 
@@ -293,22 +292,16 @@ def test_two_runs_never_train_one_directory():
     grid.lay_out('static_synth_ro_fr_tiny', phases, '/r', [twice])
 
 
-def _sweep(*args, env=None):
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', 'sweep', *args],
-                        cwd=recipe.REPO, capture_output=True, text=True,
-                        check=False, env=dict(os.environ, **(env or {})))
-
-
 def read(path):
   with open(path) as f:
     return f.read()
 
 
-def test_gin_files_restore_the_final_pretraining_checkpoint(tmp_path):
+def test_gin_files_restore_the_final_pretraining_checkpoint(tmp_path, ptjf):
   root = str(tmp_path / 'sw')
-  result = _sweep('ptjf_wmt_ro_fr_3layer', f'--root={root}', '--format=gin',
-                  '--learning_rates=5e-3', '--high_rates=0.3,0.7',
-                  '--warmups=20000')
+  result = ptjf('sweep', 'ptjf_wmt_ro_fr_3layer', f'--root={root}',
+                '--format=gin', '--learning_rates=5e-3', '--high_rates=0.3,0.7',
+                '--warmups=20000')
   assert result.returncode == 0, result.stderr
   pretrain = f'{root}/lr0.005/pretrain.gin'
   finetunes = [f'{root}/lr0.005/high{h}_warmup20000/ptjf.gin' for h in (0.3, 0.7)]
@@ -331,10 +324,11 @@ def test_gin_files_restore_the_final_pretraining_checkpoint(tmp_path):
   assert all(f in result.stdout for f in finetunes)
 
 
-def test_restart_static_gin_file_runs_the_pretraining_steps(tmp_path):
+def test_restart_static_gin_file_runs_the_pretraining_steps(tmp_path, ptjf):
   root = str(tmp_path)
-  result = _sweep('restart_wmt_ro_fr_3layer', f'--root={root}', '--format=gin',
-                  '--learning_rates=5e-3', '--high_rates=0.3', '--warmups=10000')
+  result = ptjf('sweep', 'restart_wmt_ro_fr_3layer', f'--root={root}',
+                '--format=gin', '--learning_rates=5e-3', '--high_rates=0.3',
+                '--warmups=10000')
   assert result.returncode == 0, result.stderr
   static = read(f'{root}/lr0.005_high0.3/static.gin').splitlines()
   assert static[2:] == [f'MODEL_DIR = "{root}/lr0.005_high0.3/static"',
@@ -347,19 +341,20 @@ def test_restart_static_gin_file_runs_the_pretraining_steps(tmp_path):
   assert 'TRAIN_STEPS' not in restart
 
 
-def test_a_train_steps_binding_moves_the_checkpoint(tmp_path):
-  result = _sweep('ptjf_synth_ro_fr_tiny', f'--root={tmp_path}', '--format=gin',
-                  '--high_rates=0.5', '--pretrain_gin=TRAIN_STEPS = 40')
+def test_a_train_steps_binding_moves_the_checkpoint(tmp_path, ptjf):
+  result = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', f'--root={tmp_path}',
+                '--format=gin', '--high_rates=0.5',
+                '--pretrain_gin=TRAIN_STEPS = 40')
   assert result.returncode == 0, result.stderr
   assert 'TRAIN_STEPS = 40' in read(f'{tmp_path}/pretrain.gin').splitlines()
   assert (f'INITIAL_CHECKPOINT_PATH = "{tmp_path}/pretrain/checkpoint_40"'
           in read(f'{tmp_path}/high0.5/ptjf.gin').splitlines())
 
 
-def test_restart_length_gin_files_bind_each_length_once(tmp_path):
+def test_restart_length_gin_files_bind_each_length_once(tmp_path, ptjf):
   root = str(tmp_path)
-  result = _sweep('restart_mc4_xl', f'--root={root}', '--format=gin',
-                  '--taus=2', '--pretrain_steps=100000,400000', '--fix=total')
+  result = ptjf('sweep', 'restart_mc4_xl', f'--root={root}', '--format=gin',
+                '--taus=2', '--pretrain_steps=100000,400000', '--fix=total')
   assert result.returncode == 0, result.stderr
   for n1 in (100000, 400000):
     run = f'{root}/pretrain{n1}_tau2'
@@ -376,11 +371,11 @@ def test_restart_length_gin_files_bind_each_length_once(tmp_path):
             in result.stdout.splitlines())
 
 
-def test_gin_files_are_never_overwritten(tmp_path):
+def test_gin_files_are_never_overwritten(tmp_path, ptjf):
   args = ('ptjf_synth_ro_fr_tiny', f'--root={tmp_path}', '--format=gin')
-  assert _sweep(*args).returncode == 0
+  assert ptjf('sweep', *args).returncode == 0
   (tmp_path / 'high0.5' / 'ptjf.gin').write_text('mine\n')
-  again = _sweep(*args)
+  again = ptjf('sweep', *args)
   assert again.returncode != 0
   assert again.stderr.strip().startswith('error: ')
   assert 'already exists' in again.stderr and 'Traceback' not in again.stderr
@@ -394,8 +389,8 @@ def test_gin_files_are_never_overwritten(tmp_path):
     ['ptjf_mc4_xxl', '--taus=2'],
     ['restart_wmt_ro_fr_3layer', '--learning_rates=5e-3', '--high_rates=0.3',
      '--warmups=10000', '--pretrain_steps=100000', '--fix=total']])
-def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args):
-  result = _sweep(*args, f'--root={tmp_path}', '--format=gin')
+def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args, ptjf):
+  result = ptjf('sweep', *args, f'--root={tmp_path}', '--format=gin')
   assert result.returncode == 0, result.stderr
   for path in (os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs):
     command = shlex.split(read(path).splitlines()[1][2:])
@@ -502,10 +497,11 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args):
       '--finetune_gin=TRAIN_STEPS=3'],
      'use --total_steps=... (or --fix=finetune) instead.'),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message,
+                                                  ptjf):
   root = tmp_path / 'out'
   root_flag = [] if any(a.startswith('--root') for a in args) else [f'--root={root}']
-  result = _sweep(*args, *root_flag, '--format=gin')
+  result = ptjf('sweep', *args, *root_flag, '--format=gin')
   assert result.returncode != 0
   assert result.stdout == ''
   lines = result.stderr.strip().splitlines()
@@ -514,8 +510,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
   assert not root.exists()
 
 
-def test_help_is_the_module_docstring():
-  result = _sweep('--help')  # absl exits 1 after printing help
+def test_help_is_the_module_docstring(ptjf):
+  result = ptjf('sweep', '--help')  # absl exits 1 after printing help
   assert 'ptjf sweep EXPERIMENT --root=DIR' in result.stdout
   assert '--learning_rates' in result.stdout
   assert '--pretrain_steps=N1,... --fix=total|finetune' in result.stdout
