@@ -12,7 +12,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -21,21 +20,8 @@ from ptjf import chain
 from ptjf import checkpoint
 from ptjf import child
 from ptjf import lock
-from ptjf import recipe
 
-needs_t5x = pytest.mark.skipif(bool(recipe.t5x_missing()),
-                               reason=recipe.t5x_missing())
 SHORT = ['--gin=TRAIN_STEPS = 40', '--gin=utils.SaveCheckpointConfig.period = 20']
-
-
-def ptjf(*args, wait=True):
-  command = [sys.executable, '-m', 'ptjf.cli', *args]
-  if not wait:
-    return subprocess.Popen(command, cwd=recipe.REPO, env=recipe.cpu_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-  return subprocess.run(command, cwd=recipe.REPO, env=recipe.cpu_env(),
-                        capture_output=True, text=True, check=False)
 
 
 def last_line(result):
@@ -43,7 +29,7 @@ def last_line(result):
 
 
 @pytest.fixture(scope='module')
-def pretrained(tmp_path_factory):
+def pretrained(tmp_path_factory, ptjf):
   workdir = tmp_path_factory.mktemp('faults') / 'shared'
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -81,9 +67,9 @@ def poison(path):
   return largest.name.removeprefix('target.').replace('.', '/')
 
 
-@needs_t5x
+@pytest.mark.needs_t5x
 def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
-    pretrained, tmp_path):
+    pretrained, tmp_path, ptjf):
   workdir = str(tmp_path)
   poisoned = poison(checkpoint.path(copy(pretrained, workdir), 40))
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
@@ -100,8 +86,9 @@ def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
   assert checkpoint.steps(os.path.join(workdir, 'ptjf')) == [0]
 
 
-@needs_t5x
-def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_path):
+@pytest.mark.needs_t5x
+def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_path,
+                                                            ptjf):
   workdir = str(tmp_path)
   poison(checkpoint.path(copy(pretrained, workdir, (0, 20)), 20))
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
@@ -116,14 +103,14 @@ def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_pat
   assert checkpoint.steps(os.path.join(workdir, 'pretrain'))[-1] < 80
 
 
-@needs_t5x
+@pytest.mark.needs_t5x
 @pytest.mark.parametrize('damage, problem', [
     ('metadata', 'state/_METADATA is missing'),
     ('truncate', r'state/ocdbt.process_0/d/\w+ is truncated \(1000 of \d+ bytes\)'),
     ('delete', r'state/ocdbt.process_0/d/\w+ is missing'),
 ])
 def test_broken_latest_checkpoint_is_refused_naming_the_good_one(
-    pretrained, tmp_path, damage, problem):
+    pretrained, tmp_path, damage, problem, ptjf):
   workdir = str(tmp_path)
   latest = checkpoint.path(copy(pretrained, workdir), 40)
   data = os.path.join(latest, 'state', 'ocdbt.process_0', 'd')
@@ -153,11 +140,12 @@ def test_broken_latest_checkpoint_is_refused_naming_the_good_one(
     assert 't5x.train resumes from checkpoint_20: whole' in check.stdout
 
 
-@needs_t5x
-def test_a_second_run_on_the_same_workdir_is_refused(tmp_path):
+@pytest.mark.needs_t5x
+def test_a_second_run_on_the_same_workdir_is_refused(tmp_path, ptjf):
   workdir = str(tmp_path)
-  first = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
-               '--gin=TRAIN_STEPS = 20', wait=False)
+  first = ptjf.start('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                     '--gin=TRAIN_STEPS = 20', stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, text=True)
   output = []
   for line in first.stdout:
     output.append(line)

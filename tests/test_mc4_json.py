@@ -13,14 +13,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import gin
 import pytest
 import seqio
 import tensorflow as tf
-from test_bad_input import snapshot
 
 from ptjf import recipe
 from tasks import mc4
@@ -226,14 +223,9 @@ def test_tfds_is_read_when_no_directory_is_bound():
     assert source.tfds_dataset.name == 'c4/multilingual:3.1.0'
 
 
-def ptjf(*args, cwd):
-  return subprocess.run([sys.executable, '-m', 'ptjf.cli', *args], cwd=cwd,
-                        env={**recipe.cpu_env(), 'PYTHONPATH': recipe.REPO},
-                        capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.needs_t5x
-def test_data_check_names_every_missing_language_split_and_bad_shard(shards, tmp_path):
+def test_data_check_names_every_missing_language_split_and_bad_shard(
+    shards, tmp_path, ptjf, snapshot):
   complete = ptjf('data', 'ptjf_mc4_xxl', f'--check={shards}', cwd=tmp_path)
   assert complete.returncode == 0, complete.stderr
   assert '  gd       validation      1 file   30 documents' in complete.stdout
@@ -265,7 +257,7 @@ def test_data_check_names_every_missing_language_split_and_bad_shard(shards, tmp
 
 
 @pytest.mark.needs_t5x
-def test_data_says_which_files_to_download_and_how(tmp_path):
+def test_data_says_which_files_to_download_and_how(tmp_path, ptjf):
   result = ptjf('data', 'ptjf_mc4_xxl', cwd=tmp_path)
   assert result.returncode == 0, result.stderr
   out = result.stdout
@@ -288,7 +280,8 @@ def test_data_says_which_files_to_download_and_how(tmp_path):
 
 
 @pytest.mark.needs_t5x
-def test_check_refuses_a_missing_language_before_any_compute(shards, tmp_path):
+def test_check_refuses_a_missing_language_before_any_compute(
+    shards, tmp_path, ptjf, snapshot):
   partial = tmp_path / 'partial'
   shutil.copytree(shards, partial)
   for name in os.listdir(partial):
@@ -321,7 +314,8 @@ ptjf.mc4_vocabulary.extra_ids = {vocab.SYNTHETIC_EXTRA_IDS}
 
 
 @pytest.mark.needs_t5x
-def test_the_tiny_model_trains_on_the_shards_and_stops_at_a_bad_one(texts, tmp_path):
+def test_the_tiny_model_trains_on_the_shards_and_stops_at_a_bad_one(
+    texts, tmp_path, ptjf):
   shards = str(tmp_path / 'mc4')
   os.makedirs(shards)
   mc4_json.write_shards(shards, texts, '3.1.0')
