@@ -71,10 +71,6 @@ COMMAND_LINE = [
      'value should be one of <all|first>'),
     ('misspelt flag', ['check', TINY, '--workdirr={w}'],
      "Unknown command line flag 'workdirr'"),
-    ('sweep flags given to launch',
-     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z',
-      '--workdir=gs://b/w', '--learning_rates=1e-3'],
-     "Unknown command line flag 'learning_rates'"),
     ('unknown mixture to show', ['-m', 'mixtures.show', 'ptjf_synth.tau0'],
      "unknown mixture or task 'ptjf_synth.tau0'"),
     ('unknown module to show', ['-m', 'mixtures.show', '--module=no_such_module',
@@ -212,12 +208,13 @@ COMMAND_LINE_T5X = [
 def run_refused(disk, tmp_path, ptjf, python_m, snapshot):
   """Runs `ptjf ARGV` (or `python -m MODULE ...` for ['-m', MODULE, ...]);
   checks that it failed and left the disk as it was; returns its stderr."""
-  def run(argv):
+  def run(argv, subprocess=False):
     workdir = tmp_path / 'w'  # never created
     args = [a.replace('{w}', str(workdir)).replace('{d}', str(disk)) for a in argv]
     names = set(seqio.MixtureRegistry.names()), set(seqio.TaskRegistry.names())
     before = snapshot(disk, recipe.REPO)
-    result = python_m(*args[1:]) if args[0] == '-m' else ptjf(*args)
+    result = (python_m(*args[1:]) if args[0] == '-m' else
+              ptjf(*args, subprocess=subprocess))
     assert result.returncode != 0, result.stdout
     assert snapshot(disk, recipe.REPO) == before
     assert not workdir.exists()
@@ -232,6 +229,15 @@ def run_refused(disk, tmp_path, ptjf, python_m, snapshot):
 def test_command_line_refuses(argv, message, run_refused):
   stderr = run_refused(argv)
   assert message in stderr
+  assert 'Traceback' not in stderr
+
+
+def test_sweep_flags_given_to_launch_are_unknown(run_refused):
+  # in a process of its own: this one has imported ptjf.sweep, which defines them
+  stderr = run_refused(['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z',
+                        '--workdir=gs://b/w', '--learning_rates=1e-3'],
+                       subprocess=True)
+  assert "Unknown command line flag 'learning_rates'" in stderr
   assert 'Traceback' not in stderr
 
 

@@ -355,7 +355,9 @@ def test_missing_flags_are_refused(ptjf):
       ptjf('launch', 'static_mc4_xxl', *WHERE, '--pretrain_dir=gs://b/p'))
   assert '--runtime_version is for creating' in one_line_error(
       ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--runtime_version=x'))
-  sweep_flag = ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--root=/r')  # ptjf sweep's
+  # ptjf sweep's flag, unknown to a process that never imported ptjf.sweep
+  sweep_flag = ptjf('launch', 'ptjf_mc4_xxl', *WHERE, '--root=/r',
+                    subprocess=True)
   assert sweep_flag.returncode == 1 and sweep_flag.stdout == ''
   assert "Unknown command line flag 'root'" in sweep_flag.stderr
 
