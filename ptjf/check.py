@@ -31,6 +31,7 @@ Example:
 """
 
 import sys
+from typing import Sequence
 
 from absl import flags
 
@@ -65,15 +66,24 @@ def describe(runs: list[phase.PhaseRun]) -> list[str]:
   return lines
 
 
+def prepared(argv: Sequence[str]) -> tuple[
+    str, experiment.Invocation, experiment.PassThrough, list[phase.PhaseRun]]:
+  """The experiment the command line of `ptjf run` or `ptjf check` names, the
+  call, what it passes through, and its phases resolved and checked by
+  preflight.prepare; raises ValueError."""
+  name = experiment.from_argv(argv)
+  call = run_flags.invocation_from_flags()
+  recipe.require_t5x()
+  extra = bindings.pass_through_from_flags()
+  runs = preflight.prepare(name, call.workdir, call.pretrain_dir, call.phase,
+                           gin_files=extra.gin_files,
+                           tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
+  return name, call, extra, runs
+
+
 def main(argv):
   try:
-    name = experiment.from_argv(argv)
-    call = run_flags.invocation_from_flags()
-    recipe.require_t5x()
-    extra = bindings.pass_through_from_flags()
-    runs = preflight.prepare(name, call.workdir, call.pretrain_dir, call.phase,
-                             gin_files=extra.gin_files,
-                             tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
+    name, call, extra, runs = prepared(argv)
     notes = preflight.check_host(
         name, runs, [*call.t5x_flags, *extra.t5x_flags], strict=False)
   except ValueError as e:  # PreflightError included

@@ -42,12 +42,11 @@ import sys
 from absl import app
 from absl import flags
 
-from ptjf import chain
 from ptjf import bindings
-from ptjf import experiment
+from ptjf import chain
+from ptjf import check
 from ptjf import lock
 from ptjf import preflight
-from ptjf import recipe
 from ptjf import run_flags
 
 flags.adopt_module_key_flags(bindings)
@@ -56,13 +55,7 @@ flags.adopt_module_key_flags(run_flags)
 
 def main(argv):
   try:
-    name = experiment.from_argv(argv)
-    call = run_flags.invocation_from_flags()
-    recipe.require_t5x()
-    extra = bindings.pass_through_from_flags()
-    runs = preflight.prepare(name, call.workdir, call.pretrain_dir, call.phase,
-                             gin_files=extra.gin_files,
-                             tfds_data_dir=extra.tfds_data_dir, **extra.bindings)
+    name, call, extra, runs = check.prepared(argv)
     t5x_flags = [*call.t5x_flags, *extra.t5x_flags]
     preflight.check_host(name, runs, t5x_flags, strict=True)
     preflight.check_remote_writes(call.workdir)
