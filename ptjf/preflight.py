@@ -12,6 +12,7 @@ import os
 import re
 import socket
 from typing import Optional, Sequence
+import tokenize
 
 import seqio
 import tensorflow as tf
@@ -55,6 +56,19 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     raise
   except Exception as e:  # gin raises many types; its first line says what
     raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
+  except SyntaxError as e:  # gin's, in a file the recipe includes: name it
+    where = e.args[1] if len(e.args) > 1 else None
+    words = str(e.args[0]).strip().splitlines()[-1].strip().rstrip('.')
+    file = getattr(where, 'filename', None) or path
+    if file.startswith(recipe.REPO + os.sep):
+      file = os.path.relpath(file, recipe.REPO)
+    raise recipe.PreflightError(
+        f'{file} line {getattr(where, "line_num", "?")} is not gin: {words}; '
+        'write NAME = VALUE with a Python literal or %MACRO.') from e
+  except tokenize.TokenError as e:  # a bracket left open to a file's end
+    raise recipe.PreflightError(
+        f'{name}: a bracket is left open to the end of it or of a file it '
+        'includes.') from e
 
 
 def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
