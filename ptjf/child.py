@@ -3,11 +3,14 @@ gcloud in a launch): started in the repository, their output copied line by
 line into a log between ptjf's launch and exit lines or left on the terminal,
 SIGTERM and SIGINT passed on to them, and the exception they died of.
 
-Stopping a ptjf command so never leaves its child running alone.
+Stopping a ptjf command so never leaves its child running alone, and on
+Linux neither does killing it, SIGKILL included: the kernel kills the child
+when the ptjf process that started it dies.
 """
 
 import collections
 import contextlib
+import ctypes
 import datetime
 import os
 import re
@@ -15,6 +18,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from typing import Iterator, Mapping, Optional, Sequence
 
@@ -26,6 +30,10 @@ LAUNCH_LINE = re.compile(r'^ptjf: launched at ([\d.]+): (.*)$')
 EXIT_LINE = re.compile(r'^ptjf: exited with (-?\d+) at ([\d.]+)$')
 PASSED_ON = (signal.SIGTERM, signal.SIGINT)
 TAIL_LINES = 25  # of a logged child's output, kept to show where it failed
+# SIGKILL, which no child can catch or outlive; what it cuts short is safe:
+# t5x.train removes half-written temporary checkpoints when it starts again.
+DEATH_SIGNAL = signal.SIGKILL
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 # The last line of a Python traceback: 'FileNotFoundError: ...', dotted or not.
 _ERROR_LINE = re.compile(r'^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception)\b:?')
 # What asyncio prints as the interpreter shuts down after the real error.
@@ -78,6 +86,10 @@ class Child:
     return self._lines
 
   @property
+  def pid(self) -> int:
+    return self._process.pid
+
+  @property
   def running(self) -> bool:
     return self._process.poll() is None
 
@@ -93,6 +105,24 @@ class Child:
   @property
   def tail(self) -> str:
     return ''.join(self._tail)
+
+
+def _dies_with(parent: int):
+  """The function that, run in the child between fork and exec, has the
+  kernel send it DEATH_SIGNAL when `parent` dies (Linux); None elsewhere.
+  The signal follows the thread that forked: children are started by the
+  main thread only (signal.signal in _passed_on works nowhere else), which
+  lives as long as the process."""
+  if not sys.platform.startswith('linux'):
+    return None
+  prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+
+  def set_death_signal() -> None:
+    prctl(_PR_SET_PDEATHSIG, DEATH_SIGNAL)
+    if os.getppid() != parent:  # the parent died before prctl: no signal comes
+      os.kill(os.getpid(), DEATH_SIGNAL)
+
+  return set_death_signal
 
 
 @contextlib.contextmanager
@@ -123,7 +153,7 @@ def started(command: Sequence[str], log_path: Optional[str] = None,
   gs://) between LAUNCH_LINE and EXIT_LINE as `lines()` reads it; without,
   it writes to this process's terminal. SIGTERM and SIGINT are passed on to
   it inside the block; the child has ended when the block is left (stopped
-  first if the block raised)."""
+  first if the block raised), and is killed if this process dies first."""
   with contextlib.ExitStack() as stack:
     log = None
     if log_path:
@@ -133,7 +163,8 @@ def started(command: Sequence[str], log_path: Optional[str] = None,
     output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                   text=True) if log_path else {}
     process = stack.enter_context(subprocess.Popen(
-        command, cwd=cwd, env=None if env is None else dict(env), **output))
+        command, cwd=cwd, env=None if env is None else dict(env),
+        preexec_fn=_dies_with(os.getpid()), **output))
     if log_path:
       log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
     child = Child(process, log)

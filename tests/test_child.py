@@ -1,10 +1,11 @@
-"""ptjf.child on real child processes: logs, signals, root errors; ptjf
-launch passes signals on through it."""
+"""ptjf.child on real child processes: logs, signals, root errors, a child
+that dies with its parent; ptjf launch passes signals on through it."""
 
 import os
 import re
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from ptjf import child
 from ptjf import launch
+from ptjf import lock
 from ptjf import recipe
 
 FAILS = ('import sys; print("one", flush=True); '
@@ -23,6 +25,14 @@ WAITS = ('import time; print("ready", flush=True); time.sleep(60); '
 
 def python(code):
   return [sys.executable, '-c', code]
+
+
+def gone_within(pid, seconds):
+  """Whether process `pid` has ended (or is a zombie) within `seconds`."""
+  deadline = time.monotonic() + seconds
+  while lock.alive(pid) and time.monotonic() < deadline:
+    time.sleep(0.1)
+  return not lock.alive(pid)
 
 
 def read(path):
@@ -85,6 +95,22 @@ def test_stop_terminates_and_an_error_in_the_block_stops_the_child(tmp_path):
       next(process.lines())
       raise KeyError('the reader failed')
   assert process.returncode == -signal.SIGTERM
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the parent-death signal is Linux\'s')
+def test_a_child_dies_with_its_parent_even_by_sigkill():
+  parent = subprocess.Popen(python(
+      'import sys, time; from ptjf import child\n'
+      f'with child.started({python(WAITS)!r}) as process:\n'
+      '  print(process.pid, flush=True); time.sleep(60)'),
+      cwd=recipe.REPO, stdout=subprocess.PIPE, text=True,
+      env={**os.environ, 'PYTHONPATH': recipe.REPO})
+  grandchild = int(parent.stdout.readline())
+  assert lock.alive(grandchild)
+  parent.kill()
+  parent.wait()
+  assert gone_within(grandchild, 30)
 
 
 def test_root_error_skips_asyncio_noise_at_shutdown():
