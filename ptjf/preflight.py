@@ -4,15 +4,16 @@ Every problem found here is a recipe.PreflightError whose message is one line na
 the bad value and what would be valid: unknown experiments, REQUIRED macros
 left unbound, bindings a recipe does not define, unknown mixtures, overlapping
 directories, missing or incomplete initial checkpoints, and checkpoints of a
-different model than the recipe builds.
+different model than the recipe builds, and settings out of their range
+(ptjf.settings).
 """
 
 import ast
 import os
 import re
 import socket
-from typing import Optional, Sequence
 import tokenize
+from typing import Optional, Sequence
 
 import seqio
 import tensorflow as tf
@@ -23,6 +24,7 @@ from ptjf import experiment
 from ptjf import host
 from ptjf import phase
 from ptjf import recipe
+from ptjf import settings
 
 # How T5X's config.gin records the checkpoint a fine-tune restored.
 _RESTORED = re.compile(r'^INITIAL_CHECKPOINT_PATH = (.+)$', re.M)
@@ -54,8 +56,6 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
       recipe.parse(path, bindings, finalize=True, more_gin_files=gin_files)
   except recipe.PreflightError:
     raise
-  except Exception as e:  # gin raises many types; its first line says what
-    raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
   except SyntaxError as e:  # gin's, in a file the recipe includes: name it
     where = e.args[1] if len(e.args) > 1 else None
     words = str(e.args[0]).strip().splitlines()[-1].strip().rstrip('.')
@@ -69,12 +69,15 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     raise recipe.PreflightError(
         f'{name}: a bracket is left open to the end of it or of a file it '
         'includes.') from e
+  except Exception as e:  # gin raises many types; its first line says what
+    raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
 
 
 def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
-             gin_files: Sequence[str], hint: str,
+             gin_files: Sequence[str], hint: str, where: settings.Where,
              check_data: bool = True) -> tuple[phase.PhaseRun, set[str]]:
-  """The phase's run, checked, and the macros its recipe defines itself."""
+  """The phase's run, checked, and the macros its recipe defines itself;
+  `where` names the binding or file that gave a setting."""
   path = resolved.recipe
   _parse(path, [], gin_files, finalize=False)
   macros = recipe.macro_names()
@@ -85,22 +88,31 @@ def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
     raise recipe.PreflightError(
         f'{name} binds no TRAIN_STEPS: is it a recipe? A recipe sets '
         'TRAIN_STEPS and includes its gin fragments (see recipes/).')
-  steps = recipe.value('TRAIN_STEPS')
-  if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-    raise recipe.PreflightError(
-        f'{name}: TRAIN_STEPS is {steps!r}; it must be a positive integer.')
-  seed = recipe.value('DATA_SEED')
-  if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-    raise recipe.PreflightError(
-        f'{name}: DATA_SEED is {seed!r}; it must be an integer, or None for a '
-        'new seed per run.')
+  settings.check_parsed(where, resolved.restores)
   try:
     report, remote = datasets.check(data_present=check_data)
   except ValueError as e:  # gin adds the configurable it called on a 2nd line
     raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
-  return phase.PhaseRun(resolved, model_dir, bindings, steps,
-                        recipe.parameter_shapes(), report, seed,
-                        host.mesh_need(), remote), macros
+  settings.check_model(where)  # its vocabulary is read: datasets checked it
+  return phase.PhaseRun(resolved, model_dir, bindings,
+                        recipe.value('TRAIN_STEPS'), recipe.parameter_shapes(),
+                        report, recipe.value('DATA_SEED'), host.mesh_need(),
+                        remote), macros
+
+
+def _where(phases: Sequence[experiment.Phase], index: int,
+           scoped: experiment.Bindings,
+           gin_files: Sequence[str]) -> settings.Where:
+  """Where each setting of `phases[index]` is given: the user's flags, in
+  the order gin applies them, else a --gin_file, else the recipe (for the
+  restart's static phase, TRAIN_STEPS is the pre-training recipe's)."""
+  p = phases[index]
+  given = [(f'--{scope}', b) for scope in experiment.SCOPES
+           if p in experiment.scope_phases(scope, phases) for b in scoped[scope]]
+  overrides = ({'TRAIN_STEPS': os.path.relpath(p.steps_from, recipe.REPO)}
+               if p.steps_from else {})
+  return settings.sources(given, gin_files,
+                          os.path.relpath(p.recipe, recipe.REPO), overrides)
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],
@@ -265,7 +277,7 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
                                             runs[0].final_checkpoint))
     run, macros[i] = _resolve(p, model_dir, bindings, gin_files, hints[i],
-                              check_data)
+                              _where(phases, i, scoped, gin_files), check_data)
     runs.append(run)
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)

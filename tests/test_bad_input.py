@@ -103,8 +103,8 @@ COMMAND_LINE_T5X = [
      'error: --gin binds LEARNING_RATES, which pretrain_synth_mc4_tiny.gin and '
      'ptjf_synth_mc4_tiny.gin do not define'),
     ('negative steps', ['run', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = -5'],
-     'error: recipes/pretrain_synth_mc4_tiny.gin: TRAIN_STEPS is -5; it must be '
-     'a positive integer'),
+     "error: --gin='TRAIN_STEPS = -5': TRAIN_STEPS is -5; it must be a positive "
+     'integer at most 2,147,483,647'),
     ('unknown mixture (tau 0)', ['check', 'static_synth_mc4_tiny', '--workdir={w}',
                                 "--gin=MIXTURE_OR_TASK_NAME = 'ptjf_synth.tau0'"],
      "error: recipes/static_synth_mc4_tiny.gin: 'ptjf_synth.tau0' is not a "
@@ -158,15 +158,16 @@ COMMAND_LINE_T5X = [
      'error: MODEL_DIR is set by ptjf run from --workdir and --pretrain_dir; do '
      'not bind it'),
     ('non-integer seed', ['check', TINY, '--workdir={w}', "--gin=DATA_SEED = 'x'"],
-     "DATA_SEED is 'x'; it must be an integer, or None"),
+     '''error: --gin="DATA_SEED = 'x'": DATA_SEED is 'x'; it must be an '''
+     'integer, or None'),
     ('boolean steps', ['run', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = True'],
-     'error: recipes/pretrain_synth_mc4_tiny.gin: TRAIN_STEPS is True; it must '
-     'be a positive integer'),
+     "error: --gin='TRAIN_STEPS = True': TRAIN_STEPS is True; it must be a "
+     'positive integer'),
     ('high-resource rate not a number',
      ['check', 'ptjf_synth_ro_fr_tiny', '--workdir={w}',
       "--gin=HIGH_RESOURCE_RATE = 'abc'"],
-     "error: recipes/ptjf_synth_ro_fr_tiny.gin: high_rate (HIGH_RESOURCE_RATE) "
-     "is 'abc': it must be a number strictly between 0 and 1"),
+     '''error: --gin="HIGH_RESOURCE_RATE = 'abc'": HIGH_RESOURCE_RATE is 'abc'; '''
+     'it must be a number strictly between 0 and 1'),
     ('empty recipe file', ['check', '{d}/empty.gin', '--workdir={w}'],
      "empty.gin' is empty: a recipe binds at least TRAIN_STEPS"),
     ('recipe path a directory', ['run', '{d}/dir.gin', '--workdir={w}'],
