@@ -1,5 +1,6 @@
 """Trains the phases of an experiment in order with `python -m t5x.train`,
-skipping finished ones and showing progress from T5X's log."""
+skipping finished ones (and the first phase once a later one has
+checkpoints of its own) and showing progress from T5X's log."""
 
 import datetime
 import math
@@ -8,7 +9,7 @@ import re
 import shlex
 import threading
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
@@ -114,11 +115,16 @@ def _check_restored(run: phase.PhaseRun, initial: str,
     process.stop()
 
 
+def _ignore(pid: int) -> None:
+  del pid  # unused
+
+
 def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
           t5x_flags: Sequence[str] = (), start_step: int = 0,
-          initial: str = '') -> None:
+          initial: str = '',
+          trainer: Callable[[int], None] = _ignore) -> None:
   """Runs (or resumes, from `start_step`) one phase through t5x.train,
-  showing its progress.
+  showing its progress; `trainer` is told t5x.train's pid once it starts.
 
   On SIGTERM or SIGINT, t5x.train is terminated and waited for; its latest
   checkpoint is where the next attempt resumes. A loss that is not finite
@@ -132,6 +138,7 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
   progress, stop = _Progress(run.steps), []
   with child.started(command, log_path) as process:
+    trainer(process.pid)
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
           run, initial, host.process_share(t5x_flags), process, stop)).start()
@@ -175,13 +182,22 @@ def _wait_until_done(run: phase.PhaseRun) -> None:
 
 def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
                    gin_files: Sequence[str] = (),
-                   t5x_flags: Sequence[str] = ()) -> None:
-  """Trains each phase that is not finished, in order."""
+                   t5x_flags: Sequence[str] = (),
+                   trainer: Callable[[int], None] = _ignore) -> None:
+  """Trains each phase that is not finished, in order; `trainer` is told the
+  pid of each t5x.train started."""
   for i, run in enumerate(runs, 1):
     title = run.heading(i, len(runs))
     if run.done():
       print(f'{title}\n    complete ({os.path.basename(run.final_checkpoint)}); '
             'skipped', flush=True)
+      continue
+    # A later phase that resumes its own checkpoints needs nothing of this one.
+    if i == 1 and (later := next((r for r in runs[1:]
+                                  if checkpoint.steps(r.model_dir)), None)):
+      print(f'{title}\n    not needed: {later.phase.arm} resumes from its own '
+            f'checkpoint_{checkpoint.steps(later.model_dir)[-1]}; skipped',
+            flush=True)
       continue
     if run.phase.restores:
       run.check_initial(runs[0].final_checkpoint, 'the first phase did not '
@@ -193,7 +209,8 @@ def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
     print(f'{title}\n    {run.steps} steps, {start}', flush=True)
     began = time.time()
     train(run, log_dir, gin_files, t5x_flags, found[-1] if found else 0,
-          runs[0].final_checkpoint if run.phase.restores and not found else '')
+          runs[0].final_checkpoint if run.phase.restores and not found else '',
+          trainer)
     _wait_until_done(run)
     print(f'    done in {datetime.timedelta(seconds=round(time.time() - began))}: '
           f'{run.final_checkpoint}', flush=True)

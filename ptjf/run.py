@@ -59,9 +59,10 @@ def main(argv):
     t5x_flags = [*call.t5x_flags, *extra.t5x_flags]
     preflight.check_host(name, runs, t5x_flags, strict=True)
     preflight.check_remote_writes(call.workdir)
-    with lock.Lock(call.workdir, t5x_flags):  # lock.Busy: another run has it
+    # lock.Busy: another run has it; the lock records each t5x.train too
+    with lock.Lock(call.workdir, t5x_flags) as held:
       chain.run_experiment(runs, os.path.join(call.workdir, 'logs'),
-                           extra.gin_files, t5x_flags)
+                           extra.gin_files, t5x_flags, held.trainer)
   except chain.PhaseFailed as e:
     sys.exit(f'{e.log_tail}\nerror: {e}' if e.log_tail else f'error: {e}')
   except ValueError as e:  # PreflightError included

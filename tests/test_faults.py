@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -228,6 +229,94 @@ def test_lock_refuses_a_live_run_and_takes_over_a_dead_one(tmp_path):
   with lock.Lock(workdir) as held:  # its process is gone from this host
     assert held.owner
   assert not os.path.exists(os.path.join(workdir, lock.NAME))
+
+
+def test_of_runs_taking_over_a_stale_lock_at_once_one_wins(tmp_path,
+                                                          monkeypatch):
+  workdir, gone = str(tmp_path), subprocess.Popen(['true'])
+  gone.wait()
+  write_lock(workdir, identity=lock.identity(pid=gone.pid), pid=gone.pid)
+  runs = [lock.Lock(workdir, [f'--coordinator_address=run{i}:1'])
+          for i in range(4)]  # four runs, each its own identity
+  read_by_all, judged, stale = threading.Barrier(len(runs), timeout=60), set(), lock.stale
+
+  def stale_once_all_have_read(holder, now=None):
+    if threading.get_ident() not in judged:  # each run's first look
+      judged.add(threading.get_ident())
+      read_by_all.wait()
+    return stale(holder, now)
+
+  monkeypatch.setattr(lock, 'stale', stale_once_all_have_read)
+  outcomes = []
+
+  def take(run):
+    try:
+      outcomes.append(run.acquire().owner)
+    except lock.Busy:
+      outcomes.append('busy')
+
+  threads = [threading.Thread(target=take, args=(run,)) for run in runs]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  for run in runs:
+    run.release()
+  assert sorted(map(str, outcomes)) == ['True'] + ['busy'] * 3, outcomes
+
+
+def test_lock_is_live_while_the_trainer_of_a_dead_run_runs(tmp_path):
+  workdir, path = str(tmp_path), os.path.join(str(tmp_path), lock.NAME)
+  gone = subprocess.Popen(['true'])
+  gone.wait()
+  trainer = subprocess.Popen(['sleep', '600'])
+  try:
+    write_lock(workdir, identity=lock.identity(pid=gone.pid), pid=gone.pid,
+               trainer=lock.process(trainer.pid))
+    with pytest.raises(lock.Busy) as busy:
+      lock.Lock(workdir).acquire()
+    assert str(busy.value).startswith(
+        f'{workdir} is in use by t5x.train (pid {trainer.pid}), started by ptjf '
+        f'run on {socket.gethostname()} (pid {gone.pid}, started ')
+    assert str(busy.value).endswith(
+        'which is gone while its trainer still runs: wait for it to end, or '
+        f'stop it (kill {trainer.pid}), then run again to resume from its last '
+        'checkpoint.')
+    reused = {**lock.process(trainer.pid), 'start': 1}  # another process's pid
+    write_lock(workdir, identity=lock.identity(pid=gone.pid), pid=gone.pid,
+               trainer=reused)
+    assert lock.Lock(workdir).acquire().owner
+    write_lock(workdir, identity=lock.identity(pid=gone.pid), pid=gone.pid,
+               trainer=lock.process(trainer.pid))
+  finally:
+    trainer.kill()
+    trainer.wait()
+  with lock.Lock(workdir) as held:  # run and trainer gone: taken over
+    assert held.owner
+    held.trainer(os.getpid())
+    with open(path) as f:
+      assert json.load(f)['trainer'] == lock.process(os.getpid())
+  assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize('text, problem', [
+    (b'', 'empty'), (b'{"pid": 1', 'not JSON'), (b'\xff\xfe', 'not JSON'),
+    (b'[1, 2]', 'JSON, but not an object'),
+    (b'{"owner": "me"}', 'its JSON lacks identity, host, pid, seen'),
+    (b'{"identity": "h pid 1", "host": "h", "pid": "1", "seen": 0}',
+     'its JSON lacks pid'),
+])
+def test_a_lock_file_ptjf_did_not_write_is_refused_naming_the_fix(
+    tmp_path, text, problem):
+  path = tmp_path / lock.NAME
+  path.write_bytes(text)
+  with pytest.raises(lock.Foreign) as refused:
+    lock.Lock(str(tmp_path)).acquire()
+  assert str(refused.value) == (
+      f'{path} is not a lock ptjf run wrote ({problem}): check that no ptjf '
+      f'run or t5x.train uses {tmp_path} (`pgrep -af {tmp_path}` on each of '
+      f'its hosts lists none), then remove {path} and run again.')
+  assert path.read_bytes() == text
 
 
 def test_lock_from_another_host_is_live_until_it_stops_refreshing(tmp_path):
