@@ -109,10 +109,8 @@ def _where(phases: Sequence[experiment.Phase], index: int,
   p = phases[index]
   given = [(f'--{scope}', b) for scope in experiment.SCOPES
            if p in experiment.scope_phases(scope, phases) for b in scoped[scope]]
-  overrides = ({'TRAIN_STEPS': os.path.relpath(p.steps_from, recipe.REPO)}
-               if p.steps_from else {})
-  return settings.sources(given, gin_files,
-                          os.path.relpath(p.recipe, recipe.REPO), overrides)
+  overrides = {'TRAIN_STEPS': settings.shown(p.steps_from)} if p.steps_from else {}
+  return settings.sources(given, gin_files, settings.shown(p.recipe), overrides)
 
 
 def _check_macros(flag: str, bindings: Sequence[str], known: set[str],

@@ -328,7 +328,12 @@ def check_model(where: Where) -> None:
         f'least {needed}, e.g. {-(-needed // 128) * 128} (a multiple of 128).')
 
 
+def shown(path: str) -> str:
+  """A gin file as a refusal names it: relative to the repository if in it."""
+  inside = path.startswith(recipe.REPO + os.sep)
+  return os.path.relpath(path, recipe.REPO) if inside else path
+
+
 def where_in(path: str) -> Where:
   """Every setting given in one file, e.g. a run's config.gin."""
-  return lambda setting: os.path.relpath(path, recipe.REPO) if path.startswith(
-      recipe.REPO + os.sep) else path
+  return lambda setting: shown(path)

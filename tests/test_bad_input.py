@@ -22,6 +22,7 @@ from tasks import vocab
 from tasks import wmt
 
 TINY = 'ptjf_synth_mc4_tiny'
+RO_FR = 'ptjf_synth_ro_fr_tiny'
 
 
 def write_checkpoint(path, shapes, step):
@@ -50,6 +51,8 @@ def disk(tmp_path_factory):
   (root / 'early' / 'checkpoint_80').mkdir(parents=True)  # stopped mid-way
   (root / 'afile').write_text('not a directory\n')
   (root / 'empty.gin').write_text('')
+  (root / 'static_my_tiny.gin').write_text(  # a user's recipe, its own batch
+      "include 'recipes/static_synth_mc4_tiny.gin'\nBATCH_SIZE = 0\n")
   (root / 'dir.gin').mkdir()
   (root / 'finetuned').mkdir()  # a fine-tune's directory, as T5X records it
   (root / 'finetuned' / 'config.gin').write_text(
@@ -163,6 +166,104 @@ COMMAND_LINE_T5X = [
     ('boolean steps', ['run', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = True'],
      "error: --gin='TRAIN_STEPS = True': TRAIN_STEPS is True; it must be a "
      'positive integer'),
+    # The settings table (ptjf/settings.py), several values per setting.
+    ('negative learning rate',
+     ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+      '--gin.LEARNING_RATE=-1'],
+     'error: --gin.LEARNING_RATE=-1: LEARNING_RATE is -1; it must be a finite '
+     'number > 0'),
+    ('learning rate a string',
+     ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+      "--finetune_gin=LEARNING_RATE = '1e-3'"],
+     """error: --finetune_gin="LEARNING_RATE = '1e-3'": LEARNING_RATE is """
+     "'1e-3'; it must be a finite number > 0"),
+    ('learning rate zero',
+     ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+      '--pretrain_gin=LEARNING_RATE = 0'],
+     "error: --pretrain_gin='LEARNING_RATE = 0': LEARNING_RATE is 0"),
+    ('batch of zero', ['check', TINY, '--workdir={w}', '--gin=BATCH_SIZE = 0'],
+     "error: --gin='BATCH_SIZE = 0': BATCH_SIZE is 0; it must be a positive "
+     'integer'),
+    ('batch of zero in the recipe', ['check', '{d}/static_my_tiny.gin',
+                                     '--workdir={w}'],
+     'static_my_tiny.gin: BATCH_SIZE is 0; it must be a positive integer'),
+    ('negative warm-up', ['check', TINY, '--workdir={w}', '--gin=WARMUP_STEPS = -3'],
+     "error: --gin='WARMUP_STEPS = -3': WARMUP_STEPS is -3; it must be an "
+     'integer from 0 to 2,147,483,647'),
+    ('no warm-up under rsqrt', ['check', TINY, '--workdir={w}',
+                                '--pretrain_gin=WARMUP_STEPS = 0'],
+     "error: --pretrain_gin='WARMUP_STEPS = 0': WARMUP_STEPS is 0; T5X's "
+     'schedule divides by it, so it must be at least 1'),
+    ('fine-tune warm-up past its steps',
+     ['check', TINY, '--workdir={w}', '--finetune_gin=WARMUP_STEPS = 500'],
+     "error: --finetune_gin='WARMUP_STEPS = 500': WARMUP_STEPS is 500, not "
+     'below TRAIN_STEPS 160 (a fine-tune must reach its learning rate); it '
+     'must be from 1 to 159'),
+    ('NMT warm-up past its steps',
+     ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+      '--pretrain_gin.WARMUP_STEPS=400'],
+     'error: --pretrain_gin.WARMUP_STEPS=400: WARMUP_STEPS is 400, not below '
+     'TRAIN_STEPS 400 (the cosine decay runs over TRAIN_STEPS less the '
+     'warm-up); it must be from 0 to 399'),
+    ('steps past the step counter',
+     ['check', TINY, '--workdir={w}', '--gin=TRAIN_STEPS = 2_147_483_648'],
+     "error: --gin='TRAIN_STEPS = 2_147_483_648': TRAIN_STEPS is 2147483648; "
+     'it must be a positive integer at most 2,147,483,647'),
+    ('vocab_size below the vocabulary',
+     ['check', TINY, '--workdir={w}', '--gin=network.T5Config.vocab_size = 1024'],
+     "error: --gin='network.T5Config.vocab_size = 1024': "
+     'network.T5Config.vocab_size is 1024, smaller than the vocabulary (1636 '
+     'pieces, its extra ids included); it must be at least 1636, e.g. 1664'),
+    ('emb_dim of zero', ['check', TINY, '--workdir={w}',
+                         '--gin.network.T5Config.emb_dim=0'],
+     'error: --gin.network.T5Config.emb_dim=0: network.T5Config.emb_dim is 0; '
+     'it must be a positive integer'),
+    ('no layers', ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+                   '--gin=NUM_LAYERS = 0'],
+     "error: --gin='NUM_LAYERS = 0': network.T5Config.num_encoder_layers is 0"),
+    ('heads a float', ['check', TINY, '--workdir={w}',
+                       '--gin=network.T5Config.num_heads = 2.0'],
+     'network.T5Config.num_heads is 2.0; it must be a positive integer'),
+    ('dropout of 1', ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+                      '--gin=DROPOUT_RATE = 1.0'],
+     "error: --gin='DROPOUT_RATE = 1.0': network.T5Config.dropout_rate is 1.0; "
+     'it must be a number from 0 up to, not including, 1'),
+    ('negative label smoothing',
+     ['check', RO_FR, '--workdir={w}', '--gin.HIGH_RESOURCE_RATE=0.5',
+      '--finetune_gin=LABEL_SMOOTHING = -0.1'],
+     "error: --finetune_gin='LABEL_SMOOTHING = -0.1': "
+     'models.EncoderDecoderModel.label_smoothing is -0.1'),
+    ('feature length of zero',
+     ['check', TINY, '--workdir={w}',
+      "--gin=TASK_FEATURE_LENGTHS = {'inputs': 0, 'targets': 16}"],
+     "TASK_FEATURE_LENGTHS is {'inputs': 0, 'targets': 16}; it must be a dict "
+     "of each feature's length, each a positive integer"),
+    ('random seed a string', ['check', TINY, '--workdir={w}',
+                              "--gin=RANDOM_SEED = 'x'"],
+     "RANDOM_SEED is 'x'; it must be an integer, or None"),
+    ('high-resource rate of 1',
+     ['check', RO_FR, '--workdir={w}', '--gin=HIGH_RESOURCE_RATE = 1.0'],
+     "error: --gin='HIGH_RESOURCE_RATE = 1.0': HIGH_RESOURCE_RATE is 1.0; it "
+     'must be a number strictly between 0 and 1'),
+    ('microbatches that do not divide the batch',
+     ['check', TINY, '--workdir={w}', '--gin=trainer.Trainer.num_microbatches = 3'],
+     "error: --gin='trainer.Trainer.num_microbatches = 3': num_microbatches is "
+     '3, which does not divide BATCH_SIZE 16; it must divide it, e.g. 2'),
+    ('zero microbatches',
+     ['check', TINY, '--workdir={w}', '--gin=trainer.Trainer.num_microbatches = 0'],
+     'trainer.Trainer.num_microbatches is 0; it must be a positive integer '
+     'that divides BATCH_SIZE, or None'),
+    ('zero partitions',
+     ['check', TINY, '--workdir={w}',
+      '--gin=partitioning.PjitPartitioner.num_partitions = 0'],
+     'partitioning.PjitPartitioner.num_partitions is 0; it must be a positive '
+     'integer, or None'),
+    ('submesh with a zero',
+     ['check', 'static_mc4_xl', '--workdir={w}',
+      '--gin=MODEL_PARALLEL_SUBMESH = (1, 1, 0, 1)'],
+     "error: --gin='MODEL_PARALLEL_SUBMESH = (1, 1, 0, 1)': "
+     'partitioning.PjitPartitioner.model_parallel_submesh is (1, 1, 0, 1); it '
+     'must be a tuple of 4 positive integers'),
     ('high-resource rate not a number',
      ['check', 'ptjf_synth_ro_fr_tiny', '--workdir={w}',
       "--gin=HIGH_RESOURCE_RATE = 'abc'"],
