@@ -164,10 +164,10 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
 def _diverged(run: phase.PhaseRun, what: str, log_path: str) -> str:
   found = checkpoint.steps(run.model_dir)
   resume = f'checkpoint_{found[-1]}' if found else 'its start'
-  return (f'{run.phase.arm} diverged: {what}; t5x.train was stopped. Lower the '
-          'learning rate, or check the data and the initial checkpoint; a '
-          f're-run resumes from {resume} (move it aside if it diverged too). '
-          f'Full log: {log_path}')
+  return (f'{run.phase.arm} diverged: {what}; t5x.train was stopped. '
+          f'{settings.divergence_hint_of(run.model_dir)}, or check the data '
+          f'and the initial checkpoint; a re-run resumes from {resume} (move '
+          f'it aside if it diverged too). Full log: {log_path}')
 
 
 def _wait_until_done(run: phase.PhaseRun) -> None:

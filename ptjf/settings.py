@@ -14,6 +14,7 @@ what would be valid. How the batch splits over the devices' data axis is
 ptjf.host's, which knows the devices.
 """
 
+import ast
 import dataclasses
 import math
 import os
@@ -337,3 +338,58 @@ def shown(path: str) -> str:
 def where_in(path: str) -> Where:
   """Every setting given in one file, e.g. a run's config.gin."""
   return lambda setting: shown(path)
+
+
+# --- What a divergence suggests ----------------------------------------------
+
+# T5X writes its config's macros at the top of config.gin, one a line.
+_CONFIG_MACRO = re.compile(r'^(WARMUP_STEPS|LEARNING_RATE|TRAIN_STEPS|'
+                           r'LEARNING_RATE_SCHEDULE) = (.+)$', re.M)
+# The highest learning rate of the paper's grid (App. A.1).
+_PAPER_HIGHEST = max(float(x) for axis in grid.AXES
+                     if axis.macro == 'LEARNING_RATE' for x in axis.grid)
+# T5X's rsqrt schedules peak at 1/sqrt(WARMUP_STEPS); above this, suspect it.
+_RSQRT_PEAK = 0.2
+
+
+def run_values(config: str) -> dict[str, Any]:
+  """The macros a divergence hint reads, from the config.gin a t5x.train
+  wrote (their text where it is no Python literal)."""
+  values = {}
+  for name, text in _CONFIG_MACRO.findall(config):
+    try:
+      values.setdefault(name, ast.literal_eval(text.strip()))
+    except (ValueError, SyntaxError):
+      values.setdefault(name, text.strip())
+  return values
+
+
+def divergence_hint(values: Mapping[str, Any]) -> str:
+  """The knob a divergence most likely came from, and what to do, from the
+  run's values (run_values): a warm-up of 0, a learning rate above the
+  paper's grid, a warm-up so short that T5X's rsqrt schedule peaks high; else
+  the learning rate in general."""
+  warmup, rate = values.get('WARMUP_STEPS'), values.get('LEARNING_RATE')
+  steps = values.get('TRAIN_STEPS')
+  if warmup == 0 and _positive(steps):
+    return ('WARMUP_STEPS is 0, so the phase starts at its full learning rate: '
+            f'give it a warm-up (e.g. WARMUP_STEPS = {max(steps // 10, 1)})')
+  if _number(rate) and rate > _PAPER_HIGHEST:
+    return (f"LEARNING_RATE is {rate:g}, above the paper's highest "
+            f'({_PAPER_HIGHEST:g}): lower it')
+  if ('LEARNING_RATE_SCHEDULE' not in values and _positive(warmup)
+      and warmup ** -0.5 > _RSQRT_PEAK):
+    return (f"WARMUP_STEPS is {warmup}, so T5X's schedule peaks at a learning "
+            f'rate of 1/sqrt({warmup}) = {warmup ** -0.5:.3g}: raise it (e.g. '
+            f'WARMUP_STEPS = {math.ceil(_RSQRT_PEAK ** -2)} or more)')
+  return 'Lower the learning rate'
+
+
+def divergence_hint_of(model_dir: str) -> str:
+  """divergence_hint of the run whose config.gin is in `model_dir`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    with tf.io.gfile.GFile(os.path.join(model_dir, 'config.gin')) as f:
+      return divergence_hint(run_values(f.read()))
+  except tf.errors.OpError:
+    return divergence_hint({})
