@@ -17,6 +17,7 @@ from ptjf import checkpoint
 from ptjf import child
 from ptjf import host
 from ptjf import phase
+from ptjf import settings
 
 _STEP = r'\[(\d+)\] collection='
 _TRAIN_LINE = re.compile(_STEP + r'train (.*)')
