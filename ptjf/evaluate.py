@@ -46,6 +46,7 @@ from ptjf import checkpoint
 from ptjf import child
 from ptjf import experiment
 from ptjf import recipe
+from ptjf import settings
 
 _CHECKPOINTS = flags.DEFINE_string(
     'checkpoints', 'last', 'Which checkpoints of each RUN_DIR: last (the '
@@ -297,6 +298,7 @@ def prepare(run_dir: str, spec: Union[str, list[int]], split: str,
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(f'{config_path} does not give t5x.eval a model and '
                      f'data: {recipe.first_line(e)}') from None
+  settings.check_model(settings.where_in(config_path))  # as ptjf run does
   if not scored:
     raise ValueError(
         f'{run_dir}: no task of {run.mixture} has metrics and a {split} split '

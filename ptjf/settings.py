@@ -304,10 +304,11 @@ def check_parsed(where: Where, finetune: bool) -> None:
 
 def vocabulary_size(vocabulary: Any) -> Optional[int]:
   """The size of a seqio vocabulary (its extra ids included) where its file
-  is on this host; None for a remote one (check_host reads those)."""
-  path = getattr(vocabulary, 'sentencepiece_model_file', '')
-  if '://' in str(path):
-    return None
+  is on this host; None for a remote one (check_host reads those) or a
+  missing one."""
+  path = str(getattr(vocabulary, 'sentencepiece_model_file', ''))
+  if '://' in path or (path and not os.path.isfile(path)):
+    return None  # datasets.check refuses a missing one
   return vocabulary.vocab_size
 
 

@@ -185,3 +185,51 @@ def test_every_recipe_passes():
     where = settings.where_in(path)
     settings.check_parsed(where, restores)
     settings.check_model(where)
+
+
+@pytest.mark.needs_t5x
+def test_eval_refuses_a_network_out_of_range(tmp_path):
+  import gin  # pylint: disable=g-import-not-at-top
+  from ptjf import evaluate  # pylint: disable=g-import-not-at-top
+  run_dir = tmp_path / 'pretrain'
+  (run_dir / 'checkpoint_10').mkdir(parents=True)
+  recipe.parse(os.path.join(recipe.RECIPES_DIR, 'pretrain_synth_mc4_tiny.gin'),
+               ['MODEL_DIR = "/unused"', 'network.T5Config.num_heads = 0'])
+  (run_dir / 'config.gin').write_text(gin.config_str())  # as T5X writes it
+  with pytest.raises(recipe.PreflightError) as error:
+    evaluate.plan([str(run_dir)], 'last', 'validation', str(tmp_path))
+  assert str(error.value) == (
+      f'{run_dir}/config.gin: network.T5Config.num_heads is 0; it must be a '
+      'positive integer.')
+
+
+# config.gin's macros as t5x.train writes them, the hint a divergence gives
+HINTS = [
+    ('LEARNING_RATE = 0.005\nLEARNING_RATE_SCHEDULE = @optax.warmup_cosine_'
+     'decay_schedule()\nTRAIN_STEPS = 100\nWARMUP_STEPS = 0\n',
+     'WARMUP_STEPS is 0, so the phase starts at its full learning rate: give '
+     'it a warm-up (e.g. WARMUP_STEPS = 10)'),
+    ('LEARNING_RATE = 0.05\nLEARNING_RATE_SCHEDULE = @optax.warmup_cosine_'
+     'decay_schedule()\nTRAIN_STEPS = 100\nWARMUP_STEPS = 20\n',
+     "LEARNING_RATE is 0.05, above the paper's highest (0.0075): lower it"),
+    ('TRAIN_STEPS = 160\nWARMUP_STEPS = 4\n',
+     "WARMUP_STEPS is 4, so T5X's schedule peaks at a learning rate of "
+     '1/sqrt(4) = 0.5: raise it (e.g. WARMUP_STEPS = 25 or more)'),
+    ('TRAIN_STEPS = 160\nWARMUP_STEPS = 40\n', 'Lower the learning rate'),
+    ('', 'Lower the learning rate'),
+]
+
+
+@pytest.mark.parametrize('config, hint', HINTS)
+def test_a_divergence_names_its_likely_knob(config, hint, tmp_path):
+  from ptjf import chain  # pylint: disable=g-import-not-at-top
+  from ptjf import phase  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'config.gin').write_text(
+      "# Macros:\nBATCH_SIZE = 16\n" + config +
+      'utils.create_learning_rate_scheduler.warmup_steps = %WARMUP_STEPS\n')
+  run = phase.PhaseRun(experiment.Phase('ptjf', 'recipes/r.gin'),
+                       str(tmp_path), [], 100, {})
+  assert chain._diverged(run, 'train loss is nan at step 40', 'L') == (  # pylint: disable=protected-access
+      'ptjf diverged: train loss is nan at step 40; t5x.train was stopped. '
+      f'{hint}, or check the data and the initial checkpoint; a re-run '
+      'resumes from its start (move it aside if it diverged too). Full log: L')
