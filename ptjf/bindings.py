@@ -2,11 +2,14 @@
 recipe (run, check, plan, compile, data, sweep, launch); experiment.py says which
 phases each reaches."""
 
+import importlib.util
 import os
+from typing import Optional
 
 from absl import flags
 
 from ptjf import experiment
+from ptjf import recipe
 
 _GIN = flags.DEFINE_multi_string(
     'gin', [], "Gin binding for every phase, 'NAME = VALUE' (or T5X's "
@@ -24,8 +27,43 @@ _TFDS_DATA_DIR = flags.DEFINE_string(
 
 
 def pass_through_from_flags() -> experiment.PassThrough:
-  """What these flags give every phase run of the command."""
+  """What these flags give every phase run of the command; raises ValueError
+  for a --gin_file that is not a gin file t5x.train would find."""
+  tfds_data_dir = _TFDS_DATA_DIR.value
   return experiment.PassThrough(
       experiment.Bindings(_GIN.value, _PRETRAIN_GIN.value, _FINETUNE_GIN.value),
-      [os.path.abspath(f) if os.path.isfile(f) else f for f in _GIN_FILE.value],
-      _TFDS_DATA_DIR.value)
+      [gin_file(f) for f in _GIN_FILE.value],
+      experiment.absolute(tfds_data_dir) if tfds_data_dir else tfds_data_dir)
+
+
+def gin_file(given: str) -> str:
+  """A --gin_file as t5x.train, which starts in the repository, finds it:
+  absolute where it is here (from where the command was typed, else in the
+  repository), as given where T5X's own directory holds it; checked as gin."""
+  flag = f'--gin_file={given}'
+  if '://' in given:
+    return given
+  path = os.path.expanduser(given)
+  found = next((os.path.abspath(p) for p in (path, os.path.join(recipe.REPO, path))
+                if os.path.exists(p)), None)
+  if found is None and (t5x_root := _t5x_root()) and os.path.isfile(
+      os.path.join(t5x_root, path)):
+    experiment.check_gin_file(os.path.join(t5x_root, path), flag)
+    return given
+  if found is None:
+    raise ValueError(f'{flag}: {experiment.absolute(path)} does not exist (nor '
+                     'does it under the repository or T5X): give the path of a '
+                     'gin file.')
+  if os.path.isdir(found):
+    raise ValueError(f'{flag}: {found} is a directory: give a gin file.')
+  experiment.check_gin_file(found, flag)
+  return found
+
+
+def _t5x_root() -> Optional[str]:
+  """The directory T5X's package is in, which t5x.train searches for gin
+  files (t5x/configs/...); found without importing T5X."""
+  spec = importlib.util.find_spec('t5x')
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  return os.path.dirname(list(spec.submodule_search_locations)[0])

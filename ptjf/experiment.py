@@ -23,9 +23,13 @@ flags.
 
 import dataclasses
 import difflib
+import errno
 import os
 import re
-from typing import Iterator, Mapping, Optional, Sequence
+import tokenize
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from gin import config_parser as gin_parser
 
 from ptjf import recipe
 
@@ -86,6 +90,7 @@ def recipe_path(experiment: str) -> str:
       raise ValueError(f'recipe file {experiment!r} is empty: a recipe binds '
                        'at least TRAIN_STEPS and includes its gin fragments '
                        '(see recipes/).')
+    check_gin_file(path, f'recipe file {experiment!r}')
     return path
   path = os.path.join(recipe.RECIPES_DIR, experiment + '.gin')
   if not os.path.isfile(path):
@@ -128,9 +133,116 @@ def absolute(path: str) -> str:
   return path if '://' in path else os.path.abspath(os.path.expanduser(path))
 
 
+def check_name_lengths(path: str, flag: str) -> None:
+  """Raises ValueError where `path` (absolute, local) has a name longer than
+  its file system takes (NAME_MAX) or is longer than a path may be
+  (PATH_MAX), as the first mkdir under it would fail."""
+  parent = path
+  while not os.path.isdir(parent):  # the limits are those of where it is made
+    parent = os.path.dirname(parent)
+  name_max = _limit(parent, 'PC_NAME_MAX', 255)
+  path_max = _limit(parent, 'PC_PATH_MAX', 4096)
+  for name in path.split('/'):
+    if len(os.fsencode(name)) > name_max:
+      raise ValueError(
+          f'{flag}: the name {name[:40]}... is {len(os.fsencode(name))} bytes '
+          f'long, over the {name_max} bytes the file system at {parent} takes '
+          f'for a name ({os.strerror(errno.ENAMETOOLONG)}): give a shorter one.')
+  # each phase's checkpoints go a few levels below: leave them room
+  if len(os.fsencode(path)) >= path_max:
+    raise ValueError(
+        f'{flag}: the path is {len(os.fsencode(path))} bytes long, over the '
+        f'{path_max} bytes a path may have at {parent} '
+        f'({os.strerror(errno.ENAMETOOLONG)}): give a shorter one.')
+
+
+def _limit(path: str, name: str, default: int) -> int:
+  try:
+    return os.pathconf(path, name)
+  except (OSError, ValueError):  # a file system that does not say
+    return default
+
+
 def read(path: str) -> str:
   with open(path) as f:
     return f.read()
+
+
+def read_gin_text(path: str, what: str) -> str:
+  """The text of the gin file `path`; raises ValueError naming it as `what`
+  (e.g. '--gin_file=F') where it is binary or not UTF-8, as gin reads it."""
+  with open(path, 'rb') as f:
+    data = f.read()
+  if b'\0' in data:
+    raise ValueError(f'{what} is a binary file, not gin text: give a gin file '
+                     '(NAME = VALUE lines).')
+  try:
+    return data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    line = data[:e.start].count(b'\n') + 1
+    raise ValueError(f'{what} is not UTF-8 text (byte {data[e.start]:#04x} on '
+                     f'line {line}): save it as UTF-8.') from None
+
+
+class _Values(gin_parser.ParserDelegate):
+  """Reads references and macros as names: only the syntax is checked."""
+
+  def configurable_reference(self, scoped_configurable_name, evaluate):
+    return scoped_configurable_name
+
+  def macro(self, macro_name):
+    return macro_name
+
+
+class _NotGin(Exception):
+  """gin's parser could not read the text: its words, and the line."""
+
+  def __init__(self, words: str, line: int):
+    super().__init__(words)
+    self.words, self.line = words, line
+
+
+def _statements(text: str) -> list[Any]:
+  """gin's statements of `text`; raises _NotGin."""
+  try:
+    return list(gin_parser.ConfigParser(text, _Values()))
+  except SyntaxError as e:  # gin's: (words, Location) in its args
+    where = e.args[1] if len(e.args) > 1 else None
+    words = [w.strip() for w in str(e.args[0]).splitlines() if w.strip()]
+    raise _NotGin(words[-1].rstrip('.') if words else 'invalid syntax',
+                  getattr(where, 'line_num', None) or 1) from None
+  except tokenize.TokenError:  # a bracket or a quote left open to the end
+    raise _NotGin('a bracket is left open',
+                  text.rstrip('\n').count('\n') + 1) from None
+
+
+def check_gin_file(path: str, what: str) -> None:
+  """Raises ValueError naming the file as `what` and the line where gin
+  could not read it."""
+  try:
+    _statements(read_gin_text(path, what))
+  except _NotGin as e:
+    raise ValueError(f'{what} line {e.line} is not gin: {e.words}; write '
+                     'NAME = VALUE with a Python literal or %MACRO.') from None
+
+
+def check_binding(flag: str, binding: str) -> None:
+  """Raises ValueError unless `binding`, given with --`flag`, is one gin
+  binding, as gin will parse it among the recipe's."""
+  text = binding.replace('\n', '\\n')  # the message stays one line
+  given = f'--{flag}="{text}"' if "'" in text else f"--{flag}='{text}'"
+  try:
+    statements = _statements(binding)
+  except _NotGin as e:
+    raise ValueError(f'{given} is not a gin binding: {e.words}; write '
+                     'NAME = VALUE with a Python literal or %MACRO.') from None
+  if not statements:
+    raise ValueError(f'{given} is empty: write NAME = VALUE, e.g. '
+                     f"--{flag}='LEARNING_RATE = 5e-3'.")
+  if len(statements) > 1 or not isinstance(statements[0],
+                                           gin_parser.BindingStatement):
+    raise ValueError(f'{given} is not one gin binding: write NAME = VALUE, one '
+                     f'a flag (modules and includes go in a --gin_file).')
 
 
 def declared_required(path: str) -> list[str]:
@@ -265,6 +377,9 @@ def check_flags(name: str, phases: Sequence[Phase], bindings: Bindings,
                 pretrain_dir: Optional[str] = None, phase: str = 'all') -> None:
   """Raises ValueError for what `ptjf run` refuses from its flags alone,
   before reading any recipe."""
+  for scope in SCOPES:
+    for binding in bindings[scope]:
+      check_binding(scope, binding)
   if managed := sorted(bindings.names() & SET_BY_RUN):
     raise ValueError(f'{", ".join(managed)} is set by ptjf run from --workdir '
                      'and --pretrain_dir; do not bind it.')
