@@ -302,12 +302,14 @@ def dimensions(name: str, phases: Sequence[experiment.Phase],
 
 @dataclasses.dataclass(frozen=True)
 class Grid:
-  """Every run of a sweep: the shared first phases, then the points."""
+  """Every run of a sweep under its root: the shared first phases, then the
+  points."""
   name: str
   phases: list[experiment.Phase]
   dims: list[Dimension]
   firsts: list[experiment.Invocation]
   points: list[experiment.Invocation]
+  root: str
 
   @property
   def runs(self) -> list[experiment.Invocation]:
@@ -389,7 +391,8 @@ def lay_out(name: str, phases: Sequence[experiment.Phase], root: str,
     points.append(experiment.Invocation(
         posixpath.join(group_dir, own), bindings,
         pretrain_dir=posixpath.join(group_dir, phases[0].arm)))
-  grid = Grid(name, list(phases), list(dims), list(firsts.values()), points)
+  grid = Grid(name, list(phases), list(dims), list(firsts.values()), points,
+              root)
   trained = [posixpath.join(run.workdir, phases[i].arm)
              for run in grid.runs for i in run.phase_indices(phases)]
   assert len(set(trained)) == len(trained), 'two runs would train one directory'

@@ -3,7 +3,7 @@ commands (default), as gin binding files for `python -m t5x.train`, or run.
 
 Usage:
   ptjf sweep EXPERIMENT --root=DIR [--learning_rates=...] [--high_rates=...]
-      [--warmups=...] [--taus=...|none] [--format=commands|gin] [--run]
+      [--warmups=...] [--taus=...|none] [--format=commands|gin] [--run] [--yes]
       [--pretrain_steps=N1,... --fix=total|finetune [--total_steps=N]]
       [--gin='NAME = VALUE']... [--pretrain_gin=...]... [--finetune_gin=...]...
       [--gin_file=F]... [--tfds_data_dir=D]
@@ -55,6 +55,17 @@ passed to every `ptjf run` (--finetune_gin not to --phase=first, where ptjf
 run refuses it); binding a swept macro with them is an error (fix an axis with
 its own flag instead, e.g. --learning_rates=5e-3).
 
+Before it prints, writes or runs anything, every run of the grid goes
+through the checks of its own `ptjf run`: its directories' names fit the
+file system, each value swept is valid for its setting, and a fine-tune
+warms up for fewer steps than it runs. Where T5X is installed, `ptjf
+check`'s checks short of the data (REQUIRED macros, bindings, registered
+mixtures, the settings' ranges, the model) also run on the first point and
+on the first point of each other value of every axis. The first bad point
+refuses the grid, in one line naming its directory (its axis values) and
+why. A grid of more than 1000 runs (or gin files) is printed, written or
+run only with --yes.
+
 --format=gin writes DIR/<arm>.gin per phase run instead (MODEL_DIR, the first
 phase's final checkpoint as INITIAL_CHECKPOINT_PATH, the run's bindings) with
 the `python -m t5x.train` command in its header; it never overwrites a file.
@@ -69,12 +80,14 @@ Example:
       --pretrain_steps=100000,250000,400000 --fix=total
 """
 
+import ast
 import dataclasses
 import itertools
 import os
 import posixpath
 import shlex
 import sys
+import tempfile
 import time
 from typing import Optional, Sequence
 
@@ -86,6 +99,7 @@ from ptjf import child
 from ptjf import experiment
 from ptjf import grid
 from ptjf import recipe
+from ptjf import settings
 
 flags.adopt_module_key_flags(bindings)  # passed to every `ptjf run`
 
@@ -97,6 +111,8 @@ _FORMAT = flags.DEFINE_enum(
     "commands; 'gin': write a gin binding file per phase run for t5x.train.")
 _RUN = flags.DEFINE_bool(
     'run', False, 'Run the `ptjf run` commands one after another.')
+_YES = flags.DEFINE_bool(
+    'yes', False, 'Print, write or run a grid of more than 1000 runs.')
 # A string, not an enum: a bad value is refused in one line like the rest.
 _FIX = flags.DEFINE_string(
     grid.FIX, None, "total|finetune, with --pretrain_steps: 'total' gives the "
@@ -122,6 +138,101 @@ _AXIS_HELP = {
 }
 _AXIS_FLAGS = [flags.DEFINE_list(axis.flag, None, _AXIS_HELP[axis.flag])
                for axis in (*grid.AXES, grid.PRETRAIN_STEPS)]
+
+MAX_RUNS = 1000  # a larger grid is printed, written or run only with --yes
+
+
+# --- Checking the points ------------------------------------------------------
+
+
+def point_name(sweep: grid.Grid, run: experiment.Invocation) -> str:
+  """A run by its axis values, as its directory under the root names them
+  (a shared first phase's, its own); the experiment's where it has none."""
+  name = posixpath.relpath(run.workdir, sweep.root)
+  if run.first_only:
+    name = posixpath.normpath(posixpath.join(name, sweep.phases[0].arm))
+  return sweep.name if name == '.' else name
+
+
+def _given(sweep: grid.Grid, run: experiment.Invocation) -> dict[str, str]:
+  """The bindings the sweep gave `run`, each with the flag that gave it."""
+  given = {}
+  for d in sweep.dims:
+    for label, binding in d.values:
+      if binding in run.bindings[d.scope]:
+        flag = f'--{d.axis.flag}={label[len(d.axis.label):]}'
+        given[binding] = flag
+        if label in d.finetune:  # --fix=total: the rest of the steps
+          given[d.finetune[label]] = f'{flag} (--fix=total)'
+  return given
+
+
+def check_point(sweep: grid.Grid, run: experiment.Invocation,
+                extra: experiment.PassThrough) -> None:
+  """What tells a bad point without reading a recipe with gin: its
+  directories' names fit the file system, each value the sweep binds is
+  valid for its setting, and a fine-tune warms up for less than it runs."""
+  if '://' not in sweep.root:
+    for i in run.phase_indices(sweep.phases):
+      experiment.check_name_lengths(
+          posixpath.join(run.workdir, sweep.phases[i].arm), '--root')
+  given = _given(sweep, run)
+  for binding, flag in given.items():
+    name, value = (t.strip() for t in binding.split('=', 1))
+    settings.check(name, ast.literal_eval(value), flag)
+  bindings = run.bindings + extra.bindings
+  for i in run.phase_indices(sweep.phases):
+    phase = sweep.phases[i]
+    steps, warmup = (grid.setting(sweep.phases, i, bindings, extra.gin_files,
+                                  macro) for macro in ('TRAIN_STEPS',
+                                                       'WARMUP_STEPS'))
+    if phase.restores and None not in (steps, warmup):
+      written = next((flag for b, flag in given.items()
+                      if recipe.macro_name(b) == 'WARMUP_STEPS'),
+                     f"{grid.recipe_name(phase)}'s WARMUP_STEPS")
+      settings.check_warmup(warmup, steps, written, finetune=True,
+                            cosine_schedule=False)
+
+
+def prepared_points(sweep: grid.Grid) -> list[experiment.Invocation]:
+  """The points `ptjf sweep` checks as `ptjf run` would, with T5X: the
+  first, and the first of each other value of each axis. (Every point
+  would take about half a second each, a minute for the paper's NMT grid
+  of 180.) What holds between two axes is check_point's."""
+  chosen = sweep.points[:1]
+  for d in sweep.dims:
+    for _, binding in d.values:
+      if not any(binding in p.bindings[d.scope] for p in chosen):
+        chosen.append(next(p for p in sweep.points
+                           if binding in p.bindings[d.scope]))
+  return chosen
+
+
+def check_points(sweep: grid.Grid, extra: experiment.PassThrough) -> None:
+  """Raises ValueError naming the first point of the sweep that `ptjf run`
+  would refuse, and why: check_point for every run; where T5X is
+  installed, also preflight.prepare (all but the data, which may be
+  prepared later or elsewhere) for the prepared_points, each run with both
+  of its phases in a directory of its own."""
+  for run in sweep.runs:
+    try:
+      check_point(sweep, run, extra)
+    except ValueError as e:
+      raise ValueError(f'point {point_name(sweep, run)}: {e}') from None
+  if recipe.t5x_missing():
+    return
+  recipe.require_t5x()
+  from ptjf import preflight  # pylint: disable=g-import-not-at-top
+  for run in prepared_points(sweep):
+    bindings = run.bindings + extra.bindings
+    workdir = run.workdir if '://' not in run.workdir else os.path.join(
+        tempfile.gettempdir(), 'ptjf-sweep', point_name(sweep, run))
+    try:
+      preflight.prepare(sweep.name, workdir, gin_files=extra.gin_files,
+                        tfds_data_dir=extra.tfds_data_dir, check_data=False,
+                        **bindings)
+    except ValueError as e:
+      raise ValueError(f'point {point_name(sweep, run)}: {e}') from None
 
 
 # --- Output ------------------------------------------------------------------
@@ -288,6 +399,13 @@ def main(argv: Sequence[str]) -> None:
         extra.gin_files)
     grid.check_lengths(sweep, extra)
     files = gin_files(sweep, extra) if _FORMAT.value == 'gin' else []
+    if len(files or sweep.runs) > MAX_RUNS and not _YES.value:
+      what = 'gin files' if files else 'ptjf run commands'
+      raise ValueError(f'this sweep makes {len(files or sweep.runs)} {what}, '
+                       f'more than {MAX_RUNS}: give --yes to have them all, or '
+                       'fewer values to an axis flag (e.g. '
+                       '--learning_rates=5e-3).')
+    check_points(sweep, extra)
     write_gin_files(files)
   except (ValueError, OSError) as e:
     sys.exit(f'error: {e}')

@@ -344,10 +344,10 @@ def test_restart_static_gin_file_runs_the_pretraining_steps(tmp_path, ptjf):
 def test_a_train_steps_binding_moves_the_checkpoint(tmp_path, ptjf):
   result = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', f'--root={tmp_path}',
                 '--format=gin', '--high_rates=0.5',
-                '--pretrain_gin=TRAIN_STEPS = 40')
+                '--pretrain_gin=TRAIN_STEPS = 60')
   assert result.returncode == 0, result.stderr
-  assert 'TRAIN_STEPS = 40' in read(f'{tmp_path}/pretrain.gin').splitlines()
-  assert (f'INITIAL_CHECKPOINT_PATH = "{tmp_path}/pretrain/checkpoint_40"'
+  assert 'TRAIN_STEPS = 60' in read(f'{tmp_path}/pretrain.gin').splitlines()
+  assert (f'INITIAL_CHECKPOINT_PATH = "{tmp_path}/pretrain/checkpoint_60"'
           in read(f'{tmp_path}/high0.5/ptjf.gin').splitlines())
 
 
@@ -496,6 +496,21 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args, ptjf):
     (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=total',
       '--finetune_gin=TRAIN_STEPS=3'],
      'use --total_steps=... (or --fix=finetune) instead.'),
+    # every point is checked as its own `ptjf run` would check it
+    (['ptjf_wmt_ro_fr_3layer', '--warmups=10000,60000', '--high_rates=0.3'],
+     'error: point lr0.00025/high0.3_warmup60000: --warmups=60000: '
+     'WARMUP_STEPS is 60000, not below TRAIN_STEPS 50000'),
+    (['ptjf_mc4_xl', '--taus=none', '--pretrain_steps=100000,3000000000',
+      '--fix=finetune'],
+     'error: point pretrain3000000000: --pretrain_steps=3000000000: '
+     'TRAIN_STEPS is 3000000000; it must be a positive integer at most '
+     '2,147,483,647'),
+    (['ptjf_synth_ro_fr_tiny', '--high_rates=0.3', '--root=/tmp/' + 'r' * 300],
+     'error: point pretrain: --root: the name rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr... '
+     'is 300 bytes long, over the 255 bytes'),
+    (['ptjf_synth_ro_fr_tiny', '--high_rates=0.3', "--gin=LEARNING_RATE = 'x"],
+     '''error: --gin="LEARNING_RATE = 'x" is not a gin binding: Unable to '''
+     'parse value; write NAME = VALUE with a Python literal or %MACRO.'),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message,
                                                   ptjf):
@@ -544,3 +559,43 @@ def test_run_runs_each_command_and_stops_at_the_first_failure(
   assert '[1/4] ptjf run ptjf_synth_ro_fr_tiny --phase=first' in out
   assert '[4/4]' not in out
   assert 'exit status 3' in err and f'--workdir={tmp_path}/high0.4' in err
+
+
+def test_a_grid_over_the_limit_is_printed_or_written_only_with_yes(
+    tmp_path, monkeypatch, ptjf):
+  monkeypatch.setattr(sweep, 'MAX_RUNS', 2)
+  args = ('sweep', 'ptjf_synth_ro_fr_tiny', '--high_rates=0.3,0.7')
+  refused = ptjf(*args, f'--root={tmp_path}/out', '--format=gin')
+  assert refused.returncode == 1 and refused.stdout == ''
+  assert refused.stderr.strip() == (
+      'error: this sweep makes 3 gin files, more than 2: give --yes to have '
+      'them all, or fewer values to an axis flag (e.g. --learning_rates=5e-3).')
+  assert not (tmp_path / 'out').exists()
+  printed = ptjf(*args, '--root=/r')
+  assert 'makes 3 ptjf run commands, more than 2' in printed.stderr
+  allowed = ptjf(*args, '--root=/r', '--yes')
+  assert allowed.returncode == 0, allowed.stderr
+  assert len([l for l in allowed.stdout.splitlines() if l.startswith('ptjf run')]) == 3
+
+
+def test_prepared_points_cover_every_value_of_every_axis():
+  name = 'ptjf_wmt_ro_fr_3layer'
+  phases = experiment.phases(name)
+  laid_out = grid.lay_out(name, phases, '/r',
+                          grid.dimensions(name, phases, {}))
+  chosen = sweep.prepared_points(laid_out)
+  assert len(laid_out.points) == 180
+  assert chosen[0] == laid_out.points[0]
+  assert len(chosen) == 1 + (5 - 1) + (9 - 1) + (4 - 1)
+  for d in laid_out.dims:
+    for _, binding in d.values:
+      assert any(binding in p.bindings[d.scope] for p in chosen), binding
+
+
+def test_a_point_is_named_by_its_directory_under_the_root():
+  name = 'ptjf_wmt_ro_fr_3layer'
+  phases = experiment.phases(name)
+  laid_out = grid.lay_out(name, phases, 'gs://b/r', grid.dimensions(
+      name, phases, {'learning_rates': ['5e-3'], 'warmups': ['20000']}))
+  assert [sweep.point_name(laid_out, r) for r in laid_out.runs[:2]] == [
+      'lr0.005/pretrain', 'lr0.005/high0.1_warmup20000']
