@@ -17,6 +17,7 @@ import urllib.request
 from typing import Optional, Sequence
 
 from ptjf import recipe
+from ptjf import settings
 from ptjf import tpu
 
 # Where a TPU VM names its slice (cloud.google.com/compute/docs/metadata).
@@ -141,7 +142,7 @@ def mesh_need() -> MeshNeed:
   model = (math.prod(submesh) if submesh else
            getattr(partitioner, '_num_partitions', None) or 1)
   try:
-    microbatches = recipe.value('trainer.Trainer.num_microbatches') or 1
+    microbatches = recipe.value(settings.MICROBATCHES) or 1
   except ValueError:  # not bound: T5X's default, None
     microbatches = 1
   return MeshNeed(model, tuple(submesh) if submesh else None,
@@ -166,7 +167,8 @@ def mismatch(need: MeshNeed, devices: Devices, experiment: str) -> str:
 
 def split_problem(need: MeshNeed, data: int, where: str) -> str:
   """'' when BATCH_SIZE, and each microbatch, splits evenly over a data axis
-  of `data` on `where`, else what to bind instead."""
+  of `data` on `where`, else what to bind instead. (That the microbatches
+  divide the batch, whatever the devices, is ptjf.settings'.)"""
   shards = need.microbatches * data
   if not need.batch % shards:
     return ''
