@@ -291,6 +291,7 @@ def collect(paths: Sequence[str], tasks: Sequence[str], metric: str,
   (keep='best': of each method's run with the best value on the first
   split), and the tasks in panel order."""
   run_dirs = list(runs.find_runs(paths))
+  summaries.check_readable(run_dirs)
   tasks = list(tasks) or default_tasks(run_dirs)
   if not tasks:
     raise ValueError('the runs evaluated no task: nothing to plot.')

@@ -143,6 +143,7 @@ def collect(paths: Sequence[str], high_task: Optional[str] = None,
   """(points sorted by method then x, high task, low task) of the runs at or
   below `paths`. Runs found by searching that lack a task are noted, skipped."""
   runs = runs_lib.find_runs(paths)
+  summaries.check_readable(list(runs))
   evaluated = sorted({t for r in runs for t in summaries.eval_tasks(r)})
   macros = config_macros(runs)
   high = resolve_task('HIGH', high_task, macros, evaluated)

@@ -63,6 +63,7 @@ from matplotlib.figure import Figure
 import tensorflow as tf
 
 from ptjf import curves as curves_lib
+from ptjf import files
 from ptjf import front
 from ptjf import runs as runs_lib
 from ptjf import summaries
@@ -127,7 +128,6 @@ def output_prefix(output: Optional[str], kind: str = 'front') -> str:
   if output.endswith('/') or tf.io.gfile.isdir(output):
     return os.path.join(output, name)
   return re.sub(r'\.(png|csv)$', '', output)
-
 
 
 def default_kind(paths: Sequence[str]) -> str:
@@ -215,6 +215,10 @@ def main(argv: Sequence[str]) -> None:
     _check_kind_flags(kind)
     _check_splits(kind, splits)
     higher = summaries.higher_is_better(metric, _BETTER.value or '')
+    if _OUTPUT.value is not None:
+      prefix = output_prefix(_OUTPUT.value, kind)
+      for path in (prefix + '.png', prefix + '.csv'):
+        files.check_output(path, f'--output={_OUTPUT.value}')
     made = KIND_COMMANDS[kind](argv[1:], metric, splits, higher)
   except ValueError as e:
     sys.exit(f'error: {e}')
@@ -223,8 +227,11 @@ def main(argv: Sequence[str]) -> None:
           f'{kind} as PREFIX.png and PREFIX.csv.')
     return
   fig, header, lines = made()  # drawn only when it is written
-  for path in table.write(fig, output_prefix(_OUTPUT.value, kind), header,
-                          lines):
+  try:
+    paths = table.write(fig, prefix, header, lines)
+  except files.WriteError as e:
+    sys.exit(f'error: {e}')
+  for path in paths:
     print(f'wrote {path}')
 
 

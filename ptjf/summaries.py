@@ -6,14 +6,20 @@ A task's metric of one split is found where T5X writes it:
               inference_eval/<task>/eval/<metric> (`ptjf eval`, t5x.eval)
   train       the same for the task's training-split twin, <task>.train_split
   test        test/inference_eval/<task>/eval/<metric> (`ptjf eval --split=test`)
+
+An event file that cannot be read whole (random bytes, cut mid-record, empty,
+a directory of that name) gives what it holds up to the damage, and a warning
+on stderr naming it, once per process.
 """
 
 import collections
 import math
 import os
 import re
-from typing import Callable, Iterable, Optional, TypeVar
+import sys
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
+from google.protobuf import message
 import tensorflow as tf
 
 from tasks import training_split
@@ -23,6 +29,40 @@ SPLITS = ('validation', 'train', 'test')
 _HIGHER = re.compile(r'bleu|accuracy|chrf|rouge|f1|exact_match|sequence_acc')
 _LOWER = re.compile(r'loss|cross_ent|perplexity|ter$')
 T = TypeVar('T')
+# What TFRecordDataset says of a damaged file, and where.
+_DAMAGE = re.compile(r'(truncated|corrupted) record at (\d+)')
+# Event files already warned about: plot reads each once per task and metric.
+_WARNED = set()
+
+
+def _reason(error: Exception) -> str:
+  """Where a file is damaged, else the error's first line."""
+  if m := _DAMAGE.search(str(error)):
+    return f'{m[1].replace("corrupted", "corrupt")} at byte {m[2]}'
+  lines = str(error).strip().splitlines()
+  return f'{type(error).__name__}: {lines[0][:200]}' if lines else type(error).__name__
+
+
+def events(path: str) -> Iterator[tf.compat.v1.Event]:
+  """The events of one event file, up to any damage; a file that cannot be
+  read whole is named in a one-line warning."""
+  read, problem = 0, ''
+  if tf.io.gfile.isdir(path):
+    problem = 'it is a directory, not an event file'
+  else:
+    try:
+      for record in tf.data.TFRecordDataset(path):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        read += 1
+        yield event
+      if not read:  # a writer's first record, file_version, is never missing
+        problem = 'it is empty'
+    except (tf.errors.OpError, message.DecodeError) as e:
+      problem = _reason(e)
+  if problem and path not in _WARNED:
+    _WARNED.add(path)
+    kept = f'read its first {read} record(s), skipped the rest' if read else 'skipped'
+    print(f'warning: {path}: {problem}; {kept}.', file=sys.stderr, flush=True)
 
 
 def scalars(run_dir: str, collection: str = 'train') -> dict[str, dict[int, float]]:
@@ -31,8 +71,7 @@ def scalars(run_dir: str, collection: str = 'train') -> dict[str, dict[int, floa
   pattern = os.path.join(run_dir, collection, 'events.out.tfevents.*')
   out = collections.defaultdict(dict)
   for path in sorted(tf.io.gfile.glob(pattern)):
-    for record in tf.data.TFRecordDataset(path):
-      event = tf.compat.v1.Event.FromString(record.numpy())
+    for event in events(path):
       for value in event.summary.value:
         if value.metadata.plugin_data.plugin_name == 'scalars':
           out[value.tag][event.step] = float(tf.make_ndarray(value.tensor))
@@ -45,14 +84,28 @@ def eval_tasks(run_dir: str) -> list[str]:
   return sorted(tf.io.gfile.listdir(root)) if tf.io.gfile.isdir(root) else []
 
 
+def _eval_event_files(run_dir: str) -> list[str]:
+  """The event files of the run's evaluations, of every split."""
+  return [path for root in ('training_eval', 'inference_eval',
+                            'test/inference_eval')
+          for path in tf.io.gfile.glob(os.path.join(run_dir, root, '*',
+                                                    'events.out.tfevents.*'))]
+
+
 def evaluated(run_dir: str) -> list[str]:
   """Tasks and mixtures with event files for any split, twins included."""
-  names = set()
-  for root in ('training_eval', 'inference_eval', 'test/inference_eval'):
-    for path in tf.io.gfile.glob(os.path.join(run_dir, root, '*',
-                                              'events.out.tfevents.*')):
-      names.add(os.path.basename(os.path.dirname(path)))
-  return sorted(names)
+  return sorted({os.path.basename(os.path.dirname(path))
+                 for path in _eval_event_files(run_dir)})
+
+
+def check_readable(run_dirs: Sequence[str]) -> None:
+  """ValueError when the runs have evaluation event files and not one of
+  them can be read (each is named in a warning)."""
+  paths = [p for run_dir in run_dirs for p in _eval_event_files(run_dir)]
+  if paths and not any(next(events(p), None) for p in paths):
+    raise ValueError(f'none of the {len(paths)} evaluation event file(s) of '
+                     f'{len(run_dirs)} run(s) can be read (each is named '
+                     'above): nothing is left to show.')
 
 
 def check_split(split: str) -> None:

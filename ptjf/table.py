@@ -3,11 +3,11 @@ figure drawn from them."""
 
 import csv
 import io
-import os
 from typing import Sequence
 
 from matplotlib.figure import Figure
-import tensorflow as tf
+
+from ptjf import files
 
 
 def aligned(lines: Sequence[Sequence[str]], right: bool = False,
@@ -24,9 +24,8 @@ def aligned(lines: Sequence[Sequence[str]], right: bool = False,
 
 def write(fig: Figure, prefix: str, header: Sequence[str],
           lines: Sequence[Sequence[str]]) -> tuple[str, str]:
-  """Writes PREFIX.png and PREFIX.csv; returns their paths."""
-  if os.path.dirname(prefix):
-    tf.io.gfile.makedirs(os.path.dirname(prefix))
+  """Writes PREFIX.png and PREFIX.csv, both or neither (files.write);
+  returns their paths."""
   png = io.BytesIO()
   fig.savefig(png, format='png')
   text = io.StringIO()
@@ -34,8 +33,5 @@ def write(fig: Figure, prefix: str, header: Sequence[str],
   writer.writerow(header)
   writer.writerows(lines)
   paths = prefix + '.png', prefix + '.csv'
-  for path, content, mode in zip(paths, (png.getvalue(), text.getvalue()),
-                                 ('wb', 'w')):
-    with tf.io.gfile.GFile(path, mode) as f:
-      f.write(content)
+  files.write(dict(zip(paths, (png.getvalue(), text.getvalue()))))
   return paths

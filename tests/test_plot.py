@@ -2,6 +2,10 @@
 
 import csv
 import os
+import re
+import resource
+import signal
+import subprocess
 
 from matplotlib import colors
 import pytest
@@ -228,3 +232,120 @@ def test_without_kind_or_output_it_prints_what_suits_the_runs_and_writes_nothing
   assert result.stdout.splitlines()[-1].endswith('writes the front as '
                                                  'PREFIX.png and PREFIX.csv.')
   assert snapshot(tmp_path) == before
+
+
+def damage(task_dir, how, write_events):
+  """A damaged event file beside the task's good one: random bytes, one cut
+  in its last record (step 30 whole, step 40 cut), an empty one, or a
+  directory of that name; returns its path."""
+  bad = task_dir / f'events.out.tfevents.{how}'
+  if how == 'directory':
+    bad.mkdir()
+  elif how == 'truncated':
+    write_events(task_dir / 'cut', {'loss': {30: 0.125, 40: 0.0625}})
+    (whole,) = (task_dir / 'cut').iterdir()
+    bad.write_bytes(whole.read_bytes()[:-7])
+    whole.unlink()
+    (task_dir / 'cut').rmdir()
+  else:
+    bad.write_bytes({'random': bytes(range(256)) * 2, 'empty': b''}[how])
+  return str(bad)
+
+
+@pytest.mark.parametrize('kind', ['front', 'curves', 'best'])
+def test_damaged_event_files_are_skipped_with_a_warning(kind, tmp_path,
+                                                        write_events, ptjf):
+  runs = tmp_path / 'runs'
+  for name in ('a/ptjf', 'c/static'):
+    make_run(write_events, str(runs / name), SWEEP[name], MACROS)
+  damaged = [damage(runs / 'a/ptjf/training_eval' / LOW, 'truncated', write_events),
+             damage(runs / 'a/ptjf/training_eval' / HIGH, 'random', write_events),
+             damage(runs / 'c/static/training_eval' / LOW, 'empty', write_events),
+             damage(runs / 'c/static/training_eval' / HIGH, 'directory',
+                    write_events)]
+  prefix = tmp_path / 'out' / kind
+  result = ptjf('plot', str(runs), f'--kind={kind}', f'--output={prefix}')
+  assert result.returncode == 0, result.stderr
+  assert 'Traceback' not in result.stderr
+  # once per file; the cut one's file_version and step 30 are whole
+  warnings = sorted(re.sub(r'byte \d+', 'byte N', l)
+                    for l in result.stderr.splitlines() if l.startswith('warning:'))
+  assert warnings == sorted([
+      f'warning: {damaged[0]}: truncated at byte N; read its first 2 '
+      'record(s), skipped the rest.',
+      f'warning: {damaged[1]}: corrupt at byte N; skipped.',
+      f'warning: {damaged[2]}: it is empty; skipped.',
+      f'warning: {damaged[3]}: it is a directory, not an event file; skipped.'])
+  with open(f'{prefix}.csv', newline='') as f:
+    rows = list(csv.DictReader(f))
+  if kind == 'front':  # a's low task was evaluated at step 30 too, high was not
+    assert {(r['method'], r['step']) for r in rows} == {('ptjf', '20'),
+                                                        ('static', '20')}
+  elif kind == 'curves':  # the truncated file's whole record is read
+    low = sorted(int(r['step']) for r in rows
+                 if r['task'] == LOW and r['method'] == 'ptjf')
+    assert low == [10, 20, 30]
+  else:
+    assert {r['best'] for r in rows if r['task'] == LOW} == {'0.125', '2.75'}
+
+
+def test_no_readable_event_file_is_one_error(tmp_path, write_events, snapshot,
+                                             ptjf):
+  task_dir = tmp_path / 'runs' / 'ptjf' / 'training_eval' / HIGH
+  task_dir.mkdir(parents=True)
+  for how in ('random', 'empty'):
+    damage(task_dir, how, write_events)
+  before = snapshot(tmp_path)
+  result = ptjf('plot', str(tmp_path / 'runs'), f'--output={tmp_path}/out')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: none of the 2 evaluation event file(s) of 1 run(s) can be read '
+      '(each is named above): nothing is left to show.')
+  assert 'Traceback' not in result.stderr
+  assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize('output, message', [
+    ('{d}/afile/x.png', '{d}/afile is a file, so {d}/afile/x.png cannot be '
+     'created under it: give a path in a directory.'),
+    ('{d}/afile/deeper/x', '{d}/afile is a file, so {d}/afile/deeper/x.png '
+     'cannot be created under it'),
+    ('{d}/taken', '{d}/taken.png is a directory: give the path of a file to '
+     'write.'),
+    ('{d}/taken.csv', '{d}/taken.png is a directory'),
+], ids=['under_a_file', 'deep_under_a_file', 'png_is_a_directory',
+        'given_as_csv'])
+def test_output_that_cannot_be_a_file_is_refused_before_reading(
+    sweep, tmp_path, output, message, monkeypatch, snapshot, ptjf):
+  (tmp_path / 'afile').write_text('not a directory\n')
+  (tmp_path / 'taken.png').mkdir()
+  monkeypatch.setattr(front, 'collect', None)  # reading the runs would fail
+  before = snapshot(tmp_path)
+  result = ptjf('plot', sweep, '--output=' + output.format(d=tmp_path))
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith(f'error: --output={output}: '.format(d=tmp_path))
+  assert message.format(d=tmp_path) in last
+  assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize('output', ['out/front', 'new/deeper/front'])
+def test_a_full_file_system_leaves_no_partial_file(output, sweep, tmp_path,
+                                                   snapshot, ptjf):
+  # A file size limit makes writes fail with EFBIG, as a full disk fails them
+  # with ENOSPC, in the child alone; ignoring SIGXFSZ survives its exec.
+  def limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'front.csv').write_text('an older table\n')
+  before = snapshot(tmp_path, content=True)
+  child = ptjf.start('plot', sweep, f'--output={tmp_path}/{output}', text=True,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     preexec_fn=limit)
+  _, stderr = child.communicate(timeout=300)
+  assert child.returncode == 1
+  assert stderr.strip().splitlines()[-1] == (
+      f'error: cannot write {tmp_path}/{output}.png: file too large; '
+      'nothing was written.')
+  assert snapshot(tmp_path, content=True) == before

@@ -1,8 +1,13 @@
-"""The one rule for a best value, as the front applies it, and the one
-aligned-text table, by hand."""
+"""The one rule for a best value, as the front applies it, the one
+aligned-text table, by hand, and the one writer of the files it goes to."""
 
+import errno
 import math
+import os
 
+import pytest
+
+from ptjf import files
 from ptjf import front
 from ptjf import summaries
 from ptjf import table
@@ -56,3 +61,39 @@ def test_aligned_numbers_right_after_the_first_column():
                            '  task     rate  epochs',
                            '  en        0.5    >=10',
                            '  gd_long  0.25       3']
+
+
+def test_files_are_written_whole_and_replace_their_old_content(tmp_path):
+  (tmp_path / 'a.csv').write_text('old\n')
+  files.write({str(tmp_path / 'a.csv'): 'new\n',
+               str(tmp_path / 'deep' / 'b.png'): b'\x89PNG'})
+  assert (tmp_path / 'a.csv').read_text() == 'new\n'
+  assert (tmp_path / 'deep' / 'b.png').read_bytes() == b'\x89PNG'
+  assert sorted(os.listdir(tmp_path)) == ['a.csv', 'deep']  # no temporary
+
+
+def test_a_full_disk_writes_none_of_the_files(tmp_path, monkeypatch, snapshot):
+  (tmp_path / 'a.csv').write_text('old\n')
+  before = snapshot(tmp_path, content=True)
+  synced = []
+  def fsync(fd):  # the second file finds the disk full
+    synced.append(fd)
+    if len(synced) == 2:
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(os, 'fsync', fsync)
+  target = tmp_path / 'new' / 'deeper' / 'b.png'
+  with pytest.raises(files.WriteError) as error:
+    files.write({str(tmp_path / 'a.csv'): 'new\n', str(target): b'\x89PNG'})
+  assert str(error.value) == (f'cannot write {target}: no space left on '
+                              'device; nothing was written.')
+  assert snapshot(tmp_path, content=True) == before  # nor a directory made
+
+
+def test_an_interrupt_leaves_no_temporary(tmp_path, monkeypatch, snapshot):
+  before = snapshot(tmp_path)
+  def interrupted(*unused):
+    raise KeyboardInterrupt
+  monkeypatch.setattr(os, 'replace', interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    files.write({str(tmp_path / 'x' / 'a.csv'): 'a\n'})
+  assert snapshot(tmp_path) == before

@@ -1,0 +1,122 @@
+"""The files ptjf writes for the user (figures, tables, gin files), whole or
+not at all.
+
+A local file is written under a temporary name in its own directory and
+renamed to its name once every byte is on disk, so a full disk or an
+interrupt leaves the old file or none, never part of one. gs:// objects
+appear whole when their upload ends, so they are written in place.
+"""
+
+import os
+import secrets
+from typing import Mapping, Union
+
+
+class WriteError(ValueError):
+  """A file could not be written; the message is one line and nothing
+  partial is left."""
+
+
+def _remote(path: str) -> bool:
+  return '://' in path
+
+
+def check_output(path: str, flag: str) -> None:
+  """Refuses, before any compute, a local `path` that cannot become a file:
+  a directory, one under a file, or one under a directory this user cannot
+  write. `flag` is how the user gave it, e.g. '--output=plots/front'."""
+  if _remote(path):
+    return  # a bucket has no files that block a name, nor local permissions
+  if os.path.isdir(path):
+    raise ValueError(f'{flag}: {path} is a directory: give the path of a file '
+                     'to write.')
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise ValueError(f'{flag}: {parent} is a file, so {path} cannot be '
+                     'created under it: give a path in a directory.')
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise ValueError(f'{flag}: {path} cannot be written: {parent} is on a '
+                     'read-only file system or not writable by this user.')
+
+
+def _reason(error: OSError) -> str:
+  """'no space left on device', as the OS words it, lower-cased."""
+  reason = error.strerror or str(error) or type(error).__name__
+  return reason[:1].lower() + reason[1:]
+
+
+def _missing_parents(paths) -> list[str]:
+  """The local directories that writing `paths` creates, outermost first."""
+  missing = set()
+  for path in paths:
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+      missing.add(parent)
+      parent = os.path.dirname(parent)
+  return sorted(missing, key=lambda d: d.count(os.sep))
+
+
+def _upload(path: str, content: bytes) -> None:
+  """Writes a gs:// object; TensorFlow's error as an OSError."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  # slow, for gs:// alone
+  try:
+    with tf.io.gfile.GFile(path, 'wb') as f:
+      f.write(content)
+  except tf.errors.OpError as e:
+    raise OSError(str(e).strip().splitlines()[0][:200]) from e
+
+
+def _temporary(path: str, content: bytes) -> str:
+  """`content` in a new file beside `path`, flushed to disk; its name."""
+  directory, name = os.path.split(os.path.abspath(path))
+  temp = os.path.join(directory, f'.{name[:200]}.{secrets.token_hex(4)}.tmp')
+  fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      f.write(content)
+      f.flush()
+      os.fsync(f.fileno())  # a full disk may only say so here
+  except BaseException:
+    os.unlink(temp)
+    raise
+  return temp
+
+
+def write(contents: Mapping[str, Union[str, bytes]]) -> None:
+  """Writes each path's content (text as UTF-8), creating parent
+  directories. Local files are all written before any is renamed into
+  place: when one fails, none replaces anything and what was created is
+  removed. Raises WriteError naming the path and the OS's reason."""
+  data = {p: c.encode() if isinstance(c, str) else c for p, c in contents.items()}
+  made, temps, renamed, current = _missing_parents(
+      p for p in data if not _remote(p)), {}, [], ''
+  try:
+    for directory in made:
+      current = directory
+      os.mkdir(directory)
+    for path, content in data.items():
+      current = path
+      if _remote(path):
+        _upload(path, content)
+      else:
+        temps[path] = _temporary(path, content)
+    for path, temp in temps.items():
+      current = path
+      os.replace(temp, path)
+      renamed.append(path)
+  except BaseException as e:
+    for path, temp in temps.items():
+      if path not in renamed:
+        os.unlink(temp)
+    for directory in reversed(made):
+      try:
+        os.rmdir(directory)
+      except OSError:  # never made, or it holds what was renamed into it
+        pass
+    if not isinstance(e, OSError):
+      raise
+    written = f'; {len(renamed)} of {len(data)} were written' if renamed else (
+        '; nothing was written')
+    raise WriteError(f'cannot write {current}: {_reason(e)}{written}.') from None
