@@ -58,6 +58,14 @@ def disk(tmp_path_factory):
   (root / 'finetuned' / 'config.gin').write_text(
       "INITIAL_CHECKPOINT_PATH = '/runs/tiny/pretrain/checkpoint_160'\n")
   (root / 'evaluated' / 'ptjf' / 'training_eval' / 't.one').mkdir(parents=True)
+  (root / 'badtext.gin').write_text('X = 1\nLEARNING_RATE = 1e-3 +\n')
+  (root / 'binary.gin').write_bytes(b'\x7fELF\x02\x01\x01\x00\x00\x00')
+  (root / 'latin1.gin').write_bytes(b'NAME = "caf\xe9"\n')
+  (root / 'pretrain_bin_tiny.gin').write_bytes(b'TRAIN_STEPS = 3\n\x00\x01')
+  (root / 'pretrain_latin_tiny.gin').write_bytes(b'# \xff\nTRAIN_STEPS = 3\n')
+  (root / 'pretrain_inc_tiny.gin').write_text(
+      "include 'recipes/pretrain_synth_mc4_tiny.gin'\n"
+      f"include '{root / 'badtext.gin'}'\n")
   if not recipe.t5x_missing():
     recipe.parse(os.path.join(recipe.RECIPES_DIR, 'pretrain_synth_mc4_tiny.gin'),
                  ['MODEL_DIR = "/unused"', 'network.T5Config.emb_dim = 96'])
@@ -95,6 +103,83 @@ COMMAND_LINE = [
      ['sweep', 'ptjf_synth_ro_fr_tiny', '--format=gin', '--root={d}/afile',
       '--high_rates=0.3'],
      'afile is a file: give a directory (new or existing) for the gin files'),
+    # --t5x_flag: only what t5x.train defines and ptjf does not set itself
+    ('t5x_flag with gin bindings',
+     ['run', TINY, '--workdir={w}', '--t5x_flag=--gin_bindings=LEARNING_RATE=1'],
+     'error: --t5x_flag=--gin_bindings=LEARNING_RATE=1: ptjf sets --gin_bindings '
+     'for t5x.train itself and checks it: give it with --gin, --pretrain_gin or '
+     '--finetune_gin.'),
+    ('t5x_flag in T5X spelling', ['check', TINY, '--workdir={w}',
+                                 '--t5x_flag=--gin.LEARNING_RATE=-1'],
+     'error: --t5x_flag=--gin.LEARNING_RATE=-1: ptjf sets --gin for t5x.train'),
+    ('t5x_flag with a gin file', ['check', TINY, '--workdir={w}',
+                                 '--t5x_flag=--gin_file=x.gin'],
+     'ptjf sets --gin_file for t5x.train itself and checks it: give it with '
+     '--gin_file.'),
+    ('t5x_flag with gin search paths (launch)',
+     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z', '--workdir=gs://b/w',
+      '--t5x_flag=--gin_search_paths=/x'],
+     'error: --t5x_flag=--gin_search_paths=/x: ptjf sets --gin_search_paths'),
+    ('t5x_flag with a model dir', ['run', TINY, '--workdir={w}',
+                                  '--t5x_flag=--model_dir=/x'],
+     'error: --t5x_flag=--model_dir=/x: MODEL_DIR is set by ptjf run from '
+     '--workdir and --pretrain_dir; do not set it.'),
+    ('t5x_flag not a flag', ['run', TINY, '--workdir={w}',
+                            '--t5x_flag=multiprocess_gpu'],
+     'error: --t5x_flag=multiprocess_gpu is not a flag: give '
+     '--t5x_flag=--NAME=VALUE'),
+    # names longer than the file system takes
+    ('workdir name too long (check)', ['check', TINY, '--workdir={w}/' + 'n' * 300],
+     'error: --workdir: the name nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn... is '
+     '300 bytes long, over the 255 bytes the file system at'),
+    ('workdir name too long (run)', ['run', TINY, '--workdir={w}/' + 'n' * 256],
+     'error: --workdir: the name nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn... is '
+     '256 bytes long'),
+    ('pretrain_dir name too long', ['check', TINY, '--workdir={w}',
+                                    '--pretrain_dir={w}/' + 'p' * 400],
+     'error: --pretrain_dir: the name pppppppppppppppppppppppppppppppppppppppp... '
+     'is 400 bytes long'),
+    ('workdir path too long',
+     ['run', TINY, '--workdir={w}/' + '/'.join(['d' * 200] * 21)],
+     'error: --workdir: the path is'),
+    # text that is not gin, named by its flag or file and line
+    ('sweep binding an expression', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
+                                    '--high_rates=0.3', '--gin=LEARNING_RATE = 1e-3 +'],
+     "error: --gin='LEARNING_RATE = 1e-3 +' is not a gin binding: Expected "
+     'newline; write NAME = VALUE with a Python literal or %MACRO.'),
+    ('sweep binding empty', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
+                            '--high_rates=0.3', '--pretrain_gin='],
+     "error: --pretrain_gin='' is empty: write NAME = VALUE"),
+    ('sweep gin file with bad text', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
+                                     '--high_rates=0.3', '--gin_file={d}/badtext.gin'],
+     'badtext.gin line 2 is not gin: Expected newline; write NAME = VALUE'),
+    ('sweep gin file missing', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
+                               '--high_rates=0.3', '--gin_file=no_such.gin'],
+     'error: --gin_file=no_such.gin: '),
+    ('sweep gin file binary', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
+                              '--high_rates=0.3', '--gin_file={d}/binary.gin'],
+     'binary.gin is a binary file, not gin text: give a gin file'),
+    ('sweep recipe binary', ['sweep', '{d}/pretrain_bin_tiny.gin', '--root={w}'],
+     "pretrain_bin_tiny.gin' is a binary file, not gin text"),
+    # every point a sweep prints is checked as its own ptjf run checks it
+    ('sweep warm-up past the fine-tune',
+     ['sweep', 'ptjf_wmt_ro_fr_3layer', '--root={w}', '--learning_rates=5e-3',
+      '--high_rates=0.3', '--warmups=20000,60000'],
+     'error: point lr0.005/high0.3_warmup60000: --warmups=60000: WARMUP_STEPS is '
+     '60000, not below TRAIN_STEPS 50000'),
+    ('sweep steps past int32',
+     ['sweep', 'ptjf_mc4_xl', '--root={w}', '--taus=none',
+      '--pretrain_steps=100000,5000000000', '--fix=finetune'],
+     'error: point pretrain5000000000: --pretrain_steps=5000000000: TRAIN_STEPS '
+     'is 5000000000; it must be a positive integer at most 2,147,483,647'),
+    ('sweep of thousands without --yes',
+     ['sweep', 'ptjf_wmt_ro_fr_3layer', '--root={w}',
+      '--learning_rates=' + ','.join(f'{i}e-5' for i in range(1, 301))],
+     'error: this sweep makes 11100 ptjf run commands, more than 1000: give --yes'),
+    ('sweep of thousands of gin files without --yes',
+     ['sweep', 'ptjf_wmt_ro_fr_3layer', '--root={w}', '--format=gin',
+      '--warmups=' + ','.join(str(i) for i in range(1000, 31000, 1000))],
+     'error: this sweep makes 1355 gin files, more than 1000: give --yes'),
 ]
 COMMAND_LINE_T5X = [
     ('unknown recipe', ['check', 'ptjf_mc4_xxxl', '--workdir={w}'],
@@ -303,6 +388,67 @@ COMMAND_LINE_T5X = [
       "--gin=ptjf.mc4_tfds_version.version = '2.3.1'"],
      "error: recipes/static_mc4_xxl.gin: ptjf.mc4_tfds_version.version is "
      "'2.3.1': c4/multilingual exists in versions 3.1.0, 3.0.1, 3.0.0"),
+    # --t5x_flag: a flag t5x.train defines, read from T5X's source
+    ('t5x_flag misspelt', ['check', TINY, '--workdir={w}',
+                          '--t5x_flag=--multiprocess_gpuu'],
+     'error: --t5x_flag=--multiprocess_gpuu: t5x.train has no flag '
+     '--multiprocess_gpuu; did you mean --multiprocess_gpu'),
+    ('t5x_flag of ptjf', ['run', TINY, '--workdir={w}', '--t5x_flag=--workdir=/x'],
+     'error: --t5x_flag=--workdir=/x: t5x.train has no flag --workdir'),
+    ('t5x_flag unknown (launch)',
+     ['launch', 'ptjf_synth_ro_fr_tiny', '--tpu=t', '--zone=z', '--workdir=gs://b/w',
+      '--t5x_flag=--frobnicate=1'],
+     'error: --t5x_flag=--frobnicate=1: t5x.train has no flag --frobnicate; '
+     'its own are --coordinator_address'),
+    ('t5x_flag not a number', ['check', TINY, '--workdir={w}',
+                              '--t5x_flag=--process_count=two'],
+     "error: --t5x_flag=--process_count=two: --process_count takes a whole "
+     "number, not 'two'."),
+    # text that is not gin, named by its flag or file and line
+    ('binding with an open quote', ['check', TINY, '--workdir={w}',
+                                   "--gin=LEARNING_RATE = 'x"],
+     """error: --gin="LEARNING_RATE = 'x" is not a gin binding: Unable to parse """
+     'value; write NAME = VALUE with a Python literal or %MACRO.'),
+    ('binding an expression', ['run', TINY, '--workdir={w}',
+                              '--pretrain_gin=BATCH_SIZE = 2 * 8'],
+     "error: --pretrain_gin='BATCH_SIZE = 2 * 8' is not a gin binding: Expected "
+     'newline'),
+    ('binding a bare name', ['check', TINY, '--workdir={w}',
+                            '--finetune_gin=LEARNING_RATE = fast'],
+     "error: --finetune_gin='LEARNING_RATE = fast' is not a gin binding: Failed "
+     "to parse token 'fast'"),
+    ('empty binding', ['check', TINY, '--workdir={w}', '--gin='],
+     "error: --gin='' is empty: write NAME = VALUE, e.g. --gin='LEARNING_RATE = "
+     "5e-3'."),
+    ('binding without a value', ['run', TINY, '--workdir={w}', '--gin=WARMUP_STEPS'],
+     "error: --gin='WARMUP_STEPS' is not a gin binding: Couldn't parse "
+     "statement, expected ':' or '='"),
+    ('gin file with bad text', ['check', TINY, '--workdir={w}',
+                               '--gin_file={d}/badtext.gin'],
+     'badtext.gin line 2 is not gin: Expected newline; write NAME = VALUE'),
+    ('gin file bad text included by the recipe',
+     ['check', '{d}/pretrain_inc_tiny.gin', '--workdir={w}'],
+     'badtext.gin line 2 is not gin: Expected newline; write NAME = VALUE'),
+    ('gin file missing', ['run', TINY, '--workdir={w}', '--gin_file=gin/no_such.gin'],
+     'error: --gin_file=gin/no_such.gin: '),
+    ('gin file not UTF-8', ['check', TINY, '--workdir={w}',
+                           '--gin_file={d}/latin1.gin'],
+     'latin1.gin is not UTF-8 text (byte 0xe9 on line 1): save it as UTF-8.'),
+    ('gin file binary', ['run', TINY, '--workdir={w}', '--gin_file={d}/binary.gin'],
+     'binary.gin is a binary file, not gin text'),
+    ('recipe not UTF-8', ['check', '{d}/pretrain_latin_tiny.gin', '--workdir={w}'],
+     "pretrain_latin_tiny.gin' is not UTF-8 text (byte 0xff on line 1)"),
+    ('recipe binary', ['run', '{d}/pretrain_bin_tiny.gin', '--workdir={w}'],
+     "pretrain_bin_tiny.gin' is a binary file, not gin text"),
+    # a sweep's mixtures are registered, as each point's ptjf run checks
+    ('sweep of an unregistered temperature',
+     ['sweep', 'static_synth_mc4_tiny', '--root={w}', '--taus=2,7'],
+     "error: point tau7: recipes/static_synth_mc4_tiny.gin: 'ptjf_synth.tau7' is "
+     'not a registered seqio task or mixture'),
+    ('sweep of an unregistered fine-tune temperature',
+     ['sweep', 'ptjf_synth_mc4_tiny', '--root={w}', '--taus=0.5'],
+     "error: point tau0.5: recipes/ptjf_synth_mc4_tiny.gin: 'ptjf_synth.tau0.5' "
+     'is not a registered'),
 ]
 
 
