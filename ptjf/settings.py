@@ -11,7 +11,8 @@ vocabulary that fits the network, microbatches that divide the batch) is in
 the functions below the table. A refusal is one line: the binding as the
 user wrote it (or the recipe file, where the recipe sets it), the value, and
 what would be valid. How the batch splits over the devices' data axis is
-ptjf.host's, which knows the devices.
+ptjf.host's, which knows the devices. Last, the knob a divergence most
+likely came from (divergence_hint), which ptjf.chain names.
 """
 
 import ast
@@ -252,12 +253,19 @@ def check_values(values: Mapping[str, Any], where: Where,
   steps = values.get('TRAIN_STEPS', ABSENT)
   warmup = values.get('WARMUP_STEPS', ABSENT)
   if steps is not ABSENT and warmup is not ABSENT:
-    check_warmup(warmup, steps, where(find('WARMUP_STEPS')), finetune,
-                 cosine_schedule)
+    check_warmup(warmup, steps, _given(where, 'WARMUP_STEPS', 'TRAIN_STEPS'),
+                 finetune, cosine_schedule)
   batch = values.get('BATCH_SIZE', ABSENT)
   micro = values.get(MICROBATCHES, ABSENT)
   if batch is not ABSENT and micro not in (ABSENT, None):
-    check_microbatches(micro, batch, where(find(MICROBATCHES)))
+    check_microbatches(micro, batch, _given(where, MICROBATCHES, 'BATCH_SIZE'))
+
+
+def _given(where: Where, *names: str) -> str:
+  """Where the first of two related settings was given, unless only the
+  other was given by a flag: the flag is what the user changed."""
+  places = [where(find(n)) for n in names]
+  return next((p for p in places if p.startswith('--')), places[0])
 
 
 def check_warmup(warmup: int, steps: int, written: str, finetune: bool,

@@ -233,3 +233,17 @@ def test_a_divergence_names_its_likely_knob(config, hint, tmp_path):
       'ptjf diverged: train loss is nan at step 40; t5x.train was stopped. '
       f'{hint}, or check the data and the initial checkpoint; a re-run '
       'resumes from its start (move it aside if it diverged too). Full log: L')
+
+
+def test_a_relation_names_the_flag_the_user_gave():
+  where = settings.sources([('--finetune_gin', 'TRAIN_STEPS = 10')], [],
+                           'recipes/r.gin')
+  with pytest.raises(recipe.PreflightError, match=r"^--finetune_gin='TRAIN_STEPS "
+                     r"= 10': WARMUP_STEPS is 40, not below TRAIN_STEPS 10"):
+    settings.check_values({'TRAIN_STEPS': 10, 'WARMUP_STEPS': 40}, where,
+                          finetune=True, cosine_schedule=False)
+  where = settings.sources([('--gin', 'BATCH_SIZE = 6')], [], 'recipes/r.gin')
+  with pytest.raises(recipe.PreflightError, match=r"^--gin='BATCH_SIZE = 6': "
+                     'num_microbatches is 4, which does not divide BATCH_SIZE 6'):
+    settings.check_values({'BATCH_SIZE': 6, settings.MICROBATCHES: 4}, where,
+                          False, False)
