@@ -1,5 +1,6 @@
 """Paths reach T5X as the user meant them: a relative --workdir (--root for
-sweep) is taken from where the command was typed, `~` is the home directory
+sweep), --gin_file, --tfds_data_dir or path given to a --t5x_flag is taken
+from where the command was typed, `~` is the home directory
 (t5x.train itself starts in the repository), and quotes, backslashes and tabs
 in a path arrive unchanged in the gin config."""
 
@@ -65,3 +66,40 @@ def test_quotes_backslashes_and_tabs_reach_t5x_unchanged():
       recipe.string_binding('INITIAL_CHECKPOINT_PATH', initial)])
   assert recipe.value('MODEL_DIR') == model_dir
   assert recipe.value('INITIAL_CHECKPOINT_PATH') == initial
+
+
+def test_sweep_commands_name_gin_files_and_data_dirs_absolutely(tmp_path, ptjf):
+  (tmp_path / 'seed.gin').write_text('DATA_SEED = 1\n')
+  result = ptjf('sweep', 'ptjf_synth_ro_fr_tiny', '--root=r', '--high_rates=0.3',
+                '--gin_file=seed.gin', '--gin_file=gin/meshes/gpu_host.gin',
+                '--tfds_data_dir=~/tfds', cwd=tmp_path,
+                env={'HOME': str(tmp_path)})
+  assert result.returncode == 0, result.stderr
+  assert (f'--gin_file={tmp_path}/seed.gin '
+          f'--gin_file={recipe.REPO}/gin/meshes/gpu_host.gin '
+          f'--tfds_data_dir={tmp_path}/tfds') in result.stdout
+  assert sorted(os.listdir(tmp_path)) == ['seed.gin']
+
+
+def test_a_gin_file_is_found_where_t5x_train_finds_it(tmp_path, monkeypatch):
+  from ptjf import bindings  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(tmp_path)
+  assert bindings.gin_file('gin/meshes/gpu_host.gin') == os.path.join(
+      recipe.REPO, 'gin/meshes/gpu_host.gin')
+  with pytest.raises(ValueError, match=(
+      rf'^--gin_file=later.gin: {tmp_path}/later.gin does not exist')):
+    bindings.gin_file('later.gin')
+  (tmp_path / 'later.gin').write_text('X = 1\n')
+  assert bindings.gin_file('later.gin') == f'{tmp_path}/later.gin'
+
+
+@pytest.mark.needs_t5x
+def test_a_t5x_flags_local_paths_are_made_absolute(tmp_path, monkeypatch):
+  from ptjf import run_flags  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(tmp_path)
+  assert run_flags.t5x_flag('--seqio_additional_cache_dirs=a,gs://b/c') == (
+      f'--seqio_additional_cache_dirs={tmp_path}/a,gs://b/c')
+  assert run_flags.t5x_flag('--multiprocess_gpu') == '--multiprocess_gpu'
+  assert run_flags.t5x_flag('--nomultiprocess_gpu') == '--nomultiprocess_gpu'
+  assert run_flags.t5x_flag('--process_index=0') == '--process_index=0'
+  assert run_flags.t5x_flag('--jax_platforms=cpu') == '--jax_platforms=cpu'
