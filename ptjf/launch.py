@@ -10,8 +10,9 @@ Usage:
       [--tfds_data_dir=gs://...] [--t5x_flag=--FLAG]...
   ptjf launch EXPERIMENT --tpu=NAME --zone=ZONE [--project=P] --status
 
-Before printing anything it makes the checks `ptjf check` makes without the
-data (REQUIRED macros bound, no binding a recipe does not define), which need
+Before printing or running anything it makes the checks `ptjf check` makes
+without the data (REQUIRED macros bound, no binding a recipe does not define,
+each setting in its range, each --t5x_flag one t5x.train defines), which need
 T5X here; with --accelerator_type also that each phase's mesh tiles the slice
 and its batch splits over the data axis, which needs libtpu here too (the
 `tpu` extra). Where the recipe's MODEL_PARALLEL_SUBMESH does not tile the

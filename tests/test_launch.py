@@ -333,6 +333,23 @@ def test_bindings_are_checked_as_ptjf_check_does(ptjf):
   assert 'error: --gin binds LEARNIN_RATE, which pretrain_mc4_xxl.gin and' in error
 
 
+@pytest.mark.needs_t5x
+@pytest.mark.parametrize('flag, message', [
+    ('--t5x_flag=--gin_bindings=LEARNING_RATE=-1',
+     'ptjf sets --gin_bindings for t5x.train itself'),
+    ('--t5x_flag=--multiprocess_gpuu', 'did you mean --multiprocess_gpu'),
+    ("--finetune_gin=WARMUP_STEPS = 40000 +", 'is not a gin binding'),
+    ('--finetune_gin=WARMUP_STEPS = 9000000', 'WARMUP_STEPS is 9000000'),
+])
+def test_a_bad_point_is_refused_before_anything_is_printed_or_run(
+    flag, message, tmp_path, ptjf):
+  log = fake_gcloud(tmp_path)
+  result = ptjf('launch', 'ptjf_wmt_ro_fr_3layer', *WHERE, *WMT_BINDINGS[:2],
+                flag, '--execute', env={'PATH': path_with(tmp_path)})
+  assert message in one_line_error(result)
+  assert recorded(log) == []
+
+
 def test_local_workdir_is_refused(ptjf):
   error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z',
                               '--workdir=/tmp/ptjf'))
