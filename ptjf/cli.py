@@ -14,9 +14,15 @@ Commands:
   eval    BLEU or cross-entropy of a run's checkpoints with t5x.eval; resumable
 """
 
+import contextlib
 import importlib
+import os
 import re
+import signal
 import sys
+import threading
+import traceback
+from typing import Iterator
 
 from absl import app
 from absl import flags
@@ -31,6 +37,53 @@ _MODULES = {'eval': 'evaluate'}
 _GIN_DOT = re.compile(r'^--((?:pretrain_|finetune_)?gin)\.(.+)$')
 # What asks for a command's help; absl's own --help would exit 1.
 _HELP = ('-h', '--help', '--helpshort', '-?')
+# Either stops any command with one line and exit status 128 + its number
+# (130, 143) once the command's cleanup has run.
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+# The checks made before anything is written: an interrupt inside them
+# (ptjf check's whole run, ptjf run's until it takes the lock) left nothing.
+_PREFLIGHT = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), f)
+                   for f in ('check.py', 'preflight.py'))
+
+
+class Interrupted(KeyboardInterrupt):
+  """SIGINT or SIGTERM, raised where the command was."""
+
+  def __init__(self, signum: int):
+    super().__init__(signum)
+    self.signum = signum
+
+
+def _raise_interrupted(signum, unused_frame) -> None:
+  raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+  """SIGTERM, like SIGINT, raises in the command, so that its cleanup runs
+  (SIGTERM's default would end the process at once); a signal the parent
+  ignored stays ignored."""
+  previous = {}
+  if threading.current_thread() is threading.main_thread():
+    for s in _STOPS:
+      if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler):
+        previous[s] = signal.signal(s, _raise_interrupted)
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+
+
+def interrupted(error: KeyboardInterrupt) -> tuple[str, int]:
+  """The line an interrupted command ends with, and its exit status."""
+  signum = getattr(error, 'signum', signal.SIGINT)
+  where = ('during the pre-flight; nothing was written' if any(
+      frame.filename in _PREFLIGHT
+      for frame in traceback.extract_tb(error.__traceback__)) else
+           'before the command finished')
+  return (f'error: interrupted by {signal.Signals(signum).name} {where}.',
+          128 + signum)
 
 
 def rewrite_gin_args(args: list[str]) -> list[str]:
@@ -45,7 +98,17 @@ def command_help(module) -> str:
 
 
 def main(argv=None) -> None:
-  argv = list(sys.argv if argv is None else argv)
+  with _interruptible():
+    try:
+      _dispatch(list(sys.argv if argv is None else argv))
+    except KeyboardInterrupt as e:
+      line, status = interrupted(e)
+      print(line, file=sys.stderr, flush=True)
+      sys.exit(status)
+
+
+def _dispatch(argv: list[str]) -> None:
+  """Runs the command `argv` names."""
   command = argv[1] if len(argv) > 1 else ''
   if command not in COMMANDS:
     print(__doc__.strip(), file=sys.stderr)

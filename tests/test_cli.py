@@ -1,6 +1,9 @@
-"""The `ptjf` entry point and the experiments it knows, without T5X."""
+"""The `ptjf` entry point and the experiments it knows, without T5X (but
+for an interrupt inside a recipe's checks)."""
 
 import os
+import signal
+import subprocess
 
 import pytest
 
@@ -106,3 +109,32 @@ def test_usage_errors(args, message, ptjf):
   result = ptjf(*args)
   assert result.returncode != 0 and message in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.needs_t5x
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_in_the_preflight_is_one_line_and_leaves_nothing(
+    signum, tmp_path, snapshot, ptjf):
+  # A task module that the recipe's checks import, and that waits there.
+  (tmp_path / 'slow_tasks.py').write_text(
+      "import time\nprint('importing slow_tasks', flush=True)\ntime.sleep(600)\n")
+  (tmp_path / 'slow.gin').write_text('import slow_tasks\n')
+  (tmp_path / 'tmp').mkdir()  # its temporary files: removed, none left
+  before = snapshot(recipe.REPO)
+  child = ptjf.start('check', 'ptjf_synth_mc4_tiny', f'--workdir={tmp_path}/w',
+                     f'--gin_file={tmp_path}/slow.gin', cwd=tmp_path,
+                     env={'TMPDIR': str(tmp_path / 'tmp')}, text=True,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  try:
+    assert child.stdout.readline() == 'importing slow_tasks\n'
+    child.send_signal(signum)
+    _, stderr = child.communicate(timeout=120)
+  finally:
+    child.kill()
+  assert child.returncode == 128 + signum
+  assert stderr.strip().splitlines()[-1] == (
+      f'error: interrupted by {signal.Signals(signum).name} during the '
+      'pre-flight; nothing was written.')
+  assert 'Traceback' not in stderr
+  assert not os.listdir(tmp_path / 'tmp') and not (tmp_path / 'w').exists()
+  assert snapshot(recipe.REPO) == before
