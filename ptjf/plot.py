@@ -63,8 +63,8 @@ from matplotlib.figure import Figure
 import tensorflow as tf
 
 from ptjf import curves as curves_lib
-from ptjf import files
 from ptjf import front
+from ptjf import outputs
 from ptjf import runs as runs_lib
 from ptjf import summaries
 from ptjf import table
@@ -218,7 +218,7 @@ def main(argv: Sequence[str]) -> None:
     if _OUTPUT.value is not None:
       prefix = output_prefix(_OUTPUT.value, kind)
       for path in (prefix + '.png', prefix + '.csv'):
-        files.check_output(path, f'--output={_OUTPUT.value}')
+        outputs.check(path, f'--output={_OUTPUT.value}')
     made = KIND_COMMANDS[kind](argv[1:], metric, splits, higher)
   except ValueError as e:
     sys.exit(f'error: {e}')
@@ -229,7 +229,7 @@ def main(argv: Sequence[str]) -> None:
   fig, header, lines = made()  # drawn only when it is written
   try:
     paths = table.write(fig, prefix, header, lines)
-  except files.WriteError as e:
+  except outputs.WriteError as e:
     sys.exit(f'error: {e}')
   for path in paths:
     print(f'wrote {path}')

@@ -98,6 +98,7 @@ from ptjf import bindings
 from ptjf import child
 from ptjf import experiment
 from ptjf import grid
+from ptjf import outputs
 from ptjf import recipe
 from ptjf import settings
 
@@ -347,10 +348,7 @@ def write_gin_files(files: Sequence[GinFile]) -> None:
     more = f' (and {len(existing) - 1} more)' if len(existing) > 1 else ''
     raise ValueError(f'{existing[0]} already exists{more}: not overwriting; '
                      'choose another --root or remove them.')
-  for f in files:
-    os.makedirs(os.path.dirname(f.path), exist_ok=True)
-    with open(f.path, 'x') as out:
-      out.write(f.text)
+  outputs.write({f.path: f.text for f in files})  # all or none
 
 
 def run_all(commands: Sequence[Sequence[str]]) -> None:
@@ -399,6 +397,8 @@ def main(argv: Sequence[str]) -> None:
         extra.gin_files)
     grid.check_lengths(sweep, extra)
     files = gin_files(sweep, extra) if _FORMAT.value == 'gin' else []
+    for f in files:
+      outputs.check(f.path, f'--root={_ROOT.value}')
     if len(files or sweep.runs) > MAX_RUNS and not _YES.value:
       what = 'gin files' if files else 'ptjf run commands'
       raise ValueError(f'this sweep makes {len(files or sweep.runs)} {what}, '

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from ptjf import files
+from ptjf import outputs
 
 
 def aligned(lines: Sequence[Sequence[str]], right: bool = False,
@@ -24,7 +24,7 @@ def aligned(lines: Sequence[Sequence[str]], right: bool = False,
 
 def write(fig: Figure, prefix: str, header: Sequence[str],
           lines: Sequence[Sequence[str]]) -> tuple[str, str]:
-  """Writes PREFIX.png and PREFIX.csv, both or neither (files.write);
+  """Writes PREFIX.png and PREFIX.csv, both or neither (outputs.write);
   returns their paths."""
   png = io.BytesIO()
   fig.savefig(png, format='png')
@@ -33,5 +33,5 @@ def write(fig: Figure, prefix: str, header: Sequence[str],
   writer.writerow(header)
   writer.writerows(lines)
   paths = prefix + '.png', prefix + '.csv'
-  files.write(dict(zip(paths, (png.getvalue(), text.getvalue()))))
+  outputs.write(dict(zip(paths, (png.getvalue(), text.getvalue()))))
   return paths

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ptjf import files
 from ptjf import front
+from ptjf import outputs
 from ptjf import summaries
 from ptjf import table
 
@@ -65,7 +65,7 @@ def test_aligned_numbers_right_after_the_first_column():
 
 def test_files_are_written_whole_and_replace_their_old_content(tmp_path):
   (tmp_path / 'a.csv').write_text('old\n')
-  files.write({str(tmp_path / 'a.csv'): 'new\n',
+  outputs.write({str(tmp_path / 'a.csv'): 'new\n',
                str(tmp_path / 'deep' / 'b.png'): b'\x89PNG'})
   assert (tmp_path / 'a.csv').read_text() == 'new\n'
   assert (tmp_path / 'deep' / 'b.png').read_bytes() == b'\x89PNG'
@@ -82,8 +82,8 @@ def test_a_full_disk_writes_none_of_the_files(tmp_path, monkeypatch, snapshot):
       raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
   monkeypatch.setattr(os, 'fsync', fsync)
   target = tmp_path / 'new' / 'deeper' / 'b.png'
-  with pytest.raises(files.WriteError) as error:
-    files.write({str(tmp_path / 'a.csv'): 'new\n', str(target): b'\x89PNG'})
+  with pytest.raises(outputs.WriteError) as error:
+    outputs.write({str(tmp_path / 'a.csv'): 'new\n', str(target): b'\x89PNG'})
   assert str(error.value) == (f'cannot write {target}: no space left on '
                               'device; nothing was written.')
   assert snapshot(tmp_path, content=True) == before  # nor a directory made
@@ -95,5 +95,5 @@ def test_an_interrupt_leaves_no_temporary(tmp_path, monkeypatch, snapshot):
     raise KeyboardInterrupt
   monkeypatch.setattr(os, 'replace', interrupted)
   with pytest.raises(KeyboardInterrupt):
-    files.write({str(tmp_path / 'x' / 'a.csv'): 'a\n'})
+    outputs.write({str(tmp_path / 'x' / 'a.csv'): 'a\n'})
   assert snapshot(tmp_path) == before

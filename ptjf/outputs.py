@@ -21,7 +21,7 @@ def _remote(path: str) -> bool:
   return '://' in path
 
 
-def check_output(path: str, flag: str) -> None:
+def check(path: str, flag: str) -> None:
   """Refuses, before any compute, a local `path` that cannot become a file:
   a directory, one under a file, or one under a directory this user cannot
   write. `flag` is how the user gave it, e.g. '--output=plots/front'."""
