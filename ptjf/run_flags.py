@@ -115,7 +115,7 @@ def t5x_flag(text: str) -> str:
 
 def _is_integer(text: str) -> bool:
   try:
-    int(text, 0)
+    int(text)  # as ptjf.host reads --process_count and --process_index
   except ValueError:
     return False
   return True

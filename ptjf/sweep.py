@@ -197,9 +197,9 @@ def check_point(sweep: grid.Grid, run: experiment.Invocation,
 
 def prepared_points(sweep: grid.Grid) -> list[experiment.Invocation]:
   """The points `ptjf sweep` checks as `ptjf run` would, with T5X: the
-  first, and the first of each other value of each axis. (Every point
-  would take about half a second each, a minute for the paper's NMT grid
-  of 180.) What holds between two axes is check_point's."""
+  first, and the first of each other value of each axis: 16 of the paper's
+  NMT grid of 180, in 10 s, where all 180 take 2 minutes. What holds
+  between two axes is check_point's, on every point."""
   chosen = sweep.points[:1]
   for d in sweep.dims:
     for _, binding in d.values:
