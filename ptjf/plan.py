@@ -33,6 +33,7 @@ Example:
 """
 
 import dataclasses
+import io
 import os
 import sys
 from typing import Optional, Sequence
@@ -48,6 +49,7 @@ from mixtures import wmt as wmt_mixtures
 from ptjf import bindings
 from ptjf import datasets
 from ptjf import experiment
+from ptjf import outputs
 from ptjf import phase
 from ptjf import preflight
 from ptjf import recipe
@@ -255,8 +257,9 @@ def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
                  'at the dotted line)' if len(plans) > 1 else 'Learning rate')
   axes.legend()
   figure.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  figure.savefig(path, dpi=120)
+  png = io.BytesIO()
+  figure.savefig(png, format='png', dpi=120)
+  outputs.write({path: png.getvalue()})
 
 
 def _given_sizes(values: Sequence[str]) -> dict[str, float]:
@@ -284,6 +287,7 @@ def schedule_path(given: Optional[str], name: str) -> Optional[str]:
   if not given.endswith('.png'):
     raise ValueError(f'--schedule_png={given!r} is neither an existing '
                      'directory nor a .png file.')
+  outputs.check(given, f'--schedule_png={given}')
   return given
 
 
@@ -307,7 +311,10 @@ def main(argv):
   for warning in warnings:
     print(f'\nwarning: {warning}', end='')
   if output:
-    plot_learning_rate(plans, output)
+    try:
+      plot_learning_rate(plans, output)
+    except outputs.WriteError as e:
+      sys.exit(f'error: {e}')
     print(f'\n\nLearning-rate schedule: {output}')
   else:
     print('\n\n--schedule_png=FILE.png or DIR draws the learning-rate '
