@@ -236,8 +236,8 @@ def _model_values() -> dict[str, Any]:
   return values
 
 
-def _failing(values: Mapping[str, Any], where: Where
-             ) -> None:
+def _failing(values: Mapping[str, Any], where: Where) -> None:
+  """Raises for the first value of `values` out of its setting's range."""
   for setting in SETTINGS:
     value = values.get(setting.name, ABSENT)
     if value is not ABSENT and (problem := setting.problem(value)):
