@@ -2,9 +2,7 @@
 recipe (run, check, plan, compile, data, sweep, launch); experiment.py says which
 phases each reaches."""
 
-import importlib.util
 import os
-from typing import Optional
 
 from absl import flags
 
@@ -46,7 +44,7 @@ def gin_file(given: str) -> str:
   path = os.path.expanduser(given)
   found = next((os.path.abspath(p) for p in (path, os.path.join(recipe.REPO, path))
                 if os.path.exists(p)), None)
-  if found is None and (t5x_root := _t5x_root()) and os.path.isfile(
+  if found is None and (t5x_root := recipe.t5x_root()) and os.path.isfile(
       os.path.join(t5x_root, path)):
     experiment.check_gin_file(os.path.join(t5x_root, path), flag)
     return given
@@ -59,11 +57,3 @@ def gin_file(given: str) -> str:
   experiment.check_gin_file(found, flag)
   return found
 
-
-def _t5x_root() -> Optional[str]:
-  """The directory T5X's package is in, which t5x.train searches for gin
-  files (t5x/configs/...); found without importing T5X."""
-  spec = importlib.util.find_spec('t5x')
-  if spec is None or not spec.submodule_search_locations:
-    return None
-  return os.path.dirname(list(spec.submodule_search_locations)[0])

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from absl import logging as absl_logging
 import gin
@@ -81,10 +81,19 @@ def _forget_example_networks() -> None:
     gin_config._INVERSE_REGISTRY.pop(info.wrapped, None)  # pylint: disable=protected-access
 
 
+def t5x_root() -> Optional[str]:
+  """The directory T5X's package is in (holding t5x/train.py and
+  t5x/configs/), found without importing T5X; None where it is not
+  installed."""
+  spec = importlib.util.find_spec('t5x')
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  return os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0]))
+
+
 def search_paths() -> list[str]:
   """This repository, then T5X's own root, as `t5x.train` searches them."""
-  import t5x  # pylint: disable=g-import-not-at-top
-  return [REPO, os.path.dirname(os.path.dirname(os.path.abspath(t5x.__file__)))]
+  return [REPO, t5x_root()]
 
 
 def add_working_directory() -> None:

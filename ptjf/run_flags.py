@@ -7,13 +7,13 @@ would define them in ptjf's own flags, which they clash with)."""
 import ast
 import difflib
 import functools
-import importlib.util
 import os
 from typing import Optional
 
 from absl import flags
 
 from ptjf import experiment
+from ptjf import recipe
 
 WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory of the experiment (local or gs://); each phase '
@@ -126,10 +126,9 @@ def t5x_script_flags() -> dict[str, str]:
   """Flag name -> type ('bool', 'integer', 'string', ...) of the flags
   t5x/train.py defines when run as `python -m t5x.train`, read from its
   source; {} where T5X is not installed."""
-  spec = importlib.util.find_spec('t5x')
-  if spec is None or not spec.submodule_search_locations:
+  if not (root := recipe.t5x_root()):
     return {}
-  path = os.path.join(list(spec.submodule_search_locations)[0], 'train.py')
+  path = os.path.join(root, 't5x', 'train.py')
   with open(path, encoding='utf-8') as f:
     tree = ast.parse(f.read(), path)
   found = {}
