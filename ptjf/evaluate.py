@@ -45,7 +45,9 @@ import tensorflow as tf
 from ptjf import checkpoint
 from ptjf import child
 from ptjf import experiment
+from ptjf import outputs
 from ptjf import recipe
+from ptjf import summaries
 from ptjf import settings
 
 _CHECKPOINTS = flags.DEFINE_string(
@@ -203,12 +205,26 @@ def output_dir(run_dir: str, split: str) -> str:
 
 
 def recorded(out_dir: str, task: str) -> dict[int, dict]:
-  """Step -> metrics of `task` in T5X's JSON log (the latest per step)."""
+  """Step -> metrics of `task` in T5X's JSON log (the latest per step). A
+  line that is no JSON record (t5x.eval stopped while writing it) is
+  skipped, with a warning: its checkpoint counts as not evaluated."""
   path = os.path.join(out_dir, 'inference_eval', f'{task}-metrics.jsonl')
   if not tf.io.gfile.exists(path):
     return {}
-  with tf.io.gfile.GFile(path) as f:
-    records = [json.loads(line) for line in f if line.strip()]
+  records, bad = [], []
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    for number, line in enumerate(f, 1):
+      try:
+        record = json.loads(line) if line.strip() else {}
+      except ValueError:  # a cut line, or bytes that are not UTF-8
+        record = None
+      if isinstance(record, dict):
+        records.append(record)
+      else:
+        bad.append(number)
+  if bad:
+    summaries.warn(path, f'{len(bad)} line(s) are not JSON records (line '
+                   f'{bad[0]} first); skipped them')
   return {r['step']: r for r in records if 'step' in r}
 
 
@@ -287,8 +303,7 @@ def prepare(run_dir: str, spec: Union[str, list[int]], split: str,
     text = eval_config(config_path, config)
   except ValueError as e:
     raise ValueError(f'{run_dir}: {e}') from None
-  with open(model_gin, 'w') as f:
-    f.write(text)
+  outputs.write({model_gin: text})
   run = RunEval(run_dir, split, output_dir(run_dir, split), '', [], [], steps,
                 {}, model_gin)
   try:
@@ -341,8 +356,7 @@ def _kept(path: str) -> Iterator[None]:
     yield
   finally:
     if before is not None:
-      with tf.io.gfile.GFile(path, 'wb') as f:
-        f.write(before)
+      outputs.write({path: before})
 
 
 def evaluate(run: RunEval, step: int) -> tuple[dict[str, dict], str]:

@@ -31,7 +31,7 @@ _LOWER = re.compile(r'loss|cross_ent|perplexity|ter$')
 T = TypeVar('T')
 # What TFRecordDataset says of a damaged file, and where.
 _DAMAGE = re.compile(r'(truncated|corrupted) record at (\d+)')
-# Event files already warned about: plot reads each once per task and metric.
+# Files already warned about: plot reads each once per task and metric.
 _WARNED = set()
 
 
@@ -59,10 +59,16 @@ def events(path: str) -> Iterator[tf.compat.v1.Event]:
         problem = 'it is empty'
     except (tf.errors.OpError, message.DecodeError) as e:
       problem = _reason(e)
-  if problem and path not in _WARNED:
+  if problem:
+    warn(path, f'{problem}; ' + (f'read its first {read} record(s), skipped '
+                                 'the rest' if read else 'skipped'))
+
+
+def warn(path: str, problem: str) -> None:
+  """Names a file that could not be read whole on stderr, once per process."""
+  if path not in _WARNED:
     _WARNED.add(path)
-    kept = f'read its first {read} record(s), skipped the rest' if read else 'skipped'
-    print(f'warning: {path}: {problem}; {kept}.', file=sys.stderr, flush=True)
+    print(f'warning: {path}: {problem}.', file=sys.stderr, flush=True)
 
 
 def scalars(run_dir: str, collection: str = 'train') -> dict[str, dict[int, float]]:

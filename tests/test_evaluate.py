@@ -223,3 +223,18 @@ def test_a_failed_t5x_eval_is_one_line(nmt, tmp_path, monkeypatch):
       r"RuntimeError: Unable to initialize backend 'bogus'[^\n]*; full log: "
       rf'{run_dir}/inference_eval/logs/checkpoint_12\.[\d-]+\.log',
       str(e.value)), str(e.value)
+
+
+def test_a_cut_record_counts_its_checkpoint_as_not_evaluated(nmt, tmp_path,
+                                                             capsys):
+  # t5x.eval stopped while writing checkpoint_12's record, after a stray line
+  lines = read(os.path.join(nmt[0], 'inference_eval',
+                            f'{TASK}-metrics.jsonl'), 'rb').splitlines(True)
+  assert len(lines) == 2
+  path = tmp_path / 'inference_eval' / f'{TASK}-metrics.jsonl'
+  path.parent.mkdir()
+  path.write_bytes(lines[0] + b'\xff\xfe\n' + lines[1][:20])
+  assert list(evaluate.recorded(str(tmp_path), TASK)) == [0]
+  assert capsys.readouterr().err == (
+      f'warning: {path}: 2 line(s) are not JSON records (line 2 first); '
+      'skipped them.\n')
