@@ -200,10 +200,10 @@ def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
             f'checkpoint_{checkpoint.steps(later.model_dir)[-1]}; skipped',
             flush=True)
       continue
-    if run.phase.restores:
+    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last by name
+    if run.phase.restores and not found:
       run.check_initial(runs[0].final_checkpoint, 'the first phase did not '
                         'finish; run the same command again.')
-    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last by name
     start = (f'resuming from checkpoint_{found[-1]}' if found else
              f'restoring the parameters of {runs[0].final_checkpoint}'
              if run.phase.restores else 'from scratch')
