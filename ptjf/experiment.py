@@ -148,7 +148,6 @@ def check_name_lengths(path: str, flag: str) -> None:
           f'{flag}: the name {name[:40]}... is {len(os.fsencode(name))} bytes '
           f'long, over the {name_max} bytes the file system at {parent} takes '
           f'for a name ({os.strerror(errno.ENAMETOOLONG)}): give a shorter one.')
-  # each phase's checkpoints go a few levels below: leave them room
   if len(os.fsencode(path)) >= path_max:
     raise ValueError(
         f'{flag}: the path is {len(os.fsencode(path))} bytes long, over the '
@@ -184,6 +183,10 @@ def read_gin_text(path: str, what: str) -> str:
                      f'line {line}): save it as UTF-8.') from None
 
 
+# What a refusal of text that gin cannot read asks for.
+GIN_SYNTAX = 'write NAME = VALUE with a Python literal or %MACRO'
+
+
 class _Values(gin_parser.ParserDelegate):
   """Reads references and macros as names: only the syntax is checked."""
 
@@ -202,15 +205,22 @@ class _NotGin(Exception):
     self.words, self.line = words, line
 
 
+def gin_syntax(e: SyntaxError) -> tuple[str, Optional[str], int]:
+  """What gin's parser said (its last line: a first may quote Python's
+  ast), in which file (None for bindings) and on which line."""
+  where = e.args[1] if len(e.args) > 1 else None  # gin's Location
+  words = [w.strip() for w in str(e.args[0]).splitlines() if w.strip()]
+  return (words[-1].rstrip('.') if words else 'invalid syntax',
+          getattr(where, 'filename', None), getattr(where, 'line_num', None) or 1)
+
+
 def _statements(text: str) -> list[Any]:
   """gin's statements of `text`; raises _NotGin."""
   try:
     return list(gin_parser.ConfigParser(text, _Values()))
-  except SyntaxError as e:  # gin's: (words, Location) in its args
-    where = e.args[1] if len(e.args) > 1 else None
-    words = [w.strip() for w in str(e.args[0]).splitlines() if w.strip()]
-    raise _NotGin(words[-1].rstrip('.') if words else 'invalid syntax',
-                  getattr(where, 'line_num', None) or 1) from None
+  except SyntaxError as e:
+    words, _, line = gin_syntax(e)
+    raise _NotGin(words, line) from None
   except tokenize.TokenError:  # a bracket or a quote left open to the end
     raise _NotGin('a bracket is left open',
                   text.rstrip('\n').count('\n') + 1) from None
@@ -222,8 +232,8 @@ def check_gin_file(path: str, what: str) -> None:
   try:
     _statements(read_gin_text(path, what))
   except _NotGin as e:
-    raise ValueError(f'{what} line {e.line} is not gin: {e.words}; write '
-                     'NAME = VALUE with a Python literal or %MACRO.') from None
+    raise ValueError(f'{what} line {e.line} is not gin: {e.words}; '
+                     f'{GIN_SYNTAX}.') from None
 
 
 def check_binding(flag: str, binding: str) -> None:
@@ -234,8 +244,8 @@ def check_binding(flag: str, binding: str) -> None:
   try:
     statements = _statements(binding)
   except _NotGin as e:
-    raise ValueError(f'{given} is not a gin binding: {e.words}; write '
-                     'NAME = VALUE with a Python literal or %MACRO.') from None
+    raise ValueError(f'{given} is not a gin binding: {e.words}; '
+                     f'{GIN_SYNTAX}.') from None
   if not statements:
     raise ValueError(f'{given} is empty: write NAME = VALUE, e.g. '
                      f"--{flag}='LEARNING_RATE = 5e-3'.")

@@ -57,14 +57,12 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
   except recipe.PreflightError:
     raise
   except SyntaxError as e:  # gin's, in a file the recipe includes: name it
-    where = e.args[1] if len(e.args) > 1 else None
-    words = str(e.args[0]).strip().splitlines()[-1].strip().rstrip('.')
-    file = getattr(where, 'filename', None) or path
+    words, file, line = experiment.gin_syntax(e)
+    file = file or path
     if file.startswith(recipe.REPO + os.sep):
       file = os.path.relpath(file, recipe.REPO)
-    raise recipe.PreflightError(
-        f'{file} line {getattr(where, "line_num", "?")} is not gin: {words}; '
-        'write NAME = VALUE with a Python literal or %MACRO.') from e
+    raise recipe.PreflightError(f'{file} line {line} is not gin: {words}; '
+                                f'{experiment.GIN_SYNTAX}.') from e
   except tokenize.TokenError as e:  # a bracket left open to a file's end
     raise recipe.PreflightError(
         f'{name}: a bracket is left open to the end of it or of a file it '
