@@ -58,6 +58,9 @@ def disk(tmp_path_factory):
   (root / 'finetuned' / 'config.gin').write_text(
       "INITIAL_CHECKPOINT_PATH = '/runs/tiny/pretrain/checkpoint_160'\n")
   (root / 'evaluated' / 'ptjf' / 'training_eval' / 't.one').mkdir(parents=True)
+  for name, text in [('locked', ''), ('foreign_lock', '{"owner": "me"}\n')]:
+    (root / name).mkdir()  # a lock file ptjf run did not write
+    (root / name / 'ptjf_run.lock').write_text(text)
   (root / 'badtext.gin').write_text('X = 1\nLEARNING_RATE = 1e-3 +\n')
   (root / 'binary.gin').write_bytes(b'\x7fELF\x02\x01\x01\x00\x00\x00')
   (root / 'latin1.gin').write_bytes(b'NAME = "caf\xe9"\n')
@@ -374,6 +377,12 @@ COMMAND_LINE_T5X = [
                                   '--pretrain_dir={d}/finetuned'],
      'finetuned is a fine-tune, not a first phase: its config.gin restores '
      "/runs/tiny/pretrain/checkpoint_160; give the first phase's directory"),
+    ('empty lock file', ['run', TINY, '--workdir={d}/locked'],
+     'locked/ptjf_run.lock is not a lock ptjf run wrote (empty): check that no '
+     'ptjf run or t5x.train uses'),
+    ('lock file of another program', ['run', TINY, '--workdir={d}/foreign_lock'],
+     'foreign_lock/ptjf_run.lock is not a lock ptjf run wrote (its JSON lacks '
+     'identity, host, pid, seen): check that no ptjf run or t5x.train uses'),
     ('run workdir gs:// without bucket', ['run', TINY, '--workdir=gs://'],
      'error: --workdir=gs:// names no bucket'),
     ('UniMax run past every epoch cap',
