@@ -58,6 +58,11 @@ def disk(tmp_path_factory):
   (root / 'finetuned' / 'config.gin').write_text(
       "INITIAL_CHECKPOINT_PATH = '/runs/tiny/pretrain/checkpoint_160'\n")
   (root / 'evaluated' / 'ptjf' / 'training_eval' / 't.one').mkdir(parents=True)
+  damaged = root / 'damaged' / 'ptjf' / 'training_eval' / 't.one'
+  damaged.mkdir(parents=True)  # event files of random bytes, or none
+  (damaged / 'events.out.tfevents.1.host').write_bytes(bytes(range(256)))
+  (damaged / 'events.out.tfevents.2.host').write_bytes(b'')
+  (root / 'figure.png').mkdir()
   for name, text in [('locked', ''), ('foreign_lock', '{"owner": "me"}\n')]:
     (root / name).mkdir()  # a lock file ptjf run did not write
     (root / name / 'ptjf_run.lock').write_text(text)
@@ -106,6 +111,28 @@ COMMAND_LINE = [
      ['sweep', 'ptjf_synth_ro_fr_tiny', '--format=gin', '--root={d}/afile',
       '--high_rates=0.3'],
      'afile is a file: give a directory (new or existing) for the gin files'),
+    ('sweep gin files under a file',
+     ['sweep', 'ptjf_synth_ro_fr_tiny', '--format=gin', '--root={d}/afile/sub',
+      '--high_rates=0.3'],
+     'error: --root={d}/afile/sub: {d}/afile is a file, so '
+     '{d}/afile/sub/pretrain.gin cannot be created under it'),
+    ('plot output under a file',
+     ['plot', '{d}/evaluated', '--output={d}/afile/x.png'],
+     'error: --output={d}/afile/x.png: {d}/afile is a file, so {d}/afile/x.png '
+     'cannot be created under it: give a path in a directory.'),
+    ('plot output deep under a file',
+     ['plot', '{d}/evaluated', '--output={d}/afile/plots/front'],
+     '{d}/afile is a file, so {d}/afile/plots/front.png cannot be created'),
+    ('plot output a directory', ['plot', '{d}/evaluated', '--output={d}/figure'],
+     'error: --output={d}/figure: {d}/figure.png is a directory: give the path '
+     'of a file to write.'),
+    ('plot of damaged event files only', ['plot', '{d}/damaged', '--output={w}'],
+     'error: none of the 2 evaluation event file(s) of 1 run(s) can be read '
+     '(each is named above): nothing is left to show.'),
+    ('plan schedule under a file',
+     ['plan', TINY, '--schedule_png={d}/afile/lr.png'],
+     'error: --schedule_png={d}/afile/lr.png: {d}/afile is a file, so '
+     '{d}/afile/lr.png cannot be created under it'),
     # --t5x_flag: only what t5x.train defines and ptjf does not set itself
     ('t5x_flag with gin bindings',
      ['run', TINY, '--workdir={w}', '--t5x_flag=--gin_bindings=LEARNING_RATE=1'],
@@ -483,9 +510,9 @@ def run_refused(disk, tmp_path, ptjf, python_m, snapshot):
 
 @pytest.mark.parametrize('argv, message', [c[1:] for c in COMMAND_LINE],
                          ids=[c[0] for c in COMMAND_LINE])
-def test_command_line_refuses(argv, message, run_refused):
+def test_command_line_refuses(argv, message, disk, run_refused):
   stderr = run_refused(argv)
-  assert message in stderr
+  assert message.replace('{d}', str(disk)) in stderr
   assert 'Traceback' not in stderr
 
 
