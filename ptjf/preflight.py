@@ -28,6 +28,7 @@ from ptjf import settings
 
 # How T5X's config.gin records the checkpoint a fine-tune restored.
 _RESTORED = re.compile(r'^INITIAL_CHECKPOINT_PATH = (.+)$', re.M)
+_STEPS = re.compile(r'^TRAIN_STEPS = ([\d_]+)$', re.M)  # and the steps it ran
 
 
 def _normal(path: str) -> str:
@@ -217,15 +218,27 @@ def check_host(name: str, runs: Sequence[phase.PhaseRun],
   return notes
 
 
-def check_first_phase(model_dir: str) -> None:
-  """A --pretrain_dir restored nothing: the config.gin T5X wrote there binds
-  INITIAL_CHECKPOINT_PATH only in a fine-tune (joint_finetune.gin's macro)."""
+def _config(model_dir: str) -> str:
+  """The config.gin T5X wrote in `model_dir` ('' when there is none)."""
   config = os.path.join(model_dir, 'config.gin')
   if not tf.io.gfile.exists(config):
-    return
+    return ''
   with tf.io.gfile.GFile(config) as f:
-    match = _RESTORED.search(f.read())
-  if match:
+    return f.read()
+
+
+def check_first_phase(model_dir: str) -> None:
+  """A --pretrain_dir is a run directory, not one of its checkpoints, and
+  restored nothing: the config.gin T5X wrote there binds
+  INITIAL_CHECKPOINT_PATH only in a fine-tune (joint_finetune.gin's macro)."""
+  run_dir = os.path.dirname(model_dir.rstrip('/'))
+  if any(_normal(checkpoint.path(run_dir, step)) == _normal(model_dir)
+         for step in checkpoint.steps(run_dir)):
+    raise recipe.PreflightError(
+        f'--pretrain_dir {model_dir} is a checkpoint, not a run directory: '
+        f'give its run directory (--pretrain_dir={run_dir}), whose final '
+        'checkpoint the fine-tune restores.')
+  if match := _RESTORED.search(_config(model_dir)):
     try:
       restored = ast.literal_eval(match.group(1))
     except (ValueError, SyntaxError):
@@ -287,11 +300,21 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
   return runs
 
 
+def _finished_at(model_dir: str) -> Optional[int]:
+  """The TRAIN_STEPS a first phase last ran with, by its config.gin, if it
+  finished then (its checkpoint of that step is complete); else None."""
+  if not (match := _STEPS.search(_config(model_dir))):
+    return None
+  steps = int(match.group(1).replace('_', ''))
+  return steps if checkpoint.complete(checkpoint.path(model_dir, steps)) else None
+
+
 def _check_pair(name: str, first: phase.PhaseRun, second: phase.PhaseRun,
                 given_first: bool) -> None:
   """The fine-tune writes apart from its first phase, builds its model, and
   restores a whole final checkpoint where there is one (there must be one
-  in a --pretrain_dir, `given_first`)."""
+  in a --pretrain_dir, `given_first`), unless it has checkpoints of its own
+  to resume: then it needs nothing of the first phase."""
   if _inside(second.model_dir, first.model_dir) or _inside(
       first.model_dir, second.model_dir):
     raise recipe.PreflightError(
@@ -304,6 +327,16 @@ def _check_pair(name: str, first: phase.PhaseRun, second: phase.PhaseRun,
         f'{os.path.basename(second.phase.recipe)} build different models '
         f'({diff.replace("checkpoint", "first phase")}); bind model settings '
         'with --gin so that both phases get them.')
+  if checkpoint.steps(second.model_dir):
+    return
+  if given_first and not first.done() and (
+      steps := _finished_at(first.model_dir)) is not None:
+    raise recipe.PreflightError(
+        f'--pretrain_dir {first.model_dir} finished at step {steps}, not at '
+        f'the first phase\'s TRAIN_STEPS = {first.steps} '
+        f'({os.path.basename(first.phase.recipe)}): add '
+        f"--pretrain_gin='TRAIN_STEPS = {steps}' to fine-tune from its "
+        f'checkpoint_{steps}.')
   if given_first or first.done():
     second.check_initial(first.final_checkpoint,
                          f'--pretrain_dir must hold a finished first phase; '

@@ -79,6 +79,11 @@ def disk(tmp_path_factory):
                  ['MODEL_DIR = "/unused"', 'network.T5Config.emb_dim = 96'])
     write_checkpoint(str(root / 'wider' / 'checkpoint_160'),
                      recipe.parameter_shapes(), 160)
+    for steps in (80, 200):  # first phases that finished at other steps
+      write_checkpoint(str(root / f'steps{steps}' / f'checkpoint_{steps}'),
+                       recipe.parameter_shapes(), steps)
+      (root / f'steps{steps}' / 'config.gin').write_text(
+          f'TRAIN_STEPS = {steps}\n')
   return root
 
 
@@ -400,6 +405,22 @@ COMMAND_LINE_T5X = [
      'system or not writable'),
     ('workdir not writable (run)', ['run', TINY, '--workdir=/proc/1/ptjf'],
      'error: /proc/1/ptjf cannot be written'),
+    ('pretrain_dir a checkpoint', ['check', TINY, '--workdir={w}',
+                                   '--pretrain_dir={d}/early/checkpoint_80'],
+     'early/checkpoint_80 is a checkpoint, not a run directory: give its run '
+     'directory (--pretrain_dir='),
+    ('pretrain_dir a whole checkpoint', ['run', TINY, '--workdir={w}',
+                                         '--pretrain_dir={d}/wider/checkpoint_160/'],
+     "/wider), whose final checkpoint the fine-tune restores."),
+    ('pretrain_dir of fewer steps', ['check', TINY, '--workdir={w}',
+                                     '--pretrain_dir={d}/steps80'],
+     "steps80 finished at step 80, not at the first phase's TRAIN_STEPS = 160 "
+     "(pretrain_synth_mc4_tiny.gin): add --pretrain_gin='TRAIN_STEPS = 80' to "
+     'fine-tune from its checkpoint_80'),
+    ('pretrain_dir of more steps', ['run', TINY, '--workdir={w}',
+                                    '--pretrain_dir={d}/steps200'],
+     "add --pretrain_gin='TRAIN_STEPS = 200' to fine-tune from its "
+     'checkpoint_200'),
     ('pretrain_dir a fine-tune', ['check', TINY, '--workdir={w}',
                                   '--pretrain_dir={d}/finetuned'],
      'finetuned is a fine-tune, not a first phase: its config.gin restores '
