@@ -15,6 +15,7 @@ id layout (pad 0, EOS 1, UNK 2, no BOS); use it with extra_ids=100, e.g.
 import importlib
 import os
 import sys
+import tempfile
 from typing import Iterator, Sequence
 
 from absl import app
@@ -23,6 +24,8 @@ from absl import logging
 import gin
 import seqio
 import sentencepiece as spm
+
+from ptjf import outputs
 
 _MIXTURES = flags.DEFINE_multi_string(
     'mixture', [], 'Mixture or task to sample (repeatable).')
@@ -71,17 +74,23 @@ def sample_texts(name: str, examples: int, seed: int = 0) -> Iterator[str]:
 
 def train(texts: Iterator[str], output: str, vocab_size: int,
           character_coverage: float = 0.99995) -> None:
-  """Writes a unigram SentencePiece model with T5's special-token ids."""
+  """Writes a unigram SentencePiece model with T5's special-token ids, and
+  its .vocab beside it, both whole or neither (outputs.write)."""
   if not output.endswith('.model'):
     raise ValueError(f'output is {output!r}: it must end in .model.')
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-  spm.SentencePieceTrainer.train(
-      sentence_iterator=texts, model_prefix=output[:-len('.model')],
-      vocab_size=vocab_size, model_type='unigram',
-      character_coverage=character_coverage,
-      pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-      max_sentence_length=16384, shuffle_input_sentence=True,
-      num_threads=os.cpu_count() or 1)
+  with tempfile.TemporaryDirectory(prefix='ptjf_vocab_') as trained:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=texts, model_prefix=os.path.join(trained, 'spm'),
+        vocab_size=vocab_size, model_type='unigram',
+        character_coverage=character_coverage,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        max_sentence_length=16384, shuffle_input_sentence=True,
+        num_threads=os.cpu_count() or 1)
+    written = {}
+    for suffix in ('.model', '.vocab'):
+      with open(os.path.join(trained, 'spm' + suffix), 'rb') as f:
+        written[output[:-len('.model')] + suffix] = f.read()
+  outputs.write(written)
   logging.info('Wrote %s', output)
 
 
@@ -94,6 +103,10 @@ def main(argv: Sequence[str]) -> None:
     importlib.import_module(module)
   if not _OUTPUT.value.endswith('.model'):
     sys.exit(f'error: --output is {_OUTPUT.value!r}: it must end in .model.')
+  try:
+    outputs.check(_OUTPUT.value, f'--output={_OUTPUT.value}')
+  except ValueError as e:
+    sys.exit(f'error: {e}')
   if _MC4_JSON_DIR.value is not None:
     gin.bind_parameter('ptjf.mc4_json_dir.directory', _MC4_JSON_DIR.value)
   try:
@@ -108,7 +121,10 @@ def main(argv: Sequence[str]) -> None:
     for mixture in plans:
       yield from sample_texts(mixture, _EXAMPLES.value, _SEED.value)
 
-  train(texts(), _OUTPUT.value, _VOCAB_SIZE.value, _CHARACTER_COVERAGE.value)
+  try:
+    train(texts(), _OUTPUT.value, _VOCAB_SIZE.value, _CHARACTER_COVERAGE.value)
+  except outputs.WriteError as e:
+    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':
