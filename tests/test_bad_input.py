@@ -134,6 +134,11 @@ COMMAND_LINE = [
     ('plot of damaged event files only', ['plot', '{d}/damaged', '--output={w}'],
      'error: none of the 2 evaluation event file(s) of 1 run(s) can be read '
      '(each is named above): nothing is left to show.'),
+    ('vocabulary output under a file',
+     ['-m', 'tasks.train_vocab', '--mixture=ptjf_synth.tau3.33',
+      '--output={d}/afile/v.model'],
+     'error: --output={d}/afile/v.model: {d}/afile is a file, so '
+     '{d}/afile/v.model cannot be created under it'),
     ('plan schedule under a file',
      ['plan', TINY, '--schedule_png={d}/afile/lr.png'],
      'error: --schedule_png={d}/afile/lr.png: {d}/afile is a file, so '
