@@ -14,6 +14,7 @@ from typing import Sequence
 from absl import app
 from absl import flags
 
+from ptjf import outputs
 from ptjf import plan
 from ptjf import preflight
 from ptjf import recipe
@@ -118,8 +119,7 @@ def main(argv):
                     '', *languages_table()])
   print(text)
   if _MARKDOWN.value:
-    with open(_MARKDOWN.value, 'w') as f:
-      f.write(text + '\n')
+    outputs.write({_MARKDOWN.value: text + '\n'})
     print(f'wrote {_MARKDOWN.value}')
 
 

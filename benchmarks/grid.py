@@ -23,6 +23,7 @@ from ptjf import chain
 from ptjf import child
 from ptjf import experiment
 from ptjf import grid as ptjf_grid
+from ptjf import outputs
 from ptjf import preflight
 from ptjf import recipe
 
@@ -135,8 +136,7 @@ def arm(name: str, settings: Settings,
 
 def write_table(lines: Sequence[str], prefix: str) -> None:
   """PREFIX.md, and the same printed."""
-  with open(prefix + '.md', 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  outputs.write({prefix + '.md': '\n'.join(lines) + '\n'})
   print('\n'.join(lines))
   print(f'wrote {prefix}.md')
 
