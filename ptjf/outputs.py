@@ -2,7 +2,7 @@
 not at all.
 
 A local file is written under a temporary name in its own directory and
-renamed to its name once every byte is on disk, so a full disk or an
+renamed to its name once every byte is written, so a full disk or an
 interrupt leaves the old file or none, never part of one. gs:// objects
 appear whole when their upload ends, so they are written in place.
 """
@@ -68,20 +68,19 @@ def _upload(path: str, content: bytes) -> None:
     raise OSError(str(e).strip().splitlines()[0][:200]) from e
 
 
-def _temporary(path: str, content: bytes) -> str:
-  """`content` in a new file beside `path`, flushed to disk; its name."""
+def _temporary_name(path: str) -> str:
+  """A new name beside `path`, hidden, that no other write takes."""
   directory, name = os.path.split(os.path.abspath(path))
-  temp = os.path.join(directory, f'.{name[:200]}.{secrets.token_hex(4)}.tmp')
+  return os.path.join(directory, f'.{name[:200]}.{secrets.token_hex(4)}.tmp')
+
+
+def _fill(temp: str, content: bytes) -> None:
+  """Creates `temp` with `content`. Closing it reports a full disk that
+  writing did not (NFS); no fsync, which guards against power loss, not a
+  full disk, and costs a sweep's thousands of gin files seconds."""
   fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(content)
-      f.flush()
-      os.fsync(f.fileno())  # a full disk may only say so here
-  except BaseException:
-    os.unlink(temp)
-    raise
-  return temp
+  with os.fdopen(fd, 'wb') as f:
+    f.write(content)
 
 
 def write(contents: Mapping[str, Union[str, bytes]]) -> None:
@@ -90,33 +89,38 @@ def write(contents: Mapping[str, Union[str, bytes]]) -> None:
   place: when one fails, none replaces anything and what was created is
   removed. Raises WriteError naming the path and the OS's reason."""
   data = {p: c.encode() if isinstance(c, str) else c for p, c in contents.items()}
-  made, temps, renamed, current = _missing_parents(
-      p for p in data if not _remote(p)), {}, [], ''
+  made = _missing_parents(p for p in data if not _remote(p))
+  temps, done, current = {}, [], ''
   try:
     for directory in made:
       current = directory
-      os.mkdir(directory)
+      try:
+        os.mkdir(directory)
+      except FileExistsError:  # another process made it meanwhile
+        pass
     for path, content in data.items():
       current = path
       if _remote(path):
         _upload(path, content)
+        done.append(path)
       else:
-        temps[path] = _temporary(path, content)
+        temps[path] = _temporary_name(path)  # named first: an interrupt removes it
+        _fill(temps[path], content)
     for path, temp in temps.items():
       current = path
       os.replace(temp, path)
-      renamed.append(path)
+      done.append(path)
   except BaseException as e:
     for path, temp in temps.items():
-      if path not in renamed:
+      if path not in done and os.path.lexists(temp):
         os.unlink(temp)
     for directory in reversed(made):
       try:
         os.rmdir(directory)
-      except OSError:  # never made, or it holds what was renamed into it
+      except OSError:  # it holds what was written, or another's files
         pass
     if not isinstance(e, OSError):
       raise
-    written = f'; {len(renamed)} of {len(data)} were written' if renamed else (
-        '; nothing was written')
-    raise WriteError(f'cannot write {current}: {_reason(e)}{written}.') from None
+    written = (f'{len(done)} of {len(data)} were written' if done else
+               'nothing was written')
+    raise WriteError(f'cannot write {current}: {_reason(e)}; {written}.') from None

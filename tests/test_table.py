@@ -75,12 +75,14 @@ def test_files_are_written_whole_and_replace_their_old_content(tmp_path):
 def test_a_full_disk_writes_none_of_the_files(tmp_path, monkeypatch, snapshot):
   (tmp_path / 'a.csv').write_text('old\n')
   before = snapshot(tmp_path, content=True)
-  synced = []
-  def fsync(fd):  # the second file finds the disk full
-    synced.append(fd)
-    if len(synced) == 2:
+  opened = []
+  real_open = os.open
+  def full_at_the_second(path, *args):  # the second file finds the disk full
+    opened.append(path)
+    if len(opened) == 2:
       raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-  monkeypatch.setattr(os, 'fsync', fsync)
+    return real_open(path, *args)
+  monkeypatch.setattr(os, 'open', full_at_the_second)
   target = tmp_path / 'new' / 'deeper' / 'b.png'
   with pytest.raises(outputs.WriteError) as error:
     outputs.write({str(tmp_path / 'a.csv'): 'new\n', str(target): b'\x89PNG'})
