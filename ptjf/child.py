@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from typing import Iterator, Mapping, Optional, Sequence
+import warnings
 
 from ptjf import recipe
 
@@ -162,9 +163,14 @@ def started(command: Sequence[str], log_path: Optional[str] = None,
       log = stack.enter_context(tf.io.gfile.GFile(log_path, 'w'))
     output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                   text=True) if log_path else {}
-    process = stack.enter_context(subprocess.Popen(
-        command, cwd=cwd, env=None if env is None else dict(env),
-        preexec_fn=_dies_with(os.getpid()), **output))
+    with warnings.catch_warnings():
+      # JAX's warning at fork is for a child that goes on in Python; this
+      # one only calls prctl(2) before exec.
+      warnings.filterwarnings('ignore', r'os\.fork\(\) was called',
+                              RuntimeWarning)
+      process = stack.enter_context(subprocess.Popen(
+          command, cwd=cwd, env=None if env is None else dict(env),
+          preexec_fn=_dies_with(os.getpid()), **output))
     if log_path:
       log.write(f'ptjf: launched at {time.time():.3f}: {shlex.join(command)}\n')
     child = Child(process, log)
