@@ -1,5 +1,6 @@
 """Faults rather than typos, with real T5X: a pre-training checkpoint holding NaN,
-a run that diverges, a broken latest checkpoint, two runs on one directory.
+a run that diverges, a broken latest checkpoint, two runs on one directory, a
+`ptjf run` killed under its trainer, a fine-tune whose pre-training is gone.
 One tiny pre-training (40 steps, checkpoints 0, 20, 40) is shared; each test
 copies it. The parser and lock tests need no T5X.
 """
@@ -23,6 +24,7 @@ from ptjf import child
 from ptjf import lock
 
 SHORT = ['--gin=TRAIN_STEPS = 40', '--gin=utils.SaveCheckpointConfig.period = 20']
+CHAIN = [*SHORT, '--finetune_gin=WARMUP_STEPS = 10']  # a fine-tune warms up within its steps
 
 
 def last_line(result):
@@ -73,7 +75,7 @@ def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
     pretrained, tmp_path, ptjf):
   workdir = str(tmp_path)
   poisoned = poison(checkpoint.path(copy(pretrained, workdir), 40))
-  result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *SHORT)
+  result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *CHAIN)
   assert result.returncode == 1, result.stdout[-3000:]
   match = re.fullmatch(
       f'error: ptjf restored non-finite parameters from {workdir}/pretrain/'
@@ -168,6 +170,106 @@ def test_a_second_run_on_the_same_workdir_is_refused(tmp_path, ptjf):
   assert child.LAUNCH_LINE.match(text[0]) and child.EXIT_LINE.match(text[-1])
   assert checkpoint.steps(os.path.join(workdir, 'pretrain')) == [0, 20]
   assert not os.path.exists(os.path.join(workdir, lock.NAME))  # released
+
+
+def gone_within(pid, seconds):
+  """Whether process `pid` has ended (or is a zombie) within `seconds`."""
+  deadline = time.monotonic() + seconds
+  while lock.alive(pid) and time.monotonic() < deadline:
+    time.sleep(0.1)
+  return not lock.alive(pid)
+
+
+def recorded_trainer(process, path, seconds=300):
+  """The t5x.train that the `ptjf run` `process` records in its lock `path`,
+  once it has started one."""
+  deadline = time.monotonic() + seconds
+  while process.poll() is None and time.monotonic() < deadline:
+    with contextlib.suppress(OSError, ValueError), open(path) as f:
+      if trainer := json.load(f).get('trainer'):
+        return trainer
+    time.sleep(0.2)
+  raise AssertionError(f'no trainer recorded in {path} (exit {process.poll()})')
+
+
+@pytest.mark.needs_t5x
+def test_trainer_dies_with_ptjf_run_and_a_live_one_keeps_the_workdir(tmp_path,
+                                                                    ptjf):
+  workdir = str(tmp_path / 'w')
+  path = os.path.join(workdir, lock.NAME)
+  with open(tmp_path / 'out', 'w') as out:
+    parent = ptjf.start('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                        '--gin=TRAIN_STEPS = 20', stdout=out,
+                        stderr=subprocess.STDOUT)
+  trainer = recorded_trainer(parent, path)
+  assert lock.alive(trainer['pid'], trainer['start'])
+  parent.kill()  # SIGKILL, to the parent alone
+  parent.wait()
+  assert gone_within(trainer['pid'], 60), (tmp_path / 'out').read_text()[-3000:]
+  # As if the trainer had outlived it: a re-run is refused while it lives.
+  orphan = subprocess.Popen(['sleep', '600'])
+  try:
+    with open(path) as f:
+      record = {**json.load(f), 'trainer': lock.process(orphan.pid)}
+    with open(path, 'w') as f:
+      json.dump(record, f)
+    refused = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                   '--gin=TRAIN_STEPS = 20')
+  finally:
+    orphan.kill()
+    orphan.wait()
+  assert refused.returncode == 1
+  assert last_line(refused).startswith(
+      f'error: {workdir} is in use by t5x.train (pid {orphan.pid}), started by '
+      f'ptjf run on {socket.gethostname()} (pid {parent.pid}, '), last_line(refused)
+  with lock.Lock(workdir) as held:  # the orphan is gone too: taken over
+    assert held.owner
+
+
+@pytest.mark.needs_t5x
+def test_finetune_resumes_its_own_checkpoint_without_its_pretraining(
+    pretrained, tmp_path, ptjf):
+  workdir = str(tmp_path)
+  finetune = os.path.join(workdir, 'ptjf')
+  # The fine-tune's own checkpoint_20 (a pre-training one has the same tree),
+  # and no W/pretrain, as after `rm -r W/pretrain`.
+  shutil.copytree(checkpoint.path(pretrained, 20), checkpoint.path(finetune, 20))
+  check = ptjf('check', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}',
+               f'--pretrain_dir={workdir}/deleted', *CHAIN)
+  assert check.returncode == 0, check.stderr[-3000:]
+  result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *CHAIN)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (f'[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin -> {workdir}/'
+          'pretrain\n    not needed: ptjf resumes from its own checkpoint_20; '
+          'skipped\n') in result.stdout
+  assert '    40 steps, resuming from checkpoint_20\n' in result.stdout
+  assert not os.path.exists(os.path.join(workdir, 'pretrain'))
+  assert checkpoint.steps(finetune) == [20, 40]  # from scratch, it saves 0
+  [log] = os.listdir(os.path.join(workdir, 'logs'))
+  with open(os.path.join(workdir, 'logs', log)) as f:  # T5X's own words
+    assert ('Initializing parameters from specific T5X checkpoint '
+            f'{checkpoint.path(finetune, 20)}\n') in f.read()
+
+
+@pytest.mark.needs_t5x
+def test_pretrain_dir_of_other_steps_or_a_checkpoint_is_told_what_fits(
+    pretrained, tmp_path, ptjf):
+  def check(*flags):
+    return ptjf('check', 'ptjf_synth_mc4_tiny', f'--workdir={tmp_path}', *flags)
+  other_steps = check(f'--pretrain_dir={pretrained}')
+  assert last_line(other_steps) == (
+      f'error: --pretrain_dir {pretrained} finished at step 40, not at the '
+      "first phase's TRAIN_STEPS = 160 (pretrain_synth_mc4_tiny.gin): add "
+      "--pretrain_gin='TRAIN_STEPS = 40' to fine-tune from its checkpoint_40.")
+  a_checkpoint = check(f'--pretrain_dir={pretrained}/checkpoint_40')
+  assert last_line(a_checkpoint) == (
+      f'error: --pretrain_dir {pretrained}/checkpoint_40 is a checkpoint, not a '
+      f'run directory: give its run directory (--pretrain_dir={pretrained}), '
+      'whose final checkpoint the fine-tune restores.')
+  fits = check(f'--pretrain_dir={pretrained}', '--pretrain_gin=TRAIN_STEPS = 40')
+  assert fits.returncode == 0, fits.stderr[-3000:]
+  assert (f'initial checkpoint {pretrained}/checkpoint_40: whole, of this model'
+          in fits.stdout)
 
 
 # --- No T5X needed ------------------------------------------------------------
