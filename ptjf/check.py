@@ -13,7 +13,8 @@ For each phase it checks, and says what it found:
     whole (finished by Orbax, its metadata and every file its metadata
     lists present and long enough) and of the recipe's model;
   - the fine-tune's initial checkpoint is whole and of the same model, when
-    the first phase is finished or given with --pretrain_dir;
+    the first phase is finished or given with --pretrain_dir and the
+    fine-tune has no checkpoint of its own to resume;
   - the fine-tune's directory is not the first phase's, nor inside it;
   - the TFDS datasets read are prepared under the data dir (--tfds_data_dir);
   - the devices t5x.train will find on this host hold the mesh (the model
@@ -55,11 +56,12 @@ def describe(runs: list[phase.PhaseRun]) -> list[str]:
     lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays, '
                  f'DATA_SEED {run.data_seed}')
     lines.extend(f'    {line}' for line in run.report)
+    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last
     if run.phase.restores:
       lines.append(f'    initial checkpoint {runs[0].final_checkpoint}: ' + (
+          'not needed, this phase resumes its own' if found else
           'whole, of this model' if runs[0].done() else
           'written by the first phase'))
-    found = checkpoint.steps(run.model_dir)  # T5X resumes from the last
     lines.append('    checkpoints: ' + (
         f't5x.train resumes from checkpoint_{found[-1]}: whole, of this model'
         if found else 'none yet'))

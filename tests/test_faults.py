@@ -237,6 +237,8 @@ def test_finetune_resumes_its_own_checkpoint_without_its_pretraining(
   check = ptjf('check', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}',
                f'--pretrain_dir={workdir}/deleted', *CHAIN)
   assert check.returncode == 0, check.stderr[-3000:]
+  assert (f'initial checkpoint {workdir}/deleted/checkpoint_40: not needed, '
+          'this phase resumes its own\n') in check.stdout
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *CHAIN)
   assert result.returncode == 0, result.stderr[-3000:]
   assert (f'[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin -> {workdir}/'
