@@ -26,6 +26,7 @@ REFRESH_S = 60
 STALE_S = 600  # ten refreshes missed: its holder is gone
 _TPU_WORKER = re.compile(r'^(t1v-n-[0-9a-f]+)-w-\d+$')
 _BOOT_ID = '/proc/sys/kernel/random/boot_id'
+_OS_REASON = re.compile(r': ([^:]+?) \[os_error_code')  # in tensorstore's errors
 # What a lock record holds, each field's type: what ptjf run writes.
 _FIELDS = {'identity': str, 'host': str, 'pid': int, 'seen': (int, float)}
 
@@ -181,17 +182,32 @@ class Lock:
             f'or if it is gone, remove {self.path}.')
 
   def _write(self, generation: bytes) -> bool:
+    """Writes the record if the lock is still at `generation`; raises
+    ValueError, in one line, when it cannot be written (tensorstore leaves
+    no partial file behind)."""
     self.record['seen'] = time.time()
-    stamp = self._store.write(NAME, json.dumps(self.record).encode(),
-                              if_equal=generation).result()
+    try:
+      stamp = self._store.write(NAME, json.dumps(self.record).encode(),
+                                if_equal=generation).result()
+    except ValueError as e:  # tensorstore's words end in the OS's reason
+      reason = _OS_REASON.search(str(e))
+      raise ValueError(
+          f'{self.path} cannot be written '
+          f'({reason.group(1) if reason else str(e).splitlines()[0][:200]}): '
+          'give a --workdir on a file system with room, that this user can '
+          'write.') from e
     self._generation = stamp.generation
     return bool(stamp.generation)  # empty when the condition failed
 
   def _rewrite(self) -> None:
-    """Writes the record again over our own last write, if we still hold it."""
+    """Writes the record again over our own last write, if we still hold it
+    (if it cannot be written now, the next refresh tries again)."""
     with self._writing:
-      if self.owner and not self._write(self._generation):
-        self.owner = False  # another run took it over as stale: it is theirs
+      try:
+        if self.owner and not self._write(self._generation):
+          self.owner = False  # another run took it over as stale: it is theirs
+      except ValueError:
+        pass
 
   def trainer(self, pid: int) -> None:
     """Records the t5x.train that this run started, process `pid` of this

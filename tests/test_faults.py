@@ -423,6 +423,15 @@ def test_a_lock_file_ptjf_did_not_write_is_refused_naming_the_fix(
   assert path.read_bytes() == text
 
 
+def test_a_lock_that_cannot_be_written_is_refused_in_one_line():
+  # procfs takes no new entries: as a full disk, the write fails (tensorstore
+  # writes a temporary file and renames it, so nothing partial is left)
+  with pytest.raises(ValueError, match=r'^/proc/1/ptjf/ptjf_run\.lock cannot be '
+                     r'written \([^)]+\): give a --workdir on a file system '
+                     'with room, that this user can write\\.$'):
+    lock.Lock('/proc/1/ptjf').acquire()
+
+
 def test_lock_from_another_host_is_live_until_it_stops_refreshing(tmp_path):
   workdir = str(tmp_path)
   record = {'identity': 'other-host pid 7', 'host': 'other-host', 'pid': 7,
