@@ -43,7 +43,9 @@ ptjf/tokens.py measures them, which needs T5X and the tasks' data).
 The tasks of curves and best default to every task the runs evaluated
 (mixtures and training-split twins left out). Each kind prints its table
 (curves: the best of each task per method); --output=PREFIX also writes
-PREFIX.png and PREFIX.csv, and without it nothing is written.
+PREFIX.png and PREFIX.csv, both whole or neither, and without it nothing is
+written. A damaged event file is read up to the damage, with a warning
+naming it.
 
 Examples:
   ptjf plot /tmp/sweep --metric=bleu --output=/tmp/plots/bleu_front
