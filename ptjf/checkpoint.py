@@ -20,6 +20,11 @@ def steps(model_dir: str) -> list[int]:
   return sorted(int(m.group(1)) for m in map(_CHECKPOINT.match, names) if m)
 
 
+def named_as_one(path: str) -> bool:
+  """Whether `path` has a checkpoint's name (T5X's checkpoint_N)."""
+  return bool(_CHECKPOINT.fullmatch(os.path.basename(path.rstrip('/'))))
+
+
 def path(model_dir: str, step: int) -> str:
   return os.path.join(model_dir, f'checkpoint_{step}')
 

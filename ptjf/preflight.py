@@ -231,9 +231,8 @@ def check_first_phase(model_dir: str) -> None:
   """A --pretrain_dir is a run directory, not one of its checkpoints, and
   restored nothing: the config.gin T5X wrote there binds
   INITIAL_CHECKPOINT_PATH only in a fine-tune (joint_finetune.gin's macro)."""
-  run_dir = os.path.dirname(model_dir.rstrip('/'))
-  if any(_normal(checkpoint.path(run_dir, step)) == _normal(model_dir)
-         for step in checkpoint.steps(run_dir)):
+  if checkpoint.named_as_one(model_dir):  # existing or not, it is no run
+    run_dir = os.path.dirname(model_dir.rstrip('/'))
     raise recipe.PreflightError(
         f'--pretrain_dir {model_dir} is a checkpoint, not a run directory: '
         f'give its run directory (--pretrain_dir={run_dir}), whose final '

@@ -414,6 +414,9 @@ COMMAND_LINE_T5X = [
                                    '--pretrain_dir={d}/early/checkpoint_80'],
      'early/checkpoint_80 is a checkpoint, not a run directory: give its run '
      'directory (--pretrain_dir='),
+    ('pretrain_dir a missing checkpoint', ['check', TINY, '--workdir={w}',
+                                           '--pretrain_dir={d}/gone/checkpoint_160'],
+     'gone/checkpoint_160 is a checkpoint, not a run directory'),
     ('pretrain_dir a whole checkpoint', ['run', TINY, '--workdir={w}',
                                          '--pretrain_dir={d}/wider/checkpoint_160/'],
      "/wider), whose final checkpoint the fine-tune restores."),
