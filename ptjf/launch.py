@@ -21,26 +21,34 @@ slice but a block of as many chips does, as on the 2-D v5e and v6e slices
 says so; a submesh you bind is checked, never replaced. Memory is not
 checked: `ptjf compile EXPERIMENT --topology=SLICE` compiles for that.
 
+--zone must be spelt as a zone (REGION-ZONE, e.g. us-central2-b); which
+zones offer which TPUs changes, so gcloud is asked (step 1).
+
 Then it prints, in order:
   1. with --accelerator_type (v4-N, v5p-N, v5e-N or v5litepod-N, v6e-N):
-     the TPU VM's creation with gcloud's accelerator type (v5litepod-N for
-     v5e) and the generation's image (tpu-ubuntu2204-base for v4,
+     `gcloud compute tpus accelerator-types describe` of gcloud's
+     accelerator type (v5litepod-N for v5e) in the zone, which fails where
+     the zone does not offer it, before anything is created;
+  2. with --accelerator_type: the TPU VM's creation with gcloud's
+     accelerator type and the generation's image (tpu-ubuntu2204-base for v4,
      v2-alpha-tpuv5 for v5p, v2-alpha-tpuv5-lite for v5e, v2-alpha-tpuv6e for
      v6e, or --runtime_version). On v5e, v5p and v6e, where capacity comes
      through queued resources, a `queued-resources create` (the request
      NAME-qr for the node NAME), then a wait until it is ACTIVE that stops
      at FAILED or SUSPENDED; --noqueued creates it with `tpu-vm create`, as
      on v4 by default. --spot or --reserved pick the capacity;
-  2. with --setup: on every worker, clone --repo_url into --checkout_dir,
+  3. with --setup: on every worker, clone --repo_url into --checkout_dir,
      `make install-t5x PYTHON=--python` there (its .venv with T5X at the
      pinned commits; setup.py needs Python 3.11, the TPU images ship 3.10),
      then the `tpu` extra (jax[tpu] and libtpu, from PyPI);
-  3. always: `gcloud compute tpus tpu-vm ssh --worker=all` starting, detached
+  4. always: `gcloud compute tpus tpu-vm ssh --worker=all` starting, detached
      from the connection, `.venv/bin/ptjf run EXPERIMENT --workdir=gs://...`
      with the run flags given here in the checkout, its output appended to
      ~/ptjf-logs/EXPERIMENT.log on each worker. A worker where that run is
      still going refuses to start a second one.
---execute runs them one after another and stops at the first failure;
+--execute runs them one after another and stops at the first failure (at
+step 1's, in one line that names `gcloud compute tpus accelerator-types
+list --zone=ZONE` and the TPU docs' page of regions and zones);
 SIGTERM or SIGINT stops the running one (gcloud is terminated and waited
 for) and the launch.
 --status prints (or, with --execute, runs) an ssh to every worker that
@@ -141,6 +149,10 @@ _STATUS = flags.DEFINE_bool(
 LOG_DIR = '~/ptjf-logs'  # on every worker, beside the checkout
 POLL_S = 30  # between two looks at a queued resource
 STOP_STATES = ('FAILED', 'SUSPENDED')  # a queued resource that will not become ACTIVE
+# A zone as GCE spells one: REGION-ZONE, e.g. us-central2-b; what follows the
+# zone's letter is left to gcloud, which knows the zones.
+ZONE_FORM = re.compile(r'[a-z]+-[a-z]+[0-9]+-[a-z][a-z0-9]*')
+TPU_ZONES_PAGE = 'cloud.google.com/tpu/docs/regions-zones'
 # Bindings that set the mesh: the user's are checked, never replaced.
 _MESH_MACROS = ('MODEL_PARALLEL_SUBMESH', 'NUM_PARTITIONS')
 
@@ -148,10 +160,12 @@ _MESH_MACROS = ('MODEL_PARALLEL_SUBMESH', 'NUM_PARTITIONS')
 @dataclasses.dataclass(frozen=True)
 class Step:
   """One step of the launch: a gcloud command, or one repeated until it
-  prints ACTIVE (`until_active`, a queued resource's state)."""
+  prints ACTIVE (`until_active`, a queued resource's state). `failure` says
+  what its failing means, in place of the command, where that is known."""
   what: str
   argv: list[str]
   until_active: bool = False
+  failure: Optional[str] = None
 
   @property
   def text(self) -> str:
@@ -200,6 +214,20 @@ def on_every_worker(tpu_name: str, zone: str, project: Optional[str],
                     command: str) -> list[str]:
   return [*tpu_vm('ssh', tpu_name, zone, project), '--worker=all',
           f'--command={command}']
+
+
+def offer_step(zone: str, project: Optional[str], where: tpu.Slice) -> Step:
+  """Asks gcloud whether the zone offers the slice: Google's list changes,
+  so gcloud, not a table here, knows it."""
+  kind = where.accelerator_type
+  listing = ['gcloud', 'compute', 'tpus', 'accelerator-types', 'list',
+             *where_args(zone, project)]
+  return Step(f'Check that {zone} offers {kind}', [
+      'gcloud', 'compute', 'tpus', 'accelerator-types', 'describe', kind,
+      *where_args(zone, project)], failure=(
+          f'{zone} does not offer {kind} (gcloud says so above): '
+          f'{shlex.join(listing)} lists the types it offers, and '
+          f'{TPU_ZONES_PAGE} the zones of each TPU.'))
 
 
 def create_steps(tpu_name: str, zone: str, project: Optional[str],
@@ -323,10 +351,19 @@ def slice_from_flags() -> Optional[tpu.Slice]:
   return tpu.parse(_ACCELERATOR_TYPE.value)
 
 
+def check_where() -> None:
+  """--tpu and --zone given, the zone spelt as one; whether it offers the
+  slice is gcloud's to say (offer_step)."""
+  if not _TPU.value or _ZONE.value is None:
+    raise ValueError('--tpu and --zone are required: the TPU VM and its zone.')
+  if not ZONE_FORM.fullmatch(_ZONE.value):
+    raise ValueError(f'--zone={_ZONE.value!r} is not a zone: give REGION-ZONE '
+                     'in lower case, e.g. us-central2-b.')
+
+
 def check_flags(name: str, phases: Sequence[experiment.Phase],
                 pass_through: experiment.PassThrough) -> None:
-  if not (_TPU.value and _ZONE.value):
-    raise ValueError('--tpu and --zone are required: the TPU VM and its zone.')
+  check_where()
   _require_gcs(run_flags.WORKDIR)
   if run_flags.PRETRAIN_DIR.value:
     _require_gcs(run_flags.PRETRAIN_DIR)
@@ -401,6 +438,7 @@ def plan(name: str, call: experiment.Invocation,
   at = (_TPU.value, _ZONE.value, _PROJECT.value)
   steps = []
   if where:
+    steps.append(offer_step(_ZONE.value, _PROJECT.value, where))
     queued = where.chip.queued if _QUEUED.value is None else _QUEUED.value
     capacity = [f for f, on in (('--spot', _SPOT.value),
                                 ('--reserved', _RESERVED.value)) if on]
@@ -435,7 +473,7 @@ def execute(steps: Sequence[Step]) -> None:
                f'{i}/{len(steps)} ({step.what}): {step.text}')
     if status := done.returncode:
       sys.exit(f'error: step {i}/{len(steps)} ({step.what}) failed with exit '
-               f'status {status}: {step.text}')
+               f'status {status}: {step.failure or step.text}')
 
 
 def wait_until_active(step: Step, which: str) -> None:
@@ -468,9 +506,7 @@ def main(argv: Sequence[str]) -> None:
                        '(cloud.google.com/sdk) or run without --execute.')
     name = experiment.from_argv(argv)
     if _STATUS.value:
-      if not (_TPU.value and _ZONE.value):
-        raise ValueError('--tpu and --zone are required: the TPU VM and its '
-                         'zone.')
+      check_where()
       if _ACCELERATOR_TYPE.value or _SETUP.value:
         raise ValueError('--status looks at a launched run: not with '
                          '--accelerator_type or --setup.')

@@ -30,10 +30,12 @@ EXAMPLE = ['ptjf_mc4_xxl', '--tpu=ptjf-xxl', '--zone=us-central2-b',
 WMT_BINDINGS = ['--gin=LEARNING_RATE = 5e-3',
                 '--finetune_gin=HIGH_RESOURCE_RATE = 0.7',
                 '--finetune_gin=WARMUP_STEPS = 20000']
-WHERE = ['--tpu=t', '--zone=z', '--workdir=gs://b/w']
+ZONE = '--zone=us-east5-a'
+WHERE = ['--tpu=t', ZONE, '--workdir=gs://b/w']
 # gcloud's documented flags (cloud.google.com/sdk/gcloud/reference/compute/
 # tpus/...): (required, optional) of each command launch gives it.
 DOCUMENTED = {
+    ('accelerator-types', 'describe'): ({'--zone'}, {'--project'}),
     ('tpu-vm', 'create'): ({'--zone', '--version'}, {
         '--project', '--accelerator-type', '--spot', '--reserved'}),
     ('queued-resources', 'create'): ({
@@ -80,14 +82,17 @@ def one_line_error(result):
 
 def fake_gcloud(directory, state='ACTIVE', fail_on=None):
   """A `gcloud` that records its arguments, one JSON list per call, answers
-  a queued resource's describe with `state`, and fails on `fail_on`."""
+  a queued resource's describe with `state`, and fails on `fail_on` (exit
+  status 3, a line of its words on stderr)."""
   log = directory / 'calls.jsonl'
   script = directory / 'gcloud'
   script.write_text(
       f'#!{sys.executable}\nimport json, sys\n'
       f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")\n'
       f'if "describe" in sys.argv: print({state!r})\n'
-      f'sys.exit(3 if {fail_on!r} in sys.argv else 0)\n')
+      f'if {fail_on!r} in sys.argv:\n'
+      f'  print("ERROR: (gcloud) {fail_on} failed", file=sys.stderr)\n'
+      '  sys.exit(3)\n')
   script.chmod(0o755)
   return log
 
@@ -129,11 +134,14 @@ def test_example_prints_create_setup_and_train(ptjf):
       'model 8).',
       '# Memory is not checked here: ptjf compile ptjf_mc4_xxl --topology=v4-256 '
       'with the same bindings compiles each phase for the slice (minutes).']
-  assert lines[2:6] == [
-      '# 1/3 Create the TPU VM (v4-256, tpu-ubuntu2204-base):',
+  assert lines[2:8] == [
+      '# 1/4 Check that us-central2-b offers v4-256:',
+      'gcloud compute tpus accelerator-types describe v4-256 '
+      '--zone=us-central2-b --project=my-project',
+      '# 2/4 Create the TPU VM (v4-256, tpu-ubuntu2204-base):',
       f'gcloud compute tpus tpu-vm create {where} --accelerator-type=v4-256 '
       '--version=tpu-ubuntu2204-base',
-      '# 2/3 Install on every worker: clone into ~/ptjf-t5x, make '
+      '# 3/4 Install on every worker: clone into ~/ptjf-t5x, make '
       'install-t5x with python3.11, then the tpu extra (libtpu):',
       f'gcloud compute tpus tpu-vm ssh {where} --worker=all '
       "'--command=sudo apt-get -qq update && sudo apt-get -qq install -y git "
@@ -141,10 +149,10 @@ def test_example_prints_create_setup_and_train(ptjf):
       'https://github.com/ME/ptjf-t5x.git ~/ptjf-t5x) && cd ~/ptjf-t5x && '
       'make install-t5x PYTHON=python3.11 && .venv/bin/pip install -q -e '
       '".[tpu]"\'']
-  assert lines[6].startswith('# 3/3 Train: every worker starts the same ptjf '
+  assert lines[8].startswith('# 4/4 Train: every worker starts the same ptjf '
                              'run, detached, its output in ~/ptjf-logs/'
                              'ptjf_mc4_xxl.log; run it again to resume')
-  _, setup, train = gcloud_lines(result)
+  _, _, setup, train = gcloud_lines(result)
   assert shlex.split(worker_command(setup))[-5:] == [
       '.venv/bin/pip', 'install', '-q', '-e', '.[tpu]']  # the tpu extra
   assert train[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh',
@@ -164,7 +172,7 @@ def test_worker_command_parses_back_to_the_run_command(ptjf):
                 '--pretrain_dir=gs://b/pretrain', '--checkout_dir=~/my runs')
   (run,) = gcloud_lines(result)
   assert run[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
-                     '--zone=z', '--worker=all', run[8]]
+                     ZONE, '--worker=all', run[8]]
   assert trainer_argv(run) == [  # the recipe as the workers' checkout names it
       '.venv/bin/ptjf', 'run', 'recipes/ptjf_wmt_ro_fr_3layer.gin',
       '--workdir=gs://b/w', '--pretrain_dir=gs://b/pretrain', *WMT_BINDINGS,
@@ -177,23 +185,23 @@ def test_worker_command_parses_back_to_the_run_command(ptjf):
 # (slice and flags, the create steps gcloud gets, the submesh bound or None)
 GENERATIONS = [
     (['--accelerator_type=v4-256', '--queued', '--spot', '--phase=first'], [
-        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+        ['queued-resources', 'create', 't-qr', ZONE, '--node-id=t',
          '--accelerator-type=v4-256', '--runtime-version=tpu-ubuntu2204-base',
          '--spot']], None),
     (['--accelerator_type=v5e-256', '--spot'], [
-        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+        ['queued-resources', 'create', 't-qr', ZONE, '--node-id=t',
          '--accelerator-type=v5litepod-256',
          '--runtime-version=v2-alpha-tpuv5-lite', '--spot']], (2, 4, 1, 1)),
     (['--accelerator_type=v5litepod-256', '--noqueued', '--project=p'], [
-        ['tpu-vm', 'create', 't', '--zone=z', '--project=p',
+        ['tpu-vm', 'create', 't', ZONE, '--project=p',
          '--accelerator-type=v5litepod-256', '--version=v2-alpha-tpuv5-lite']],
      (2, 4, 1, 1)),
     (['--accelerator_type=v5p-128', '--reserved'], [
-        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+        ['queued-resources', 'create', 't-qr', ZONE, '--node-id=t',
          '--accelerator-type=v5p-128', '--runtime-version=v2-alpha-tpuv5',
          '--reserved']], (2, 2, 2, 1)),  # a 4x4x4 torus: z is 4, not 8
     (['--accelerator_type=v6e-256'], [
-        ['queued-resources', 'create', 't-qr', '--zone=z', '--node-id=t',
+        ['queued-resources', 'create', 't-qr', ZONE, '--node-id=t',
          '--accelerator-type=v6e-256', '--runtime-version=v2-alpha-tpuv6e']],
      (2, 4, 1, 1)),
 ]
@@ -212,11 +220,15 @@ def test_each_generation_gets_gclouds_type_image_and_mesh(
   for call in calls:
     check_documented(call)
   project = [a for a in flags if a.startswith('--project')]
-  where = ['--zone=z', *project]
+  where = [ZONE, *project]
   queued = creates[0][0] == 'queued-resources'
   waits = [['compute', 'tpus', 'queued-resources', 'describe', 't-qr', *where,
             '--format=value(state.state)']] if queued else []
-  assert calls[:-1] == [['compute', 'tpus', *c] for c in creates] + waits
+  (kind,) = [a.split('=')[1] for a in creates[0]
+             if a.startswith('--accelerator-type=')]  # gcloud's, as created
+  offered = [['compute', 'tpus', 'accelerator-types', 'describe', kind, *where]]
+  assert calls[:-1] == offered + [['compute', 'tpus', *c]
+                                  for c in creates] + waits
   ssh = ['compute', 'tpus', 'tpu-vm', 'ssh', 't', *where, '--worker=all']
   assert calls[-1][:len(ssh)] == ssh
   run = trainer_argv(['gcloud', *calls[-1]])
@@ -233,7 +245,7 @@ def test_each_generation_gets_gclouds_type_image_and_mesh(
                     env={'PATH': path_with(tmp_path)})
     assert executed.returncode == 0, executed.stderr
     assert recorded(log) == calls
-    assert '[3/3] Train' in executed.stdout
+    assert '[4/4] Train' in executed.stdout
 
 
 def test_a_submesh_that_cannot_tile_a_2d_slice_becomes_a_block_that_does():
@@ -260,9 +272,29 @@ def test_execute_stops_at_the_first_failure(tmp_path, ptjf):
                 env={'PATH': path_with(tmp_path)})
   assert result.returncode != 0
   calls = recorded(log)
-  assert [call[3] for call in calls] == ['create', 'describe', 'ssh']
-  assert '--runtime-version=my-image' in calls[0]
-  assert 'step 3/3' in result.stderr and 'exit status 3' in result.stderr
+  assert [call[3] for call in calls] == ['describe', 'create', 'describe',
+                                         'ssh']
+  assert '--runtime-version=my-image' in calls[1]
+  assert 'step 4/4' in result.stderr and 'exit status 3' in result.stderr
+
+
+@pytest.mark.needs_libtpu
+def test_a_zone_without_the_slice_stops_the_launch_before_any_create(
+    tmp_path, ptjf):
+  log = fake_gcloud(tmp_path, fail_on='accelerator-types')
+  result = ptjf('launch', *V5E, '--project=p', '--execute',
+                env={'PATH': path_with(tmp_path)})
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  assert recorded(log) == [['compute', 'tpus', 'accelerator-types', 'describe',
+                            'v5litepod-256', ZONE, '--project=p']]
+  words, line = result.stderr.strip().splitlines()[-2:]
+  assert words == 'ERROR: (gcloud) accelerator-types failed'  # gcloud's, above
+  assert line == (
+      'error: step 1/4 (Check that us-east5-a offers v5litepod-256) failed '
+      'with exit status 3: us-east5-a does not offer v5litepod-256 (gcloud '
+      'says so above): gcloud compute tpus accelerator-types list '
+      '--zone=us-east5-a --project=p lists the types it offers, and '
+      'cloud.google.com/tpu/docs/regions-zones the zones of each TPU.')
 
 
 def wait_step():
@@ -299,6 +331,21 @@ def test_unknown_slices_and_capacity_flags_are_refused_before_anything_runs(
       execute('--noqueued'))
   assert '--status looks at a launched run' in one_line_error(
       execute('--status', '--accelerator_type=v4-8'))
+  assert recorded(log) == []
+
+
+def test_a_zone_spelt_as_no_zone_is_refused_before_anything_is_printed(
+    tmp_path, ptjf):
+  log = fake_gcloud(tmp_path)
+  for zone in ('us-central2', 'US-CENTRAL2-B', '', 'us-central2-b ',
+               'central2-b', 'us-central2-'):
+    for flags in (['--workdir=gs://b/w', '--accelerator_type=v4-8'],
+                  ['--status']):
+      error = one_line_error(ptjf(
+          'launch', 'ptjf_mc4_xxl', '--tpu=t', f'--zone={zone}', *flags,
+          '--execute', env={'PATH': path_with(tmp_path)}))
+      assert error == (f'error: --zone={zone!r} is not a zone: give '
+                       'REGION-ZONE in lower case, e.g. us-central2-b.')
   assert recorded(log) == []
 
 
@@ -351,11 +398,12 @@ def test_a_bad_point_is_refused_before_anything_is_printed_or_run(
 
 
 def test_local_workdir_is_refused(ptjf):
-  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z',
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', ZONE,
                               '--workdir=/tmp/ptjf'))
   assert "--workdir must be a gs:// path, not '/tmp/ptjf'" in error
   assert 'every worker' in error
-  assert 'gs://' in one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z'))
+  assert 'gs://' in one_line_error(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t',
+                                        ZONE))
 
 
 def test_missing_flags_are_refused(ptjf):
@@ -489,10 +537,10 @@ def test_the_trainer_runs_detached_once_per_worker_and_shows_its_status(
 
 
 def test_status_prints_one_ssh_to_every_worker(ptjf):
-  (status,) = gcloud_lines(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', '--zone=z',
+  (status,) = gcloud_lines(ptjf('launch', 'ptjf_mc4_xxl', '--tpu=t', ZONE,
                                 '--project=p', '--status'))
   assert status[:9] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 't',
-                        '--zone=z', '--project=p', '--worker=all']
+                        ZONE, '--project=p', '--worker=all']
   assert worker_command(status) == launch.status_command('ptjf_mc4_xxl')
 
 
