@@ -515,6 +515,10 @@ def test_the_trainer_runs_detached_once_per_worker_and_shows_its_status(
   assert started.stdout.endswith(
       ': started ptjf run ptjf_x, log ~/ptjf-logs/ptjf_x.log\n')
   pid = int((logs / 'ptjf_x.pid').read_text())
+  for _ in range(50):  # bash returns before its child has called setsid(2)
+    if os.getsid(pid) == pid:
+      break
+    time.sleep(0.1)
   assert os.getsid(pid) == pid  # its own session: a dropped ssh leaves it
   try:
     for _ in range(100):
