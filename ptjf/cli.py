@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import traceback
 from typing import Iterator
@@ -42,6 +43,11 @@ _HELP = ('-h', '--help', '--helpshort', '-?')
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 # The checks made before anything is written: an interrupt inside them
 # (ptjf check's whole run, ptjf run's until it takes the lock) left nothing.
+# What TensorFlow's native libraries log while they load, before anything
+# can configure that logging (TF_CPP_MIN_LOG_LEVEL no longer reaches it).
+_LOAD_NOISE = re.compile(r'WARNING: All log messages before absl::Initialize'
+                         r'Log|[IW]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\]|To enable '
+                         r'the following instructions')
 _PREFLIGHT = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), f)
                    for f in ('check.py', 'preflight.py'))
 
@@ -86,6 +92,27 @@ def interrupted(error: KeyboardInterrupt) -> tuple[str, int]:
           128 + signum)
 
 
+@contextlib.contextmanager
+def _quiet_native_load() -> Iterator[None]:
+  """Holds this process's stderr (the file descriptor, where native
+  libraries write) while inside, then copies back all but _LOAD_NOISE."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as held:
+    os.dup2(held.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      held.seek(0)
+      for line in held.read().decode(errors='replace').splitlines(True):
+        if not _LOAD_NOISE.match(line):
+          sys.stderr.write(line)
+      sys.stderr.flush()
+
+
 def rewrite_gin_args(args: list[str]) -> list[str]:
   """`--gin.LEARNING_RATE=5e-3` -> `--gin=LEARNING_RATE=5e-3`, as T5X accepts."""
   return [_GIN_DOT.sub(r'--\1=\2', a) for a in args]
@@ -118,8 +145,8 @@ def _dispatch(argv: list[str]) -> None:
              f'{", ".join(COMMANDS)}.' if command else '\nerror: no command given.')
   # Task modules beside the user, as `python -m t5x.train` finds them.
   recipe.add_working_directory()
-  module = importlib.import_module(
-      f'ptjf.{_MODULES.get(command, command)}')
+  with _quiet_native_load():
+    module = importlib.import_module(f'ptjf.{_MODULES.get(command, command)}')
   if any(a in _HELP for a in argv[2:]):
     print(command_help(module))
     sys.exit(0)

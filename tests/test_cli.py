@@ -4,6 +4,7 @@ for an interrupt inside a recipe's checks)."""
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -138,3 +139,24 @@ def test_an_interrupt_in_the_preflight_is_one_line_and_leaves_nothing(
   assert 'Traceback' not in stderr
   assert not os.listdir(tmp_path / 'tmp') and not (tmp_path / 'w').exists()
   assert snapshot(recipe.REPO) == before
+
+
+def test_native_load_noise_is_dropped_and_the_rest_kept():
+  """What TensorFlow's libraries log as they load (written to fd 2 by native
+  code, as here by os.write) is dropped; any other line written meanwhile,
+  an error included, reaches stderr."""
+  script = (
+      'import os\nfrom ptjf import cli\n'
+      'with cli._quiet_native_load():\n'
+      '  os.write(2, b"WARNING: All log messages before absl::InitializeLog() '
+      'is called are written to STDERR\\n")\n'
+      '  os.write(2, b"I0000 00:00:1796462652.488985   24277 port.cc:153] '
+      'oneDNN custom operations are on.\\n")\n'
+      '  os.write(2, b"W0000 00:00:1796462652.489427   24277 cudart_stub.cc:31]'
+      ' Could not find cuda drivers\\n")\n'
+      '  os.write(2, b"E0000 00:00:1796462652.5   24277 x.cc:1] a real error\\n")\n'
+      '  os.write(2, b"ImportError: something else\\n")\n')
+  result = subprocess.run([sys.executable, '-c', script], cwd=recipe.REPO,
+                          capture_output=True, text=True, check=True)
+  assert result.stderr == ('E0000 00:00:1796462652.5   24277 x.cc:1] a real '
+                           'error\nImportError: something else\n')
