@@ -25,6 +25,34 @@ def named_as_one(path: str) -> bool:
   return bool(_CHECKPOINT.fullmatch(os.path.basename(path.rstrip('/'))))
 
 
+def run_holding(path: str) -> tuple[str, str]:
+  """The T5X run directory that `path` is or lies in, and what marks it
+  (config.gin, a checkpoint_N in it, or a component named so); ('', '') if
+  none. Locally each directory up from `path` is looked at; of a gs:// path
+  only its own names, which cost no request."""
+  if '://' in path:
+    parts = path.rstrip('/').split('/')
+    for i, name in enumerate(parts):
+      if _CHECKPOINT.fullmatch(name):
+        return '/'.join(parts[:i]), name
+    return '', ''
+  here = os.path.abspath(path)
+  while True:
+    if _CHECKPOINT.fullmatch(os.path.basename(here)):
+      return os.path.dirname(here), os.path.basename(here)
+    if os.path.isfile(os.path.join(here, 'config.gin')):
+      return here, 'config.gin'
+    try:
+      names = sorted(n for n in os.listdir(here) if _CHECKPOINT.fullmatch(n))
+    except OSError:  # not there yet, or not readable: holds nothing of T5X's
+      names = []
+    if names := [n for n in names if os.path.isdir(os.path.join(here, n))]:
+      return here, names[0]
+    if here == os.path.dirname(here):
+      return '', ''
+    here = os.path.dirname(here)
+
+
 def path(model_dir: str, step: int) -> str:
   return os.path.join(model_dir, f'checkpoint_{step}')
 

@@ -152,6 +152,8 @@ STOP_STATES = ('FAILED', 'SUSPENDED')  # a queued resource that will not become 
 # A zone as GCE spells one: REGION-ZONE, e.g. us-central2-b; what follows the
 # zone's letter is left to gcloud, which knows the zones.
 ZONE_FORM = re.compile(r'[a-z]+-[a-z]+[0-9]+-[a-z][a-z0-9]*')
+# GCP's form for a resource's name, which a TPU VM's is
+TPU_NAME_FORM = re.compile(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?')
 TPU_ZONES_PAGE = 'cloud.google.com/tpu/docs/regions-zones'
 # Bindings that set the mesh: the user's are checked, never replaced.
 _MESH_MACROS = ('MODEL_PARALLEL_SUBMESH', 'NUM_PARTITIONS')
@@ -356,6 +358,10 @@ def check_where() -> None:
   slice is gcloud's to say (offer_step)."""
   if not _TPU.value or _ZONE.value is None:
     raise ValueError('--tpu and --zone are required: the TPU VM and its zone.')
+  if not TPU_NAME_FORM.fullmatch(_TPU.value):
+    raise ValueError(f'--tpu={_TPU.value!r} is not a TPU VM name: give 1 to 63 '
+                     'lower-case letters, digits or hyphens, starting with a '
+                     'letter and not ending with a hyphen, e.g. ptjf-xxl.')
   if not ZONE_FORM.fullmatch(_ZONE.value):
     raise ValueError(f'--zone={_ZONE.value!r} is not a zone: give REGION-ZONE '
                      'in lower case, e.g. us-central2-b.')

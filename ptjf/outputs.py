@@ -24,7 +24,12 @@ def _remote(path: str) -> bool:
 def check(path: str, flag: str) -> None:
   """Refuses, before any compute, a local `path` that cannot become a file:
   a directory, one under a file, or one under a directory this user cannot
-  write. `flag` is how the user gave it, e.g. '--output=plots/front'."""
+  write, or a path without a name before its extension ('.png' from an
+  empty --output, or one ending in '/'). `flag` is how the user gave it,
+  e.g. '--output=plots/front'."""
+  if not os.path.basename(path).rsplit('.', 1)[0]:
+    raise ValueError(f'{flag}: {path!r} has no file name before its '
+                     'extension: give a path that ends in a name.')
   if _remote(path):
     return  # a bucket has no files that block a name, nor local permissions
   if os.path.isdir(path):

@@ -267,7 +267,16 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
                  for i in range(1 if phase == 'first' else len(phases))]
   except ValueError as e:
     raise recipe.PreflightError(str(e)) from e
+  run_dir, mark = checkpoint.run_holding(workdir)
+  if run_dir:
+    what = ('is' if _normal(run_dir) == _normal(workdir) else
+            f'lies in {run_dir},')
+    raise recipe.PreflightError(
+        f'--workdir {workdir} {what} a T5X run\'s directory (it holds '
+        f'{mark}): give the experiment\'s directory, e.g. '
+        f'{os.path.dirname(run_dir.rstrip("/"))}.')
   check_writable(workdir)
+  check_writable(os.path.join(workdir, 'logs'))  # chain.run_experiment's
   for i in range(len(per_phase)):
     if not (i == 0 and pretrain_dir):  # --pretrain_dir is only read
       check_writable(os.path.join(workdir, phases[i].arm))

@@ -50,6 +50,8 @@ def disk(tmp_path_factory):
   (partial / 'state' / 'd' / 'abc').write_bytes(b'\0' * 64)
   (root / 'early' / 'checkpoint_80').mkdir(parents=True)  # stopped mid-way
   (root / 'afile').write_text('not a directory\n')
+  (root / 'logfile').mkdir()  # an experiment's directory whose logs is a file
+  (root / 'logfile' / 'logs').write_text('not a directory\n')
   (root / 'empty.gin').write_text('')
   (root / 'static_my_tiny.gin').write_text(  # a user's recipe, its own batch
       "include 'recipes/static_synth_mc4_tiny.gin'\nBATCH_SIZE = 0\n")
@@ -120,6 +122,23 @@ COMMAND_LINE = [
      ['launch', RO_FR, '--tpu=t', '--zone=US-CENTRAL2-B', '--workdir=gs://b/w',
       '--accelerator_type=v4-8'],
      "error: --zone='US-CENTRAL2-B' is not a zone: give REGION-ZONE"),
+    ('launch to a TPU name in upper case',
+     ['launch', RO_FR, '--tpu=PTJF_XXL', '--zone=us-central2-b', '--workdir=gs://b/w'],
+     "error: --tpu='PTJF_XXL' is not a TPU VM name: give 1 to 63 lower-case "
+     'letters, digits or hyphens, starting with a letter and not ending with '
+     'a hyphen, e.g. ptjf-xxl.'),
+    ('launch to a TPU name with a space',
+     ['launch', RO_FR, '--tpu=my tpu', '--zone=us-central2-b', '--status'],
+     "error: --tpu='my tpu' is not a TPU VM name"),
+    ('launch to a TPU name with shell text',
+     ['launch', RO_FR, '--tpu=x;rm -rf ~', '--zone=us-central2-b', '--workdir=gs://b/w'],
+     "error: --tpu='x;rm -rf ~' is not a TPU VM name"),
+    ('launch to a TPU name too long',
+     ['launch', RO_FR, '--tpu=' + 't' * 80, '--zone=us-central2-b', '--workdir=gs://b/w'],
+     "is not a TPU VM name: give 1 to 63"),
+    ('launch to a TPU name not in ASCII',
+     ['launch', RO_FR, '--tpu=tpü', '--zone=us-central2-b', '--workdir=gs://b/w'],
+     "error: --tpu='tpü' is not a TPU VM name"),
     ('launch --status of an empty zone',
      ['launch', RO_FR, '--tpu=t', '--zone=', '--status'],
      "error: --zone='' is not a zone: give REGION-ZONE"),
@@ -142,6 +161,11 @@ COMMAND_LINE = [
     ('plot output a directory', ['plot', '{d}/evaluated', '--output={d}/figure'],
      'error: --output={d}/figure: {d}/figure.png is a directory: give the path '
      'of a file to write.'),
+    ('plot output empty', ['plot', '{d}/evaluated', '--output='],
+     "error: --output=: '.png' has no file name before its extension: give a "
+     'path that ends in a name.'),
+    ('plot output only an extension', ['plot', '{d}/evaluated', '--output={w}/.csv'],
+     "/.png' has no file name before its extension"),
     ('plot of damaged event files only', ['plot', '{d}/damaged', '--output={w}'],
      'error: none of the 2 evaluation event file(s) of 1 run(s) can be read '
      '(each is named above): nothing is left to show.'),
@@ -415,6 +439,15 @@ COMMAND_LINE_T5X = [
      'afile is a file, not a directory'),
     ('workdir under a file', ['run', TINY, '--workdir={d}/afile/w'],
      "afile is a file; give a --workdir that is a directory"),
+    ('workdir whose logs is a file', ['run', TINY, '--workdir={d}/logfile'],
+     'logfile/logs is a file, not a directory'),
+    ('workdir a checkpoint', ['run', TINY, '--workdir={d}/early/checkpoint_80'],
+     "/early, a T5X run's directory (it holds checkpoint_80): give the "
+     "experiment's directory, e.g. "),
+    ('workdir a run directory', ['check', TINY, '--workdir={d}/finetuned'],
+     "finetuned is a T5X run's directory (it holds config.gin)"),
+    ('workdir in a run directory', ['check', TINY, '--workdir={d}/steps80/ptjf'],
+     "steps80/ptjf lies in "),
     # procfs takes no new entries, from root either: read-only wherever Linux is
     ('workdir not writable (check)', ['check', TINY, '--workdir=/proc/1/ptjf'],
      'error: /proc/1/ptjf cannot be written: /proc/1 is on a read-only file '
