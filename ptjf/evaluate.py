@@ -288,8 +288,13 @@ def prepare(run_dir: str, spec: Union[str, list[int]], split: str,
             model_gin: str) -> RunEval:
   """Checks one RUN_DIR and what to evaluate of it, writing its eval_config
   to `model_gin`; ValueError naming what is wrong."""
+  if checkpoint.named_as_one(run_dir):  # existing or not, it is no run
+    raise ValueError(f'{run_dir} is a checkpoint, not a run directory: give '
+                     f'its run directory, {os.path.dirname(run_dir.rstrip("/"))}'
+                     ' (--checkpoints chooses its steps).')
   if not tf.io.gfile.isdir(run_dir):
-    raise ValueError(f'{run_dir} does not exist: give a directory written by '
+    what = ('is a file' if tf.io.gfile.exists(run_dir) else 'does not exist')
+    raise ValueError(f'{run_dir} {what}: give a directory written by '
                      't5x.train (config.gin and checkpoint_N), e.g. '
                      'DIR/pretrain.')
   config_path = os.path.join(run_dir, 'config.gin')

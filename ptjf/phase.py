@@ -62,10 +62,13 @@ class PhaseRun:
 
   def check_initial(self, initial: str, fix: str) -> None:
     """The fine-tune's initial checkpoint exists, is complete and fits this
-    phase's model; `fix` says what to do when it is missing. Raises
+    phase's model; `fix` says what to do when it is missing (one that is
+    there but broken is named as check_whole does). Raises
     recipe.PreflightError."""
     if not checkpoint.complete(initial):
       have = checkpoint.steps(os.path.dirname(initial))
+      if initial in (checkpoint.path(os.path.dirname(initial), s) for s in have):
+        check_whole(initial)  # there but not whole: name what is wrong
       raise recipe.PreflightError(f'{initial} is missing or incomplete '
                                   f'(checkpoints there: {have or "none"}): '
                                   f'{fix}')

@@ -292,7 +292,8 @@ COMMAND_LINE_T5X = [
      'checkpoint_160 is missing or incomplete (checkpoints there: none): '
      '--pretrain_dir must hold a finished first phase'),
     ('partial checkpoint', ['check', TINY, '--workdir={w}', '--pretrain_dir={d}/partial'],
-     'checkpoint_160 is missing or incomplete (checkpoints there: [160])'),
+     'partial/checkpoint_160 is broken (state/_METADATA is missing): move '
+     'checkpoint_160 out of '),
     ('unfinished pre-training', ['check', TINY, '--workdir={w}',
                                 '--pretrain_dir={d}/early'],
      'checkpoint_160 is missing or incomplete (checkpoints there: [80])'),

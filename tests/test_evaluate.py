@@ -174,6 +174,13 @@ def test_refusals_are_one_line(nmt, tmp_path, monkeypatch):
   assert refusal(tmp_path / 'none') == (
       f'{tmp_path}/none does not exist: give a directory written by t5x.train '
       '(config.gin and checkpoint_N), e.g. DIR/pretrain.')
+  (tmp_path / 'afile').write_text('')
+  assert refusal(tmp_path / 'afile') == (
+      f'{tmp_path}/afile is a file: give a directory written by t5x.train '
+      '(config.gin and checkpoint_N), e.g. DIR/pretrain.')
+  assert refusal(broken / 'checkpoint_99') == (
+      f'{broken}/checkpoint_99 is a checkpoint, not a run directory: give its '
+      f'run directory, {broken} (--checkpoints chooses its steps).')
   assert refusal(tmp_path / 'bare') == (
       f'{tmp_path}/bare is not a t5x.train run directory: it has no '
       'config.gin.')
