@@ -31,11 +31,13 @@ _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
 
 class PhaseFailed(RuntimeError):
   """A phase stopped before its final checkpoint; the message is one line,
-  `log_tail` the end of t5x.train's output where it failed."""
+  `log_tail` the end of t5x.train's output where it failed, `signum` the
+  signal that stopped it (0 when none did)."""
 
-  def __init__(self, message: str, log_tail: str = ''):
+  def __init__(self, message: str, log_tail: str = '', signum: int = 0):
     super().__init__(message)
     self.log_tail = log_tail
+    self.signum = signum
 
 
 class _Progress:
@@ -151,7 +153,8 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   progress.flush()
   if process.signals:
     raise PhaseFailed(f'stopped by signal {process.signals[0]} during '
-                      f'{run.phase.arm}; run the same command again to resume.')
+                      f'{run.phase.arm}; run the same command again to resume.',
+                      signum=process.signals[0])
   if stop:
     raise PhaseFailed(stop[0])
   root = process.root_error

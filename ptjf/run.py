@@ -64,6 +64,9 @@ def main(argv):
       chain.run_experiment(runs, os.path.join(call.workdir, 'logs'),
                            extra.gin_files, t5x_flags, held.trainer)
   except chain.PhaseFailed as e:
+    if e.signum:  # 128 + its number, as a shell reports a process it stopped
+      print(f'error: {e}', file=sys.stderr, flush=True)
+      sys.exit(128 + e.signum)
     sys.exit(f'{e.log_tail}\nerror: {e}' if e.log_tail else f'error: {e}')
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')

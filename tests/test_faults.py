@@ -1,6 +1,7 @@
 """Faults rather than typos, with real T5X: a pre-training checkpoint holding NaN,
 a run that diverges, a broken latest checkpoint, two runs on one directory, a
-`ptjf run` killed under its trainer, a fine-tune whose pre-training is gone.
+`ptjf run` killed or stopped by SIGTERM under its trainer, a fine-tune whose
+pre-training is gone.
 One tiny pre-training (40 steps, checkpoints 0, 20, 40) is shared; each test
 copies it. The parser and lock tests need no T5X.
 """
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -224,6 +226,24 @@ def test_trainer_dies_with_ptjf_run_and_a_live_one_keeps_the_workdir(tmp_path,
       f'ptjf run on {socket.gethostname()} (pid {parent.pid}, '), last_line(refused)
   with lock.Lock(workdir) as held:  # the orphan is gone too: taken over
     assert held.owner
+
+
+@pytest.mark.needs_t5x
+def test_sigterm_stops_ptjf_run_and_its_trainer_with_status_143(tmp_path, ptjf):
+  workdir = str(tmp_path / 'w')
+  with open(tmp_path / 'out', 'w') as out:
+    parent = ptjf.start('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
+                        '--gin=TRAIN_STEPS = 20', stdout=out,
+                        stderr=subprocess.STDOUT)
+  trainer = recorded_trainer(parent, os.path.join(workdir, lock.NAME))
+  parent.send_signal(signal.SIGTERM)
+  output = (tmp_path / 'out').read_text
+  assert parent.wait(timeout=300) == 128 + signal.SIGTERM, output()[-3000:]
+  assert gone_within(trainer['pid'], 60)
+  assert output().strip().splitlines()[-1] == (
+      'error: stopped by signal 15 during pretrain; run the same command '
+      'again to resume.'), output()[-3000:]
+  assert 'Traceback' not in output()
 
 
 @pytest.mark.needs_t5x
