@@ -54,6 +54,12 @@ def gin_file(given: str) -> str:
                      'gin file.')
   if os.path.isdir(found):
     raise ValueError(f'{flag}: {found} is a directory: give a gin file.')
+  if not os.path.isfile(found):  # a device or a pipe, which gin cannot read
+    raise ValueError(f'{flag}: {found} is not a regular file: give a gin file.')
+  if experiment.is_recipe(found):
+    raise ValueError(f'{flag}: {found} is a recipe, not a gin file to add to '
+                     'one: give it as the EXPERIMENT (ptjf run RECIPE or '
+                     'PATH.gin).')
   experiment.check_gin_file(found, flag)
   return found
 

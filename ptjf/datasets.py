@@ -67,16 +67,22 @@ def mc4_json_reads(found) -> set[tuple[str, str]]:
           for _, source, split in role if isinstance(source, mc4.Mc4Source)}
 
 
+class LengthsError(ValueError):
+  """TASK_FEATURE_LENGTHS do not fit a task: a refusal names where the
+  lengths were given."""
+
+
 def _check_lengths(task: seqio.Task, lengths: dict[str, int]) -> str:
-  """What the lengths must be for `task`; raises when they are not."""
+  """What the lengths must be for `task`; raises LengthsError when they
+  are not."""
   if missing := sorted(set(task.output_features) - set(lengths)):
-    raise ValueError(f'TASK_FEATURE_LENGTHS {lengths} has no length for '
+    raise LengthsError(f'TASK_FEATURE_LENGTHS {lengths} has no length for '
                      f'{", ".join(missing)} of task {task.name}.')
   if not span_corruption.is_span_corruption(task):
     return ''
   _, needed = span_corruption.chunk_length_for(lengths['inputs'])
   if lengths['targets'] < needed:
-    raise ValueError(
+    raise LengthsError(
         f"TASK_FEATURE_LENGTHS targets {lengths['targets']} is too short for "
         f"span corruption of {lengths['inputs']} input tokens (task "
         f'{task.name}): it produces {needed} target tokens; set targets to at '

@@ -85,7 +85,11 @@ def recipe_path(experiment: str) -> str:
       raise ValueError(f'recipe file {experiment!r} is a directory: give a '
                        '.gin file (or a recipe name such as ptjf_mc4_xxl).')
     if not os.path.isfile(path):
-      raise ValueError(f'recipe file {experiment!r} does not exist.')
+      name = os.path.basename(experiment)
+      hint = (f': give the recipe name {name[:-len(".gin")]} (or '
+              f'recipes/{name})' if os.path.isfile(
+                  os.path.join(recipe.RECIPES_DIR, name)) else '')
+      raise ValueError(f'recipe file {experiment!r} does not exist{hint}.')
     if not os.path.getsize(path):
       raise ValueError(f'recipe file {experiment!r} is empty: a recipe binds '
                        'at least TRAIN_STEPS and includes its gin fragments '
@@ -121,10 +125,25 @@ def phases(experiment: str) -> list[Phase]:
 
 # --- Reading recipes as text -------------------------------------------------
 
+# What only a recipe includes: a phase, or another recipe.
+_RECIPE_INCLUDE = re.compile(r"""^include\s+['"](?:\S*/)?(?:gin/phases|recipes)/""",
+                             re.M)
 _HEADER_MACRO = re.compile(r'^#\s*(?:REQUIRED:)?\s*([A-Z][A-Z_]+)[:,]')
 _INCLUDE = re.compile(r"""^include\s+['"]([^'"]+)['"]""")
 _TRAIN_STEPS = re.compile(r'^TRAIN_STEPS\s*=\s*([\d_]+)\s*(?:#.*)?$', re.M)
 _TOP_LEVEL_BINDING = re.compile(r'^([A-Za-z_][\w./]*)\s*=', re.M)
+
+
+def is_recipe(path: str) -> bool:
+  """A gin file is a recipe, an EXPERIMENT rather than a file to add to
+  one, when it is in recipes/ or includes a phase (gin/phases/) or a recipe."""
+  if os.path.dirname(os.path.realpath(path)) == os.path.realpath(
+      recipe.RECIPES_DIR):
+    return True
+  try:
+    return bool(_RECIPE_INCLUDE.search(read(path)))
+  except (OSError, UnicodeDecodeError):  # check_gin_file names what is wrong
+    return False
 
 
 def absolute(path: str) -> str:
@@ -133,10 +152,18 @@ def absolute(path: str) -> str:
   return path if '://' in path else os.path.abspath(os.path.expanduser(path))
 
 
+# Room for what t5x.train and ptjf write below a --workdir: the longest is an
+# event file, ARM/training_eval/TASK/events.out.tfevents.TIME.HOST.PID.N.v2 (85
+# bytes in a tiny run, ~150 with a 64-byte host name), then an Orbax temporary
+# shard, ARM/checkpoint_STEP.orbax-checkpoint-tmp-TIME/state/ocdbt.process_0/d/
+# HEX32 (119 at the last int32 step); 256 leaves room for longer task names.
+RESERVED_BELOW = 256
+
+
 def check_name_lengths(path: str, flag: str) -> None:
   """Raises ValueError where `path` (absolute, local) has a name longer than
-  its file system takes (NAME_MAX) or is longer than a path may be
-  (PATH_MAX), as the first mkdir under it would fail."""
+  its file system takes (NAME_MAX), or is too long (PATH_MAX) for the paths
+  t5x.train writes below it (RESERVED_BELOW), which would fail deep inside."""
   parent = path
   while not os.path.isdir(parent):  # the limits are those of where it is made
     parent = os.path.dirname(parent)
@@ -148,10 +175,11 @@ def check_name_lengths(path: str, flag: str) -> None:
           f'{flag}: the name {name[:40]}... is {len(os.fsencode(name))} bytes '
           f'long, over the {name_max} bytes the file system at {parent} takes '
           f'for a name ({os.strerror(errno.ENAMETOOLONG)}): give a shorter one.')
-  if len(os.fsencode(path)) >= path_max:
+  if len(os.fsencode(path)) + RESERVED_BELOW >= path_max:
     raise ValueError(
-        f'{flag}: the path is {len(os.fsencode(path))} bytes long, over the '
-        f'{path_max} bytes a path may have at {parent} '
+        f'{flag}: the path is {len(os.fsencode(path))} bytes long; with the '
+        f'{RESERVED_BELOW} bytes its runs write below it, over the {path_max} '
+        f'bytes a path may have at {parent} '
         f'({os.strerror(errno.ENAMETOOLONG)}): give a shorter one.')
 
 

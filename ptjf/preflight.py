@@ -90,6 +90,9 @@ def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
   settings.check_parsed(where, resolved.restores)
   try:
     report, remote = datasets.check(data_present=check_data)
+  except datasets.LengthsError as e:
+    raise recipe.PreflightError(
+        f'{where(settings.find("TASK_FEATURE_LENGTHS"))}: {e}') from e
   except ValueError as e:  # gin adds the configurable it called on a 2nd line
     raise recipe.PreflightError(f'{name}: {str(e).splitlines()[0]}') from e
   settings.check_model(where)  # its vocabulary is read: datasets checked it

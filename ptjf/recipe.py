@@ -264,14 +264,17 @@ def _evaluate(x):
 
 def parameter_shapes() -> dict[str, tuple[int, ...]]:
   """The parsed config's MODEL parameters, name -> shape, traced abstractly
-  (jax.eval_shape: no memory, no FLOPs), named as in a checkpoint."""
+  (jax.eval_shape: no FLOPs), named as in a checkpoint. Traced on one-token
+  sequences: no parameter's shape depends on the length (T5X's position
+  biases are relative), and its relative position bias builds length x
+  length arrays on the host, even under eval_shape."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   model = value('MODEL')
   lengths = model.FEATURE_CONVERTER_CLS(pack=False).get_model_feature_lengths(
       value('TASK_FEATURE_LENGTHS'))
   variables = jax.eval_shape(lambda: model.get_initial_variables(
-      jax.random.PRNGKey(0), {k: (1, n) for k, n in lengths.items()},
+      jax.random.PRNGKey(0), {k: (1, 1) for k in lengths},
       {k: np.int32 for k in lengths}))
   return {'/'.join(str(k.key) for k in path): tuple(leaf.shape)
           for path, leaf in jax.tree_util.tree_leaves_with_path(

@@ -54,7 +54,7 @@ def invocation_from_flags() -> experiment.Invocation:
       _path(WORKDIR),
       pretrain_dir=_path(PRETRAIN_DIR) if PRETRAIN_DIR.value else None,
       first_only=PHASE.value == 'first',
-      t5x_flags=[t5x_flag(f) for f in _T5X_FLAG.value])
+      t5x_flags=check_processes([t5x_flag(f) for f in _T5X_FLAG.value]))
 
 
 def _path(flag: flags.FlagHolder) -> str:
@@ -111,6 +111,24 @@ def t5x_flag(text: str) -> str:
                      for p in value.split(','))
     return f'--{name}={value}'
   return text
+
+
+def check_processes(t5x_flags: list[str]) -> list[str]:
+  """`t5x_flags`; raises ValueError unless --process_count is at least 1
+  and --process_index from 0 to the count less 1 (jax.distributed's ranks)."""
+  given = dict(f[2:].split('=', 1) for f in t5x_flags
+               if f.startswith(('--process_count=', '--process_index=')))
+  given = {k: int(v) for k, v in given.items() if _is_integer(v)}
+  count, index = given.get('process_count'), given.get('process_index')
+  if count is not None and count < 1:
+    raise ValueError(f'--t5x_flag=--process_count={count}: the run\'s number '
+                     'of processes must be at least 1.')
+  if index is not None and not 0 <= index < (count or 2**31):
+    valid = (f'from 0 to {count - 1} (--process_count={count} less 1)'
+             if count else 'at least 0')
+    raise ValueError(f'--t5x_flag=--process_index={index}: this process\'s '
+                     f'index must be {valid}.')
+  return t5x_flags
 
 
 def _is_integer(text: str) -> bool:

@@ -27,6 +27,13 @@ from ptjf import recipe
 
 # T5X counts steps in an int32 (its train state's step, and the checkpoints').
 MAX_STEPS = 2**31 - 1
+# XLA indexes an array with int32, so a batch holds at most this many tokens.
+MAX_BATCH_TOKENS = 2**31 - 1
+# T5X's attention is dense, and its relative position bias builds length x
+# length int32 arrays on the host (4 GiB each at 2**15): a longer one cannot init.
+MAX_LENGTH = 2**15
+# The activation dtypes T5X's configs use (network.T5Config.dtype).
+DTYPES = ('float32', 'bfloat16', 'float16')
 # The configurables whose parameters the table reads (T5X's names).
 NETWORK = 'network.T5Config'
 PARTITIONER = 'partitioning.PjitPartitioner'
@@ -62,7 +69,19 @@ def _rate(x: Any) -> bool:
 
 def _lengths(x: Any) -> bool:
   return (isinstance(x, dict) and bool(x) and all(
-      isinstance(k, str) and _positive(n) for k, n in x.items()))
+      isinstance(k, str) and _positive(n) and n <= MAX_LENGTH
+      for k, n in x.items()))
+
+
+def _dtype(x: Any) -> bool:
+  """A name of DTYPES, or the jnp type of one (T5Config's default)."""
+  name = x if isinstance(x, str) else getattr(getattr(x, 'dtype', None),
+                                               'name', None)
+  return name in DTYPES
+
+
+def _text(x: Any) -> bool:
+  return isinstance(x, str) and bool(x)
 
 
 def _submesh(x: Any) -> bool:
@@ -113,7 +132,13 @@ SETTINGS = (
     Setting('LEARNING_RATE', 'a finite number > 0 (e.g. 5e-3)',
             lambda x: _number(x) and x > 0),
     Setting('TASK_FEATURE_LENGTHS', "a dict of each feature's length, each a "
-            "positive integer (e.g. {'inputs': 512, 'targets': 128})", _lengths),
+            f"positive integer at most {MAX_LENGTH:,} (e.g. {{'inputs': 512, "
+            "'targets': 128}; T5X's attention is dense)", _lengths),
+    Setting('MIXTURE_OR_TASK_NAME', 'a non-empty string naming a registered '
+            'seqio task or mixture (see python -m mixtures.show --list)', _text),
+    Setting('MC4_JSON_DIR', "a string, the directory of AllenAI's "
+            'c4-<lang>.*.json.gz files, or None to read TFDS c4/multilingual',
+            lambda x: x is None or _text(x)),
     Setting('DATA_SEED', 'an integer', _integer, optional=True),
     Setting('RANDOM_SEED', 'an integer', _integer, optional=True),
     # None where no pair mixture reads it (gin/data/pair.gin's single-task arms)
@@ -131,6 +156,8 @@ SETTINGS = (
                          ('mlp_dim', ()), ('num_encoder_layers', ('NUM_LAYERS',)),
                          ('num_decoder_layers', ('NUM_LAYERS',)),
                          ('vocab_size', ())]),
+    Setting(f'{NETWORK}.dtype', f'one of {", ".join(map(repr, DTYPES))}, the '
+            'activations\' floating dtype', _dtype),
     Setting(f'{NETWORK}.dropout_rate', 'a number from 0 up to, not including, 1',
             _fraction, ('DROPOUT_RATE',)),
     Setting('models.EncoderDecoderModel.label_smoothing', 'a number from 0 up '
@@ -248,7 +275,7 @@ def check_values(values: Mapping[str, Any], where: Where,
                  finetune: bool, cosine_schedule: bool) -> None:
   """Raises recipe.PreflightError for the first setting of `values` (name
   as in SETTINGS -> value) out of its range, then for what must hold between
-  them: see `check_warmup` and `check_microbatches`."""
+  them: see `check_warmup`, `check_microbatches` and `check_batch_tokens`."""
   _failing(values, where)
   steps = values.get('TRAIN_STEPS', ABSENT)
   warmup = values.get('WARMUP_STEPS', ABSENT)
@@ -259,6 +286,10 @@ def check_values(values: Mapping[str, Any], where: Where,
   micro = values.get(MICROBATCHES, ABSENT)
   if batch is not ABSENT and micro not in (ABSENT, None):
     check_microbatches(micro, batch, _given(where, MICROBATCHES, 'BATCH_SIZE'))
+  lengths = values.get('TASK_FEATURE_LENGTHS', ABSENT)
+  if batch is not ABSENT and lengths is not ABSENT:
+    check_batch_tokens(batch, lengths,
+                       _given(where, 'BATCH_SIZE', 'TASK_FEATURE_LENGTHS'))
 
 
 def _given(where: Where, *names: str) -> str:
@@ -281,10 +312,14 @@ def check_warmup(warmup: int, steps: int, written: str, finetune: bool,
       what = ('the cosine decay runs over TRAIN_STEPS less the warm-up'
               if cosine_schedule else 'a fine-tune must reach its learning '
               'rate')
+      lowest = int(not cosine_schedule)
+      # no warm-up fits so few steps: the steps are what must change
+      fix = (f'it must be from {lowest} to {steps - 1}' if steps - 1 >= lowest
+             else f'TRAIN_STEPS must be above the warm-up, e.g. TRAIN_STEPS = '
+             f'{max(warmup, lowest) + 1}')
       raise recipe.PreflightError(
           f'{written}: WARMUP_STEPS is {warmup!r}, not below TRAIN_STEPS '
-          f'{steps} ({what}); it must be from {int(not cosine_schedule)} to '
-          f'{steps - 1}.')
+          f'{steps} ({what}); {fix}.')
   if not cosine_schedule and warmup < 1:
     raise recipe.PreflightError(
         f'{written}: WARMUP_STEPS is {warmup!r}; T5X\'s schedule divides by '
@@ -299,6 +334,18 @@ def check_microbatches(microbatches: int, batch: int, written: str) -> None:
         f'{written}: num_microbatches is {microbatches}, which does not divide '
         f'BATCH_SIZE {batch}; it must divide it, e.g. '
         f'{max(d for d in range(1, microbatches + 1) if not batch % d)}.')
+
+
+def check_batch_tokens(batch: int, lengths: Mapping[str, int],
+                       written: str) -> None:
+  """A batch's tokens of its longest feature fit XLA's int32 indices."""
+  feature, longest = max(lengths.items(), key=lambda item: item[1])
+  if batch * longest > MAX_BATCH_TOKENS:
+    raise recipe.PreflightError(
+        f'{written}: BATCH_SIZE {batch} x {feature} length {longest} is '
+        f'{batch * longest:,} tokens a batch, over the {MAX_BATCH_TOKENS:,} '
+        "that XLA's int32 indices reach; BATCH_SIZE must be at most "
+        f'{MAX_BATCH_TOKENS // longest:,} with these lengths.')
 
 
 def check_parsed(where: Where, finetune: bool) -> None:

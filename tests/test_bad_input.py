@@ -217,6 +217,9 @@ COMMAND_LINE = [
     ('workdir path too long',
      ['run', TINY, '--workdir={w}/' + '/'.join(['d' * 200] * 21)],
      'error: --workdir: the path is'),
+    ('workdir path with no room for checkpoints',  # ~3,900 bytes
+     ['check', TINY, '--workdir={w}/' + '/'.join(['d' * 200] * 19)],
+     'bytes long; with the 256 bytes its runs write below it, over the 4096'),
     # text that is not gin, named by its flag or file and line
     ('sweep binding an expression', ['sweep', 'ptjf_synth_ro_fr_tiny', '--root={w}',
                                     '--high_rates=0.3', '--gin=LEARNING_RATE = 1e-3 +'],
@@ -280,8 +283,8 @@ COMMAND_LINE_T5X = [
     ('targets too short for span corruption',
      ['check', TINY, '--workdir={w}',
       "--gin=TASK_FEATURE_LENGTHS = {'inputs': 128, 'targets': 16}"],
-     'error: recipes/pretrain_synth_mc4_tiny.gin: TASK_FEATURE_LENGTHS targets '
-     '16 is too short for span corruption of 128 input tokens (task '
+     '''error: --gin="TASK_FEATURE_LENGTHS = {'inputs': 128, 'targets': 16}": '''
+     'TASK_FEATURE_LENGTHS targets 16 is too short for span corruption of 128 input tokens (task '
      'ptjf_synth.en): it produces 29 target tokens; set targets to at least 29'),
     ('missing vocabulary file',
      ['run', TINY, '--workdir={w}',
@@ -425,6 +428,41 @@ COMMAND_LINE_T5X = [
      "error: --gin='MODEL_PARALLEL_SUBMESH = (1, 1, 0, 1)': "
      'partitioning.PjitPartitioner.model_parallel_submesh is (1, 1, 0, 1); it '
      'must be a tuple of 4 positive integers'),
+    ('dtype no float', ['check', TINY, '--workdir={w}',
+                        "--gin=network.T5Config.dtype = 'float17'"],
+     '''error: --gin="network.T5Config.dtype = 'float17'": network.T5Config.dtype '''
+     "is 'float17'; it must be one of 'float32', 'bfloat16', 'float16'"),
+    ('dtype an integer', ['check', TINY, '--workdir={w}',
+                          "--gin.network.T5Config.dtype='int32'"],
+     "network.T5Config.dtype is 'int32'; it must be one of"),
+    ('no mixture', ['check', TINY, '--workdir={w}',
+                    '--gin=MIXTURE_OR_TASK_NAME = None'],
+     "error: --gin='MIXTURE_OR_TASK_NAME = None': MIXTURE_OR_TASK_NAME is None; "
+     'it must be a non-empty string naming a registered seqio task or mixture'),
+    ('feature lengths past dense attention',
+     ['check', TINY, '--workdir={w}',
+      "--gin=TASK_FEATURE_LENGTHS = {'inputs': 100000000, 'targets': 30000000}"],
+     "TASK_FEATURE_LENGTHS is {'inputs': 100000000, 'targets': 30000000}; it "
+     "must be a dict of each feature's length, each a positive integer at most "
+     '32,768'),
+    ('feature length missing', ['check', TINY, '--workdir={w}',
+                                "--gin=TASK_FEATURE_LENGTHS = {'inputs': 128}"],
+     '''error: --gin="TASK_FEATURE_LENGTHS = {'inputs': 128}": '''
+     "TASK_FEATURE_LENGTHS {'inputs': 128} has no length for targets"),
+    ('batch past int32 tokens', ['check', TINY, '--workdir={w}',
+                                 '--gin=BATCH_SIZE = 2147483648'],
+     "error: --gin='BATCH_SIZE = 2147483648': BATCH_SIZE 2147483648 x inputs "
+     'length 128 is 274,877,906,944 tokens a batch, over the 2,147,483,647'),
+    ('batch of a trillion', ['run', TINY, '--workdir={w}',
+                             '--pretrain_gin=BATCH_SIZE = 1000000000000'],
+     'BATCH_SIZE must be at most 16,777,215 with these lengths'),
+    ('fine-tune of one step', ['check', TINY, '--workdir={w}',
+                               '--finetune_gin=TRAIN_STEPS = 1'],
+     "error: --finetune_gin='TRAIN_STEPS = 1': WARMUP_STEPS is 40, not below "
+     'TRAIN_STEPS 1 (a fine-tune must reach its learning rate); TRAIN_STEPS '
+     'must be above the warm-up, e.g. TRAIN_STEPS = 41.'),
+    ('mC4 JSON directory a number', ['data', 'ptjf_mc4_xxl', '--gin=MC4_JSON_DIR = 5'],
+     "error: --gin='MC4_JSON_DIR = 5': MC4_JSON_DIR is 5; it must be a string"),
     ('high-resource rate not a number',
      ['check', 'ptjf_synth_ro_fr_tiny', '--workdir={w}',
       "--gin=HIGH_RESOURCE_RATE = 'abc'"],
@@ -510,6 +548,18 @@ COMMAND_LINE_T5X = [
       '--t5x_flag=--frobnicate=1'],
      'error: --t5x_flag=--frobnicate=1: t5x.train has no flag --frobnicate; '
      'its own are --coordinator_address'),
+    ('no processes', ['check', TINY, '--workdir={w}',
+                      '--t5x_flag=--process_count=0'],
+     "error: --t5x_flag=--process_count=0: the run's number of processes must "
+     'be at least 1.'),
+    ('negative processes', ['run', TINY, '--workdir={w}',
+                            '--t5x_flag=--process_count=-2'],
+     'error: --t5x_flag=--process_count=-2: the run'),
+    ('process index past the count',
+     ['check', TINY, '--workdir={w}', '--t5x_flag=--process_index=5',
+      '--t5x_flag=--process_count=2'],
+     "error: --t5x_flag=--process_index=5: this process's index must be from 0 "
+     'to 1 (--process_count=2 less 1).'),
     ('t5x_flag not a number', ['check', TINY, '--workdir={w}',
                               '--t5x_flag=--process_count=two'],
      "error: --t5x_flag=--process_count=two: --process_count takes a whole "
@@ -541,6 +591,19 @@ COMMAND_LINE_T5X = [
      'badtext.gin line 2 is not gin: Expected newline; write NAME = VALUE'),
     ('gin file missing', ['run', TINY, '--workdir={w}', '--gin_file=gin/no_such.gin'],
      'error: --gin_file=gin/no_such.gin: '),
+    ('gin file a device', ['check', TINY, '--workdir={w}', '--gin_file=/dev/null'],
+     'error: --gin_file=/dev/null: /dev/null is not a regular file: give a gin '
+     'file.'),
+    ('gin file a recipe', ['check', TINY, '--workdir={w}',
+                           '--gin_file=recipes/ptjf_synth_mc4_tiny.gin'],
+     'ptjf_synth_mc4_tiny.gin is a recipe, not a gin file to add to one: give '
+     'it as the EXPERIMENT'),
+    ('gin file a user recipe', ['run', TINY, '--workdir={w}',
+                                '--gin_file={d}/static_my_tiny.gin'],
+     'static_my_tiny.gin is a recipe, not a gin file to add to one'),
+    ('recipe name with .gin', ['check', 'ptjf_synth_mc4_tiny.gin', '--workdir={w}'],
+     "error: recipe file 'ptjf_synth_mc4_tiny.gin' does not exist: give the "
+     'recipe name ptjf_synth_mc4_tiny (or recipes/ptjf_synth_mc4_tiny.gin).'),
     ('gin file not UTF-8', ['check', TINY, '--workdir={w}',
                            '--gin_file={d}/latin1.gin'],
      'latin1.gin is not UTF-8 text (byte 0xe9 on line 1): save it as UTF-8.'),

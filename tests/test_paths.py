@@ -103,3 +103,59 @@ def test_a_t5x_flags_local_paths_are_made_absolute(tmp_path, monkeypatch):
   assert run_flags.t5x_flag('--nomultiprocess_gpu') == '--nomultiprocess_gpu'
   assert run_flags.t5x_flag('--process_index=0') == '--process_index=0'
   assert run_flags.t5x_flag('--jax_platforms=cpu') == '--jax_platforms=cpu'
+
+
+def test_a_gin_file_is_a_regular_file_and_no_recipe(tmp_path):
+  from ptjf import bindings  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=(
+      '^--gin_file=/dev/null: /dev/null is not a regular file: give a gin file.$')):
+    bindings.gin_file('/dev/null')
+  mine = tmp_path / 'mine.gin'  # a user's recipe: it includes a phase
+  mine.write_text("include 'gin/phases/pretrain.gin'\nTRAIN_STEPS = 3\n")
+  for given in ('recipes/ptjf_synth_mc4_tiny.gin', str(mine)):
+    with pytest.raises(ValueError, match=(
+        rf'^--gin_file={given}: .* is a recipe, not a gin file to add to one: '
+        r'give it as the EXPERIMENT')):
+      bindings.gin_file(given)
+  (tmp_path / 'seed.gin').write_text("include 'gin/meshes/gpu_host.gin'\n")
+  assert bindings.gin_file(str(tmp_path / 'seed.gin'))
+
+
+def test_a_recipe_named_with_gin_is_pointed_to_its_name():
+  from ptjf import experiment  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match=(
+      r"^recipe file 'ptjf_synth_mc4_tiny.gin' does not exist: give the recipe "
+      r'name ptjf_synth_mc4_tiny \(or recipes/ptjf_synth_mc4_tiny.gin\).$')):
+    experiment.recipe_path('ptjf_synth_mc4_tiny.gin')
+  with pytest.raises(ValueError, match=r"^recipe file 'no_such.gin' does not "
+                     r'exist.$'):
+    experiment.recipe_path('no_such.gin')
+
+
+def test_a_workdir_leaves_room_for_what_runs_write_below_it(tmp_path):
+  from ptjf import experiment  # pylint: disable=g-import-not-at-top
+  room = 4096 - experiment.RESERVED_BELOW - len(os.fsencode(str(tmp_path))) - 1
+  fits = str(tmp_path) + '/' + '/'.join(['d' * 200] * (room // 201))
+  experiment.check_name_lengths(fits, '--workdir')
+  with pytest.raises(ValueError, match=(
+      r'^--workdir: the path is 40\d\d bytes long; with the 256 bytes its runs '
+      'write below it, over the 4096 bytes')):
+    experiment.check_name_lengths(str(tmp_path) + '/' + 'd' * 200 + '/' + '/'.join(
+        ['e' * 250] * 15), '--workdir')
+
+
+def test_process_flags_name_a_process_of_the_run():
+  from ptjf import run_flags  # pylint: disable=g-import-not-at-top
+  for ok in ([], ['--process_count=1'], ['--process_count=2', '--process_index=1'],
+             ['--process_index=0']):
+    assert run_flags.check_processes(ok) == ok
+  for given, message in [
+      (['--process_count=0'], r'^--t5x_flag=--process_count=0: the run\'s number '
+       'of processes must be at least 1.$'),
+      (['--process_count=-2'], '--process_count=-2: '),
+      (['--process_count=2', '--process_index=5'],
+       r"^--t5x_flag=--process_index=5: this process's index must be from 0 to "
+       r'1 \(--process_count=2 less 1\).$'),
+      (['--process_index=-1'], 'index must be at least 0.$')]:
+    with pytest.raises(ValueError, match=message):
+      run_flags.check_processes(given)

@@ -20,9 +20,15 @@ VALUES = [
                                          float('inf'), True, '1e-3', None]),
     ('DROPOUT_RATE', [0, 0.0, 0.1, 0.999], [1, 1.0, -0.1, float('nan'), '0.1']),
     ('LABEL_SMOOTHING', [0, 0.1], [1, 2.5, -1e-9, True]),
-    ('TASK_FEATURE_LENGTHS', [{'inputs': 512, 'targets': 128}, {'targets': 1}],
+    ('TASK_FEATURE_LENGTHS', [{'inputs': 512, 'targets': 128}, {'targets': 1},
+                              {'inputs': 2**15, 'targets': 2**15}],
      [{}, {'inputs': 0}, {'inputs': 512, 'targets': -1}, {'inputs': 1.5},
-      [512, 128], {1: 512}, None]),
+      [512, 128], {1: 512}, None, {'inputs': 2**15 + 1, 'targets': 128},
+      {'inputs': 100_000_000, 'targets': 30_000_000}]),
+    ('MIXTURE_OR_TASK_NAME', ['ptjf_synth.en', 'x'], [None, '', 3, ['a']]),
+    ('MC4_JSON_DIR', [None, '/data/mc4', 'gs://b/mc4'], [5, '', True]),
+    (f'{NETWORK}.dtype', ['float32', 'bfloat16', 'float16'],
+     ['float17', 'int32', 'float64', '', None, 32]),
     ('DATA_SEED', [None, 0, 42, -3], ['x', 1.5, True]),
     ('RANDOM_SEED', [None, 7], ['7', 0.0]),
     ('HIGH_RESOURCE_RATE', [None, 0.1, 0.5, 0.9], [0, 1, 1.0, -0.5, 'abc', True]),
@@ -65,8 +71,8 @@ def test_every_spelling_of_a_binding_finds_its_setting():
   assert settings.find('MODEL_PARALLEL_SUBMESH').name == (
       'partitioning.PjitPartitioner.model_parallel_submesh')
   with pytest.raises(KeyError):
-    settings.find('MIXTURE_OR_TASK_NAME')
-  settings.check('MIXTURE_OR_TASK_NAME', 42, '--gin=x')  # not in the table
+    settings.find('MIXTURE_OR_TASK_MODULE')
+  settings.check('MIXTURE_OR_TASK_MODULE', 42, '--gin=x')  # not in the table
 
 
 def test_one_row_per_setting():
@@ -114,6 +120,40 @@ def test_warmup_refusal_says_the_range():
       "--finetune_gin='WARMUP_STEPS = 500': WARMUP_STEPS is 500, not below "
       'TRAIN_STEPS 160 (a fine-tune must reach its learning rate); it must be '
       'from 1 to 159.')
+
+
+def test_a_warmup_no_step_count_fits_asks_for_more_steps():
+  with pytest.raises(recipe.PreflightError) as error:
+    settings.check_warmup(40, 1, "--finetune_gin='TRAIN_STEPS = 1'", True, False)
+  assert str(error.value) == (
+      "--finetune_gin='TRAIN_STEPS = 1': WARMUP_STEPS is 40, not below "
+      'TRAIN_STEPS 1 (a fine-tune must reach its learning rate); TRAIN_STEPS '
+      'must be above the warm-up, e.g. TRAIN_STEPS = 41.')
+  with pytest.raises(recipe.PreflightError, match='it must be from 0 to 0.$'):
+    settings.check_warmup(5, 1, 'here', False, True)  # cosine: 0 still fits
+
+
+def test_jnp_dtypes_are_valid_as_t5configs_default():
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
+    settings.check(f'{NETWORK}.dtype', dtype, 'here')
+  with pytest.raises(recipe.PreflightError):
+    settings.check(f'{NETWORK}.dtype', jnp.int32, 'here')
+
+
+def test_a_batch_fits_xlas_int32_indices():
+  # 2**31 - 1 tokens: 16,777,215 rows of 128
+  settings.check_batch_tokens(16_777_215, {'inputs': 128, 'targets': 29}, 'here')
+  for batch in (16_777_216, 2**31, 10**12):
+    with pytest.raises(recipe.PreflightError, match=(
+        rf'^here: BATCH_SIZE {batch} x inputs length 128 is .* over the '
+        r"2,147,483,647 that XLA's int32 indices reach; BATCH_SIZE must be at "
+        r'most 16,777,215 with these lengths.$')):
+      settings.check_batch_tokens(batch, {'inputs': 128, 'targets': 29}, 'here')
+  where = settings.sources([('--gin', 'BATCH_SIZE = 2147483648')], [], 'r.gin')
+  with pytest.raises(recipe.PreflightError, match="^--gin='BATCH_SIZE = "):
+    settings.check_values({'BATCH_SIZE': 2**31, 'TASK_FEATURE_LENGTHS':
+                           {'inputs': 1}}, where, False, False)
 
 
 def test_microbatches_divide_the_batch():
