@@ -189,7 +189,9 @@ def test_resumed_finetune_kept_its_step_and_optimizer_state(preempted):
 
 def test_refuses_a_finetune_directory_inside_the_pretraining(preempted, tmp_path):
   _, pretrain, *_ = preempted
-  with pytest.raises(recipe.PreflightError, match='overlap'):
+  with pytest.raises(recipe.PreflightError, match=re.escape(
+      f"lies in {pretrain}, a T5X run's directory (it holds config.gin): give "
+      f"the experiment's directory, e.g. {os.path.dirname(pretrain)}.")):
     preflight.prepare(EXPERIMENT, os.path.join(pretrain, 'sub'), pretrain_dir=pretrain)
 
 
