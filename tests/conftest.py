@@ -22,6 +22,7 @@ import gc
 import hashlib
 import importlib
 import os
+import signal
 import socket
 import subprocess as subprocesses
 import sys
@@ -249,7 +250,11 @@ class Ptjf:
   def start(self, *args, env: dict[str, str] | None = None, cwd=None,
             **popen) -> subprocesses.Popen:
     """The child process `ptjf ARGS`; `popen` as subprocess.Popen takes them
-    (stdout, stderr, start_new_session, ...)."""
+    (stdout, stderr, start_new_session, ...). SIGINT reaches it as from a
+    terminal, even where the suite runs as a background job (whose SIGINT
+    the shell ignores, and ptjf keeps a signal its parent ignored)."""
+    popen.setdefault('preexec_fn', lambda: signal.signal(signal.SIGINT,
+                                                         signal.SIG_DFL))
     return subprocesses.Popen([sys.executable, *PTJF, *map(str, args)],
                               cwd=str(cwd or REPO), env=subprocess_env(env),
                               **popen)
