@@ -38,7 +38,7 @@ def run_holding(path: str) -> tuple[str, str]:
     return '', ''
   here = os.path.abspath(path)
   while True:
-    if _CHECKPOINT.fullmatch(os.path.basename(here)):
+    if named_as_one(here):
       return os.path.dirname(here), os.path.basename(here)
     if os.path.isfile(os.path.join(here, 'config.gin')):
       return here, 'config.gin'

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import Iterator, Mapping, NoReturn, Optional, Sequence
 import warnings
 
 from ptjf import recipe
@@ -48,6 +48,14 @@ def root_error(lines: Sequence[str]) -> str:
   errors = [line.strip() for line in lines
             if _ERROR_LINE.match(line) and not _SHUTDOWN_NOISE.search(line)]
   return errors[-1][:300] if errors else ''
+
+
+def exit_stopped(message: str, signum: int) -> NoReturn:
+  """Ends a command that a signal passed on to its child stopped: `message`
+  on stderr, and exit status 128 + the signal's number, as a shell reports
+  a process a signal ended."""
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  sys.exit(128 + signum)
 
 
 def log_path(log_dir: str, name: str, shared: bool = True) -> str:

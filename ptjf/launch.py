@@ -474,11 +474,10 @@ def execute(steps: Sequence[Step]) -> None:
       wait_until_active(step, f'step {i}/{len(steps)}')
       continue
     done = child.run(step.argv, cwd=None)
-    if done.signals:  # exit 128 + its number, as a shell reports one
-      print(f'error: stopped by signal {done.signals[0]} during step '
-            f'{i}/{len(steps)} ({step.what}): {step.text}', file=sys.stderr,
-            flush=True)
-      sys.exit(128 + done.signals[0])
+    if done.signals:
+      child.exit_stopped(f'stopped by signal {done.signals[0]} during step '
+                         f'{i}/{len(steps)} ({step.what}): {step.text}',
+                         done.signals[0])
     if status := done.returncode:
       sys.exit(f'error: step {i}/{len(steps)} ({step.what}) failed with exit '
                f'status {status}: {step.failure or step.text}')

@@ -45,6 +45,7 @@ from absl import flags
 from ptjf import bindings
 from ptjf import chain
 from ptjf import check
+from ptjf import child
 from ptjf import lock
 from ptjf import preflight
 from ptjf import run_flags
@@ -64,9 +65,8 @@ def main(argv):
       chain.run_experiment(runs, os.path.join(call.workdir, 'logs'),
                            extra.gin_files, t5x_flags, held.trainer)
   except chain.PhaseFailed as e:
-    if e.signum:  # 128 + its number, as a shell reports a process it stopped
-      print(f'error: {e}', file=sys.stderr, flush=True)
-      sys.exit(128 + e.signum)
+    if e.signum:
+      child.exit_stopped(str(e), e.signum)
     sys.exit(f'{e.log_tail}\nerror: {e}' if e.log_tail else f'error: {e}')
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')

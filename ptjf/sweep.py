@@ -359,11 +359,11 @@ def run_all(commands: Sequence[Sequence[str]]) -> None:
     start = time.time()
     done = child.run([sys.executable, '-m', 'ptjf.cli', *args])
     elapsed = f'{time.time() - start:.0f} s'
-    if done.signals:  # exit 128 + its number, as a shell reports one
-      print(f'error: stopped by signal {done.signals[0]} during '
-            f'[{i}/{len(commands)}] after {elapsed}: {display(args)}; run '
-            'the same sweep again to resume.', file=sys.stderr, flush=True)
-      sys.exit(128 + done.signals[0])
+    if done.signals:
+      child.exit_stopped(f'stopped by signal {done.signals[0]} during '
+                         f'[{i}/{len(commands)}] after {elapsed}: '
+                         f'{display(args)}; run the same sweep again to resume.',
+                         done.signals[0])
     if done.returncode:
       print(f'error: [{i}/{len(commands)}] failed with exit status '
             f'{done.returncode} after {elapsed}: {display(args)}',
