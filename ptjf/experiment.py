@@ -215,6 +215,11 @@ def read_gin_text(path: str, what: str) -> str:
 GIN_SYNTAX = 'write NAME = VALUE with a Python literal or %MACRO'
 
 
+def not_gin(what: str, line: int, words: str) -> str:
+  """The refusal of a file (`what`) that gin could not read at `line`."""
+  return f'{what} line {line} is not gin: {words}; {GIN_SYNTAX}.'
+
+
 class _Values(gin_parser.ParserDelegate):
   """Reads references and macros as names: only the syntax is checked."""
 
@@ -260,8 +265,7 @@ def check_gin_file(path: str, what: str) -> None:
   try:
     _statements(read_gin_text(path, what))
   except _NotGin as e:
-    raise ValueError(f'{what} line {e.line} is not gin: {e.words}; '
-                     f'{GIN_SYNTAX}.') from None
+    raise ValueError(not_gin(what, e.line, e.words)) from None
 
 
 def check_binding(flag: str, binding: str) -> None:

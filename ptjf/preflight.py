@@ -62,8 +62,7 @@ def _parse(path: str, bindings: Sequence[str], gin_files: Sequence[str],
     file = file or path
     if file.startswith(recipe.REPO + os.sep):
       file = os.path.relpath(file, recipe.REPO)
-    raise recipe.PreflightError(f'{file} line {line} is not gin: {words}; '
-                                f'{experiment.GIN_SYNTAX}.') from e
+    raise recipe.PreflightError(experiment.not_gin(file, line, words)) from e
   except tokenize.TokenError as e:  # a bracket left open to a file's end
     raise recipe.PreflightError(
         f'{name}: a bracket is left open to the end of it or of a file it '
