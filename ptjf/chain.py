@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shlex
+import signal
 import threading
 import time
 from typing import Callable, Sequence
@@ -27,6 +28,14 @@ _SAVING = re.compile(r'Saving checkpoint at step (\d+)')
 _METRIC = re.compile(r'(?:^|, )(loss|learning_rate/current)='
                      r'([-+]?(?:nan|inf|[\d.]+(?:e[-+]?\d+)?))')
 _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
+# What t5x.train prints when another host of its run is gone: a collective
+# whose peer closed its connection (gloo, JAX's on CPU), or JAX's distributed
+# service, which declares a host dead after missing its heartbeats.
+_HOST_LOST = re.compile(r'(Gloo \w+ failed|Task \d+ heartbeat timeout|'
+                        r'distributed service detected fatal errors)')
+# t5x.train, once a host is lost, waits in JAX's shutdown barrier until the
+# heartbeats time out (100 s); it ignores SIGTERM then, so is killed.
+_LOST_KILL_S = 2
 
 
 class PhaseFailed(RuntimeError):
@@ -140,16 +149,23 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   log_path = child.log_path(log_dir, run.phase.arm)
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
   progress, stop = _Progress(run.steps), []
+  share = host.process_share(t5x_flags)
   with child.started(command, log_path) as process:
     trainer(process.pid)
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
-          run, initial, host.process_share(t5x_flags), process, stop)).start()
+          run, initial, share, process, stop)).start()
     for text in process.lines():
       progress.line(text)
       if progress.diverged and not stop:
         stop.append(_diverged(run, progress.diverged, log_path))
         process.stop()
+      elif share[1] > 1 and not stop and (lost := _HOST_LOST.search(text)):
+        stop.append(_host_lost(run, share, lost.group(1), log_path))
+        process.stop()
+        killer = threading.Timer(_LOST_KILL_S, process.kill)
+        killer.daemon = True
+        killer.start()
   progress.flush()
   if process.signals:
     raise PhaseFailed(f'stopped by signal {process.signals[0]} during '
@@ -159,8 +175,11 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
     raise PhaseFailed(stop[0])
   root = process.root_error
   if process.returncode:
+    killed = (f', killed by {signal.Signals(-process.returncode).name}'
+              if process.returncode < 0 else '')
     raise PhaseFailed(
-        f't5x.train failed in {run.phase.arm} (exit {process.returncode})'
+        f't5x.train failed in {run.phase.arm} (exit {process.returncode}'
+        f'{killed})'
         + (f' with {root}' if root else '') + f'; full log: {log_path}',
         (f"t5x.train's error: {root}\n" if root else '') + process.tail)
 
@@ -172,6 +191,17 @@ def _diverged(run: phase.PhaseRun, what: str, log_path: str) -> str:
           f'{settings.divergence_hint_of(run.model_dir)}, or check the data '
           f'and the initial checkpoint; a re-run resumes from {resume} (move '
           f'it aside if it diverged too). Full log: {log_path}')
+
+
+def _host_lost(run: phase.PhaseRun, share: tuple[int, int], what: str,
+               log_path: str) -> str:
+  found = checkpoint.steps(run.model_dir)
+  resume = (f'checkpoint_{found[-1]}, the last complete checkpoint, with its '
+            'optimizer state' if found else 'its start')
+  return (f'{run.phase.arm} lost a host: another of the run\'s '
+          f'{share[1]} hosts is gone (t5x.train: {what}), so host '
+          f'{share[0]} stopped its t5x.train too. Run the same command again '
+          f'on every host; they resume from {resume}. Full log: {log_path}')
 
 
 def _wait_until_done(run: phase.PhaseRun) -> None:

@@ -107,6 +107,11 @@ class Child:
     if self.running:
       self._process.terminate()
 
+  def kill(self) -> None:
+    """Kills the child (SIGKILL), which nothing can stop."""
+    if self.running:
+      self._process.kill()
+
   @property
   def returncode(self) -> Optional[int]:
     return self._process.returncode
