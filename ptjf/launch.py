@@ -1,4 +1,5 @@
-r"""ptjf launch: the gcloud commands that run an experiment on a Cloud TPU VM pod.
+r"""ptjf launch: the gcloud commands that run an experiment on a Cloud TPU VM pod,
+or the ssh commands that run it on multi-GPU hosts.
 
 Usage:
   ptjf launch EXPERIMENT --tpu=NAME --zone=ZONE --workdir=gs://BUCKET/DIR
@@ -9,6 +10,10 @@ Usage:
       [--gin_file=F]... [--pretrain_dir=gs://...] [--phase=all|first]
       [--tfds_data_dir=gs://...] [--t5x_flag=--FLAG]...
   ptjf launch EXPERIMENT --tpu=NAME --zone=ZONE [--project=P] --status
+  ptjf launch EXPERIMENT --gpu_hosts=HOST0,HOST1,... --workdir=DIR
+      [--coordinator_port=1234] [--checkout_dir=~/ptjf-t5x] [--execute]
+      [--gin='NAME = VALUE']... (and the other run flags above)
+  ptjf launch EXPERIMENT --gpu_hosts=HOST0,HOST1,... --status
 
 Before printing or running anything it makes the checks `ptjf check` makes
 without the data (REQUIRED macros bound, no binding a recipe does not define,
@@ -75,13 +80,26 @@ Example:
       --setup --repo_url=https://github.com/ME/ptjf-t5x.git \
       --workdir=gs://my-bucket/ptjf_mc4_xxl --tfds_data_dir=gs://my-bucket/tfds
 
-Multi-GPU hosts instead of a TPU pod: on each of the N hosts (I = 0 ... N-1,
-host 0 reachable as HOST0), with a --workdir every host sees (GCS, or a file
-system they all mount), run
+Multi-GPU hosts instead of a TPU pod: --gpu_hosts=HOST0,...,HOST{N-1}
+(each [USER@]HOST as ssh reaches it, every one given once; not with the
+TPU flags) prints, after the same checks with gin/meshes/gpu_host.gin
+added, one `ssh HOST_I '...'` per host, in order, that starts there, as on
+a TPU worker (detached, ~/ptjf-logs/EXPERIMENT.log, not while its earlier
+run lives), host I's own run:
 
-  ptjf run EXPERIMENT --workdir=gs://... --gin_file=gin/meshes/gpu_host.gin \
+  .venv/bin/ptjf run EXPERIMENT --workdir=DIR --gin_file=gin/meshes/gpu_host.gin \
       --t5x_flag=--multiprocess_gpu --t5x_flag=--coordinator_address=HOST0:1234 \
       --t5x_flag=--process_count=N --t5x_flag=--process_index=I
+
+HOST0 serves JAX's coordinator on --coordinator_port (1234, JAX's examples'
+port, by default), which every host must reach. --workdir (and
+--pretrain_dir) must be the same directory on every host: gs://, or an
+absolute path on a file system they all mount. Each host keeps its log and
+pid file under its own ~/ptjf-logs: hosts that share one home directory
+would mix them.
+--execute runs the ssh commands and stops at the first that fails (the hosts
+started before it wait for it until JAX's distributed start-up times out);
+--status prints one ssh per host.
 
 gin/meshes/gpu_host.gin replaces the recipe's TPU mesh: a model replica spans
 NUM_PARTITIONS GPUs of one host, 8 by default (mT5-XXL); add
@@ -104,6 +122,7 @@ from absl import flags
 from ptjf import bindings
 from ptjf import child
 from ptjf import experiment
+from ptjf import pod
 from ptjf import recipe
 from ptjf import run_flags
 from ptjf import tpu
@@ -140,8 +159,16 @@ _CHECKOUT_DIR = flags.DEFINE_string(
 _PYTHON = flags.DEFINE_string(
     'python', 'python3.11', 'Python (>= 3.11; also the Ubuntu package name) '
     'that --setup installs and makes the .venv with.')
+_GPU_HOSTS = flags.DEFINE_string(
+    'gpu_hosts', None, 'Multi-GPU hosts instead of a TPU pod: HOST0,HOST1,... '
+    '([USER@]HOST as ssh reaches each), one process of the run on each; HOST0 '
+    "also serves JAX's coordinator. Not with the TPU flags.")
+_COORDINATOR_PORT = flags.DEFINE_integer(
+    'coordinator_port', 1234, "TCP port of JAX's coordinator on the first of "
+    '--gpu_hosts; the other hosts must reach it.')
 _EXECUTE = flags.DEFINE_bool(
-    'execute', False, 'Run the gcloud commands instead of printing them.')
+    'execute', False, 'Run the gcloud (with --gpu_hosts, ssh) commands instead '
+    'of printing them.')
 _STATUS = flags.DEFINE_bool(
     'status', False, "Each worker's log tail and whether its ptjf run is alive, "
     'instead of launching.')
@@ -155,6 +182,10 @@ ZONE_FORM = re.compile(r'[a-z]+-[a-z]+[0-9]+-[a-z][a-z0-9]*')
 # GCP's form for a resource's name, which a TPU VM's is
 TPU_NAME_FORM = re.compile(r'[a-z]([-a-z0-9]{0,61}[a-z0-9])?')
 TPU_ZONES_PAGE = 'cloud.google.com/tpu/docs/regions-zones'
+# A host as ssh takes one, [USER@]HOST, where HOST is a name or an IPv4
+# address; nothing that ssh would read as an option or a shell would split.
+HOST_FORM = re.compile(r'([A-Za-z0-9_][-A-Za-z0-9_.]*@)?'
+                       r'[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?')
 # Bindings that set the mesh: the user's are checked, never replaced.
 _MESH_MACROS = ('MODEL_PARALLEL_SUBMESH', 'NUM_PARTITIONS')
 
@@ -337,6 +368,65 @@ def _require_gcs(flag: flags.FlagHolder) -> None:
                      'see the same checkpoints.')
 
 
+def _require_shared(flag: flags.FlagHolder,
+                    hosts: Optional[Sequence[str]]) -> None:
+  """On GPU hosts, a path each host reads as the same directory: a URL, or
+  an absolute path (of a file system they all mount); on GCS for a pod."""
+  if not hosts:
+    _require_gcs(flag)
+  elif flag.value and '://' not in flag.value and not flag.value.startswith('/'):
+    raise ValueError(f'--{flag.name}={flag.value} is not a path every host '
+                     'sees: give gs://BUCKET/DIR, or an absolute path on a file '
+                     'system all of --gpu_hosts mount.')
+
+
+def _address(host: str) -> str:
+  """The host's name or address, without ssh's USER@."""
+  return host.rpartition('@')[2]
+
+
+def hosts_from_flags() -> Optional[list[str]]:
+  """--gpu_hosts, each host checked, or None without it; raises ValueError
+  for a host ssh would not take, a host given twice, a bad port or a TPU
+  flag beside it."""
+  if _GPU_HOSTS.value is None:
+    if _COORDINATOR_PORT.present:
+      raise ValueError('--coordinator_port is the port of JAX\'s coordinator '
+                       'on the first of --gpu_hosts: give --gpu_hosts too.')
+    return None
+  tpu_flags = [f'--{"no" * (f.value is False)}{f.name}' for f in (
+      _TPU, _ZONE, _PROJECT, _ACCELERATOR_TYPE, _RUNTIME_VERSION, _QUEUED,
+      _SPOT, _RESERVED, _SETUP, _REPO_URL, _PYTHON) if f.present]
+  if tpu_flags:
+    raise ValueError(f'--gpu_hosts and {tpu_flags[0]} are two places to run '
+                     '(GPU hosts over ssh, a Cloud TPU VM over gcloud): give '
+                     'one.')
+  given = f'--gpu_hosts={_GPU_HOSTS.value!r}'
+  hosts = _GPU_HOSTS.value.split(',')
+  if hosts == ['']:
+    raise ValueError(f'{given} names no host: give HOST0,HOST1,... as ssh '
+                     'reaches them, e.g. --gpu_hosts=gpu-0,gpu-1.')
+  seen = {}
+  for i, host in enumerate(hosts):
+    if not HOST_FORM.fullmatch(host):
+      what = 'empty' if not host else f'{host!r}, not a host'
+      raise ValueError(f'{given}: host {i} is {what}: give each as [USER@]HOST '
+                       '(letters, digits, dots, hyphens, underscores), '
+                       'separated by commas alone, e.g. gpu-0,me@10.0.0.2.')
+    address = _address(host).lower()
+    if address in seen:
+      raise ValueError(f'{given}: hosts {seen[address]} and {i} are both '
+                       f'{_address(host)}: each host runs one process of the '
+                       'run, its log and pid file in its ~/ptjf-logs: give '
+                       'each host once.')
+    seen[address] = i
+  port = _COORDINATOR_PORT.value
+  if not 1 <= port <= 65535:
+    raise ValueError(f'--coordinator_port={port} is not a TCP port: give 1 to '
+                     '65535, one free on the first host (default 1234).')
+  return hosts
+
+
 def slice_from_flags() -> Optional[tpu.Slice]:
   """The slice to create, None without --accelerator_type; raises
   ValueError for an unknown one or creation flags without it."""
@@ -368,11 +458,13 @@ def check_where() -> None:
 
 
 def check_flags(name: str, phases: Sequence[experiment.Phase],
-                pass_through: experiment.PassThrough) -> None:
-  check_where()
-  _require_gcs(run_flags.WORKDIR)
+                pass_through: experiment.PassThrough,
+                hosts: Optional[Sequence[str]]) -> None:
+  if not hosts:
+    check_where()
+  _require_shared(run_flags.WORKDIR, hosts)
   if run_flags.PRETRAIN_DIR.value:
-    _require_gcs(run_flags.PRETRAIN_DIR)
+    _require_shared(run_flags.PRETRAIN_DIR, hosts)
   experiment.check_flags(name, phases, pass_through.bindings,
                          run_flags.PRETRAIN_DIR.value, run_flags.PHASE.value)
   if _SETUP.value != bool(_REPO_URL.value):
@@ -465,6 +557,31 @@ def plan(name: str, call: experiment.Invocation,
   return steps
 
 
+def host_steps(name: str, call: experiment.Invocation,
+               pass_through: experiment.PassThrough,
+               hosts: Sequence[str]) -> list[Step]:
+  """One ssh per GPU host, in order, each starting its own `ptjf run`: the
+  same run with its index among the hosts and the first as coordinator."""
+  coordinator = f'{_address(hosts[0])}:{_COORDINATOR_PORT.value}'
+  run_args = call.args(name, pass_through)[2:]  # worker_args puts run NAME
+  log, _ = _files(name)
+  steps = []
+  for i, host in enumerate(hosts):
+    role = f", JAX's coordinator at {coordinator}" if i == 0 else ''
+    started = ('; the hosts before it started and wait for it until JAX\'s '
+               'distributed start-up times out: --status shows them, launch '
+               'again once they have ended' if i else '')
+    steps.append(Step(
+        f'Train on host {i} of {len(hosts)}, {host}{role}: its ptjf run, '
+        f'detached, its output in {log}; run them all again to resume, and see '
+        'them with --status',
+        ['ssh', host, train_command(name, _CHECKOUT_DIR.value, pod.worker_args(
+            name, run_args, coordinator, len(hosts), i))],
+        failure=f'host {i} ({host}) did not start its ptjf run (ssh or the '
+        f'host says why above){started}.'))
+  return steps
+
+
 def execute(steps: Sequence[Step]) -> None:
   """Runs the steps in order; exits at the first failure, or when SIGTERM or
   SIGINT stops the running step."""
@@ -508,21 +625,18 @@ def wait_until_active(step: Step, which: str) -> None:
 
 def main(argv: Sequence[str]) -> None:
   try:
-    if _EXECUTE.value and not shutil.which('gcloud'):
+    hosts = hosts_from_flags()
+    if _EXECUTE.value and hosts and not shutil.which('ssh'):
+      raise ValueError('ssh is not on PATH: install an ssh client (OpenSSH) '
+                       'or run without --execute.')
+    if _EXECUTE.value and not hosts and not shutil.which('gcloud'):
       raise ValueError('gcloud is not on PATH: install the Google Cloud CLI '
                        '(cloud.google.com/sdk) or run without --execute.')
     name = experiment.from_argv(argv)
     if _STATUS.value:
-      check_where()
-      if _ACCELERATOR_TYPE.value or _SETUP.value:
-        raise ValueError('--status looks at a launched run: not with '
-                         '--accelerator_type or --setup.')
-      steps = [Step(f'Every worker: the end of its log and whether its ptjf '
-                    f'run {log_name(name)} is alive', on_every_worker(
-                        _TPU.value, _ZONE.value, _PROJECT.value,
-                        status_command(name)))]
+      steps = status_steps(name, hosts)
     else:
-      steps = launch_steps(name)
+      steps = launch_steps(name, hosts)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
   if _EXECUTE.value:
@@ -532,16 +646,39 @@ def main(argv: Sequence[str]) -> None:
     print(f'# {i}/{len(steps)} {step.what}:\n{step.text}')
 
 
-def launch_steps(name: str) -> list[Step]:
-  """Checks everything it can before anything is created; the steps."""
+def status_steps(name: str, hosts: Optional[Sequence[str]]) -> list[Step]:
+  """One ssh to every worker of the pod, or one to each GPU host."""
+  what = f'the end of its log and whether its ptjf run {log_name(name)} is alive'
+  if hosts:
+    return [Step(f'Host {i} of {len(hosts)}, {host}: {what}',
+                 ['ssh', host, status_command(name)])
+            for i, host in enumerate(hosts)]
+  check_where()
+  if _ACCELERATOR_TYPE.value or _SETUP.value:
+    raise ValueError('--status looks at a launched run: not with '
+                     '--accelerator_type or --setup.')
+  return [Step(f'Every worker: {what}', on_every_worker(
+      _TPU.value, _ZONE.value, _PROJECT.value, status_command(name)))]
+
+
+def launch_steps(name: str, hosts: Optional[Sequence[str]]) -> list[Step]:
+  """Checks everything it can before anything is created or started; the
+  steps."""
   phases = experiment.phases(name)
   argument = experiment_argument(name)  # the workers' checkout must have it
   local = bindings.pass_through_from_flags()
+  own = checked = local.gin_files
+  if hosts:  # every host's worker_args adds the mesh after the user's files
+    mesh = bindings.gin_file(pod.MESH)
+    own = [f for f in own if f != mesh]
+    checked = [*own, mesh]
   pass_through = dataclasses.replace(local, gin_files=[
-      in_checkout(f) if os.path.isfile(f) else f for f in local.gin_files])
-  check_flags(name, phases, pass_through)
+      in_checkout(f) if os.path.isfile(f) else f for f in own])
+  check_flags(name, phases, pass_through, hosts)
   where = slice_from_flags()
   call = run_flags.invocation_from_flags()
+  if hosts:
+    _refuse_host_flags(call)
   running = call.phase_indices(phases)
   experiment.check_required(name, phases, running, pass_through.bindings,
                             pass_through.gin_files)
@@ -550,7 +687,7 @@ def launch_steps(name: str) -> list[Step]:
   # As `ptjf check` does, short of the data and the directories, which only
   # the workers see: --pretrain_dir is checked there.
   runs = preflight.prepare(name, '<workdir>', phase=call.phase,
-                           gin_files=local.gin_files,
+                           gin_files=checked,
                            tfds_data_dir=local.tfds_data_dir, check_data=False,
                            **local.bindings)
   notes = []
@@ -562,7 +699,20 @@ def launch_steps(name: str) -> list[Step]:
         pass_through, bindings=pass_through.bindings + added)
   for note in notes:
     print(f'# {note}', flush=True)
+  if hosts:
+    return host_steps(argument, call, pass_through, hosts)
   return plan(argument, call, pass_through, where)
+
+
+def _refuse_host_flags(call: experiment.Invocation) -> None:
+  """With --gpu_hosts, the flags that place a process in the run are each
+  host's own, given by launch."""
+  own = {f.lstrip('-').split('=')[0] for f in pod.host_flags('', 1, 0)}
+  for flag in call.t5x_flags:
+    if flag.lstrip('-').split('=')[0] in own:
+      raise ValueError(f'--t5x_flag={flag}: ptjf launch --gpu_hosts gives '
+                       'every host ' + ', '.join(f'--{n}' for n in sorted(own))
+                       + ' itself: leave it out.')
 
 
 if __name__ == '__main__':

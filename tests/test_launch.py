@@ -1,15 +1,19 @@
-"""ptjf launch: the gcloud commands, their quoting, and what it refuses.
+"""ptjf launch: the gcloud and ssh commands, their quoting, and what it
+refuses.
 
-The printed commands run against a fake `gcloud` that records its arguments,
-and each is held against the flags gcloud documents for it. Launches that
-print need T5X (the recipe's checks), and with --accelerator_type libtpu
-(the slice's mesh): those tests skip without them. The worker's commands
-run here in bash, with a fake trainer in a fake checkout.
+The printed commands run against a fake `gcloud` (or `ssh`) that records its
+arguments, and each gcloud call is held against the flags gcloud documents
+for it. Launches that print need T5X (the recipe's checks), and with
+--accelerator_type libtpu (the slice's mesh): those tests skip without them.
+The worker's commands run here in bash, with a fake trainer in a fake
+checkout; the GPU hosts' printed commands train for real, as two local hosts
+of 2 CPU devices each.
 """
 
 import collections
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -19,6 +23,7 @@ import time
 import pytest
 
 from ptjf import launch
+from ptjf import pod
 from ptjf import recipe
 from ptjf import tpu
 
@@ -63,10 +68,16 @@ def worker_command(argv):
   return command
 
 
-def trainer_argv(argv):
-  """The `ptjf run` the train step starts, split as the worker's shell would."""
-  words = shlex.split(worker_command(argv))
+def started_argv(command):
+  """The `ptjf run` a worker's train command starts, split as its shell
+  would."""
+  words = shlex.split(command)
   return words[words.index('nohup') + 1:words.index('>>')]
+
+
+def trainer_argv(argv):
+  """The `ptjf run` the train step starts on every worker."""
+  return started_argv(worker_command(argv))
 
 
 def one_line_error(result):
@@ -80,12 +91,12 @@ def one_line_error(result):
   return lines[-1]
 
 
-def fake_gcloud(directory, state='ACTIVE', fail_on=None):
-  """A `gcloud` that records its arguments, one JSON list per call, answers
-  a queued resource's describe with `state`, and fails on `fail_on` (exit
-  status 3, a line of its words on stderr)."""
+def fake_gcloud(directory, state='ACTIVE', fail_on=None, name='gcloud'):
+  """A `gcloud` (or, by `name`, `ssh`) that records its arguments, one JSON
+  list per call, answers a queued resource's describe with `state`, and
+  fails on `fail_on` (exit status 3, a line of its words on stderr)."""
   log = directory / 'calls.jsonl'
-  script = directory / 'gcloud'
+  script = directory / name
   script.write_text(
       f'#!{sys.executable}\nimport json, sys\n'
       f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")\n'
@@ -553,5 +564,212 @@ def test_help_explains_pods_preemption_queues_and_gpus(ptjf):
   for phrase in ('Every worker of the pod runs the same', 'GCS', 'preemption',
                  'v5litepod-N', 'queued resources', 'v2-alpha-tpuv5-lite',
                  'detached', '--status', '--t5x_flag=--multiprocess_gpu',
-                 'gin/meshes/gpu_host.gin', '--tpu:', '--[no]spot:', '--gin:'):
+                 'gin/meshes/gpu_host.gin', '--tpu:', '--[no]spot:', '--gin:',
+                 '--gpu_hosts:', '--coordinator_port:'):
     assert phrase in help_text, phrase
+
+
+GPU_HOSTS = ['--gpu_hosts=gpu-0,me@gpu-1,10.0.0.3', '--workdir=/shared/w']
+
+
+def ssh_lines(result):
+  """Each printed ssh as (host, the command it runs there)."""
+  lines = [shlex.split(line) for line in printed(result)]
+  assert all(len(words) == 3 and words[0] == 'ssh' for words in lines), lines
+  return [(host, command) for _, host, command in lines]
+
+
+@pytest.mark.needs_t5x
+def test_gpu_hosts_get_one_ssh_each_that_parses_back_to_its_own_run(
+    tmp_path, ptjf):
+  inside = os.path.join(recipe.RECIPES_DIR, 'ptjf_wmt_ro_fr_3layer.gin')
+  flags = [inside, *GPU_HOSTS, *WMT_BINDINGS, '--coordinator_port=4321',
+           '--gin=NUM_PARTITIONS = 1', '--checkout_dir=~/my runs',
+           '--gin_file=gin/meshes/gpu_host.gin']  # given once, not twice
+  result = ptjf('launch', *flags)
+  assert [line for line in result.stdout.splitlines() if line.startswith('#')] == [
+      f'# {i + 1}/3 Train on host {i} of 3, {host}{role}: its ptjf run, '
+      'detached, its output in ~/ptjf-logs/ptjf_wmt_ro_fr_3layer.log; run them '
+      'all again to resume, and see them with --status:'
+      for i, (host, role) in enumerate([
+          ('gpu-0', ", JAX's coordinator at gpu-0:4321"), ('me@gpu-1', ''),
+          ('10.0.0.3', '')])]
+  hosts = ssh_lines(result)
+  assert [host for host, _ in hosts] == ['gpu-0', 'me@gpu-1', '10.0.0.3']
+  for i, (_, command) in enumerate(hosts):
+    assert command.startswith(("cd ~/'my runs' ||", 'cd ~/"my runs" ||'))
+    assert '>> ~/ptjf-logs/ptjf_wmt_ro_fr_3layer.log' in command
+    assert started_argv(command) == [
+        '.venv/bin/ptjf', 'run', 'recipes/ptjf_wmt_ro_fr_3layer.gin',
+        '--workdir=/shared/w', WMT_BINDINGS[0], '--gin=NUM_PARTITIONS = 1',
+        *WMT_BINDINGS[1:],
+        '--gin_file=gin/meshes/gpu_host.gin', '--t5x_flag=--multiprocess_gpu',
+        '--t5x_flag=--coordinator_address=gpu-0:4321',
+        '--t5x_flag=--process_count=3', f'--t5x_flag=--process_index={i}']
+  # --execute runs the same commands with ssh, host after host
+  log = fake_gcloud(tmp_path, name='ssh')
+  executed = ptjf('launch', *flags, '--execute',
+                  env={'PATH': path_with(tmp_path)})
+  assert executed.returncode == 0, executed.stderr
+  assert recorded(log) == [list(host) for host in hosts]
+  assert '[3/3] Train on host 2 of 3, 10.0.0.3' in executed.stdout
+  # a host that does not start stops the launch there, and says what now
+  log.unlink()
+  fake_gcloud(tmp_path, name='ssh', fail_on='me@gpu-1')
+  failed = ptjf('launch', *flags, '--execute',
+                env={'PATH': path_with(tmp_path)})
+  assert [call[0] for call in recorded(log)] == ['gpu-0', 'me@gpu-1']
+  assert failed.returncode == 1 and 'Traceback' not in failed.stderr
+  error = failed.stderr.strip().splitlines()[-1]
+  assert error.startswith('error: step 2/3 (Train on host 1 of 3, me@gpu-1: ')
+  assert error.endswith(
+      'failed with exit status 3: host 1 (me@gpu-1) did not start its ptjf run '
+      '(ssh or the host says why above); the hosts before it started and wait '
+      "for it until JAX's distributed start-up times out: --status shows them, "
+      'launch again once they have ended.')
+
+
+def test_gpu_hosts_status_is_one_ssh_per_host(ptjf):
+  result = ptjf('launch', 'ptjf_mc4_xxl', '--gpu_hosts=gpu-0,gpu-1', '--status')
+  assert result.stdout.splitlines()[0] == (
+      '# 1/2 Host 0 of 2, gpu-0: the end of its log and whether its ptjf run '
+      'ptjf_mc4_xxl is alive:')
+  assert ssh_lines(result) == [(host, launch.status_command('ptjf_mc4_xxl'))
+                               for host in ('gpu-0', 'gpu-1')]
+
+
+TPU_FLAG_ERROR = ('error: --gpu_hosts and {} are two places to run (GPU hosts '
+                  'over ssh, a Cloud TPU VM over gcloud): give one.')
+HOST_FORM_ERROR = (
+    "error: --gpu_hosts={!r}: host {} is {}: give each as [USER@]HOST (letters, "
+    'digits, dots, hyphens, underscores), separated by commas alone, e.g. '
+    'gpu-0,me@10.0.0.2.')
+
+
+@pytest.mark.parametrize('flags, error', [
+    (['--gpu_hosts='], "error: --gpu_hosts='' names no host: give HOST0,HOST1,"
+     '... as ssh reaches them, e.g. --gpu_hosts=gpu-0,gpu-1.'),
+    (['--gpu_hosts=a,,b'], HOST_FORM_ERROR.format('a,,b', 1, 'empty')),
+    (['--gpu_hosts=a,'], HOST_FORM_ERROR.format('a,', 1, 'empty')),
+    (['--gpu_hosts=a, b'], HOST_FORM_ERROR.format('a, b', 1, "' b', not a host")),
+    (['--gpu_hosts=gpu 0'], HOST_FORM_ERROR.format('gpu 0', 0,
+                                                    "'gpu 0', not a host")),
+    (['--gpu_hosts=-oProxyCommand=x'], HOST_FORM_ERROR.format(
+        '-oProxyCommand=x', 0, "'-oProxyCommand=x', not a host")),
+    (['--gpu_hosts=a;rm -rf ~'], HOST_FORM_ERROR.format(
+        'a;rm -rf ~', 0, "'a;rm -rf ~', not a host")),
+    (['--gpu_hosts=gpu-0:22'], HOST_FORM_ERROR.format(
+        'gpu-0:22', 0, "'gpu-0:22', not a host")),
+    (['--gpu_hosts=gpu-0,gpu-1,GPU-0'], "error: --gpu_hosts='gpu-0,gpu-1,GPU-0'"
+     ': hosts 0 and 2 are both GPU-0: each host runs one process of the run, '
+     'its log and pid file in its ~/ptjf-logs: give each host once.'),
+    (['--gpu_hosts=me@gpu-0,you@gpu-0'], "error: --gpu_hosts='me@gpu-0,you@"
+     "gpu-0': hosts 0 and 1 are both gpu-0: each host runs one process of the "
+     'run, its log and pid file in its ~/ptjf-logs: give each host once.'),
+    (['--gpu_hosts=a,b', '--coordinator_port=0'], 'error: --coordinator_port=0 '
+     'is not a TCP port: give 1 to 65535, one free on the first host (default '
+     '1234).'),
+    (['--gpu_hosts=a,b', '--coordinator_port=65536'], 'error: '
+     '--coordinator_port=65536 is not a TCP port: give 1 to 65535, one free on '
+     'the first host (default 1234).'),
+    (['--tpu=t', ZONE, '--coordinator_port=1234'], "error: --coordinator_port "
+     "is the port of JAX's coordinator on the first of --gpu_hosts: give "
+     '--gpu_hosts too.'),
+    (['--gpu_hosts=a,b', '--tpu=t'], TPU_FLAG_ERROR.format('--tpu')),
+    (['--gpu_hosts=a,b', ZONE], TPU_FLAG_ERROR.format('--zone')),
+    (['--gpu_hosts=a,b', '--accelerator_type=v4-8'],
+     TPU_FLAG_ERROR.format('--accelerator_type')),
+    (['--gpu_hosts=a,b', '--setup'], TPU_FLAG_ERROR.format('--setup')),
+    (['--gpu_hosts=a,b', '--noqueued'], TPU_FLAG_ERROR.format('--noqueued')),
+    (['--gpu_hosts=a,b', '--workdir=runs/x'], 'error: --workdir=runs/x is not a '
+     'path every host sees: give gs://BUCKET/DIR, or an absolute path on a file '
+     'system all of --gpu_hosts mount.'),
+    (['--gpu_hosts=a,b', '--workdir=/w', '--pretrain_dir=~/p'], 'error: '
+     '--pretrain_dir=~/p is not a path every host sees: give gs://BUCKET/DIR, '
+     'or an absolute path on a file system all of --gpu_hosts mount.'),
+    (['--gpu_hosts=a,b', '--workdir=/w', '--t5x_flag=--process_index=1'],
+     'error: --t5x_flag=--process_index=1: ptjf launch --gpu_hosts gives every '
+     'host --coordinator_address, --multiprocess_gpu, --process_count, '
+     '--process_index itself: leave it out.'),
+])
+def test_bad_gpu_hosts_flags_are_refused_before_anything_runs(
+    flags, error, tmp_path, ptjf):
+  log = fake_gcloud(tmp_path, name='ssh')
+  result = ptjf('launch', 'ptjf_mc4_xxl', *flags, '--execute',
+                env={'PATH': path_with(tmp_path)})
+  assert one_line_error(result) == error
+  assert recorded(log) == []
+
+
+def test_gpu_hosts_execute_without_ssh_runs_nothing(tmp_path, ptjf):
+  error = one_line_error(ptjf('launch', 'ptjf_mc4_xxl', *GPU_HOSTS, '--execute',
+                              env={'PATH': str(tmp_path)}))
+  assert error == ('error: ssh is not on PATH: install an ssh client (OpenSSH) '
+                   'or run without --execute.')
+
+
+def fake_checkout(directory):
+  """A checkout as the hosts have it: the repository's gin files and recipes,
+  and a .venv/bin/ptjf that runs this repository's ptjf with this Python."""
+  for name in ('gin', 'recipes'):
+    (directory / name).symlink_to(os.path.join(recipe.REPO, name))
+  (directory / '.venv' / 'bin').mkdir(parents=True)
+  script = directory / '.venv' / 'bin' / 'ptjf'
+  script.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(recipe.REPO)} exec '
+                    f'{shlex.quote(sys.executable)} -m ptjf "$@"\n')
+  script.chmod(0o755)
+
+
+def _wait_ended(pid_files, seconds):
+  """Whether every process the pid files name has ended within `seconds`
+  (they are not this process's children: their shell has exited)."""
+  pids = [int(f.read_text()) for f in pid_files]
+  deadline = time.monotonic() + seconds
+  while time.monotonic() < deadline:
+    if not any(_lives(pid) for pid in pids):
+      return True
+    time.sleep(1)
+  for pid in pids:  # each leads its session and group (setsid)
+    if _lives(pid):
+      os.killpg(pid, signal.SIGKILL)
+  return False
+
+
+def _lives(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as stat:
+      return stat.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.needs_t5x
+def test_the_printed_host_commands_train_as_one_run_of_two_hosts(
+    tmp_path, ptjf):
+  """Each printed ssh's command run here in bash as one host of 2 CPU
+  devices with a home of its own: together, one run with a model axis."""
+  checkout, workdir = tmp_path / 'checkout', tmp_path / 'work'
+  checkout.mkdir()
+  fake_checkout(checkout)
+  result = ptjf('launch', 'pretrain_synth_mc4_tiny',
+                '--gpu_hosts=localhost,127.0.0.1',
+                f'--coordinator_port={pod.free_port()}', f'--workdir={workdir}',
+                f'--checkout_dir={checkout}', '--gin=TRAIN_STEPS = 10',
+                '--gin=WARMUP_STEPS = 5', '--gin=NUM_PARTITIONS = 2',
+                '--gin=utils.SaveCheckpointConfig.period = 10')
+  homes = [tmp_path / f'home{i}' for i in range(2)]
+  logs = [home / 'ptjf-logs' / 'pretrain_synth_mc4_tiny.log' for home in homes]
+  for home, (_, command) in zip(homes, ssh_lines(result)):
+    started = subprocess.run(['bash', '-c', command], capture_output=True,
+                             text=True, check=False, timeout=60,
+                             env={**pod.host_env(2), 'HOME': str(home)})
+    assert started.returncode == 0, started.stderr
+  assert _wait_ended([log.with_suffix('.pid') for log in logs], 240), (
+      'the hosts did not end in 240 s:\n' + logs[0].read_text()[-3000:])
+  final = workdir / 'pretrain' / 'checkpoint_10'
+  for i, log in enumerate(logs):  # each host ran its own t5x.train to the end
+    output = log.read_text()
+    assert re.fullmatch(rf'\s*done in [0-9:]+: {re.escape(str(final))}',
+                        output.splitlines()[-1]), output[-3000:]
+    assert [f'--process_index={i}'] == re.findall(r'--process_index=\d', output)
+  assert final.is_dir()
