@@ -33,8 +33,14 @@ _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
 # service, which declares a host dead after missing its heartbeats.
 _HOST_LOST = re.compile(r'(Gloo \w+ failed|Task \d+ heartbeat timeout|'
                         r'distributed service detected fatal errors)')
-# t5x.train, once a host is lost, waits in JAX's shutdown barrier until the
-# heartbeats time out (100 s); it ignores SIGTERM then, so is killed.
+# Where the host that found non-finite restored parameters says so, in the
+# fine-tune's run directory, for the hosts whose share was finite.
+NONFINITE_NOTE = 'ptjf_nonfinite_restore.txt'
+# JAX's preemption service, on in every multi-host run, takes SIGTERM for a
+# sync point that t5x.train never asks about: off, SIGTERM stops the trainer.
+_TRAINER_ENV = {'JAX_ENABLE_PREEMPTION_SERVICE': 'false'}
+# t5x.train, once a host is lost, would wait in JAX's shutdown barrier until
+# the heartbeats time out (100 s): it is stopped, and killed if still there.
 _LOST_KILL_S = 2
 
 
@@ -124,6 +130,10 @@ def _check_restored(run: phase.PhaseRun, initial: str,
                 f'({found}, in {first}); t5x.train was stopped before training '
                 f'on them. Re-train or restore that checkpoint, and move '
                 f'{run.model_dir} aside before running again.')
+    if share[1] > 1:  # the other hosts lose this one, and read why
+      with tf.io.gfile.GFile(os.path.join(run.model_dir, NONFINITE_NOTE),
+                             'w') as note:
+        note.write(stop[0])
     process.stop()
 
 
@@ -150,7 +160,8 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
   print(f'    {shlex.join(command)}\n    log: {log_path}', flush=True)
   progress, stop = _Progress(run.steps), []
   share = host.process_share(t5x_flags)
-  with child.started(command, log_path) as process:
+  with child.started(command, log_path,
+                     env={**os.environ, **_TRAINER_ENV}) as process:
     trainer(process.pid)
     if initial:
       threading.Thread(target=_check_restored, daemon=True, args=(
@@ -161,7 +172,8 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
         stop.append(_diverged(run, progress.diverged, log_path))
         process.stop()
       elif share[1] > 1 and not stop and (lost := _HOST_LOST.search(text)):
-        stop.append(_host_lost(run, share, lost.group(1), log_path))
+        stop.append(_noted(run) or _host_lost(run, share, lost.group(1),
+                                              log_path))
         process.stop()
         killer = threading.Timer(_LOST_KILL_S, process.kill)
         killer.daemon = True
@@ -191,6 +203,16 @@ def _diverged(run: phase.PhaseRun, what: str, log_path: str) -> str:
           f'{settings.divergence_hint_of(run.model_dir)}, or check the data '
           f'and the initial checkpoint; a re-run resumes from {resume} (move '
           f'it aside if it diverged too). Full log: {log_path}')
+
+
+def _noted(run: phase.PhaseRun) -> str:
+  """Why another host of the run stopped, where it wrote that down."""
+  note = os.path.join(run.model_dir, NONFINITE_NOTE)
+  try:
+    with tf.io.gfile.GFile(note) as f:
+      return f.read()
+  except tf.errors.NotFoundError:
+    return ''
 
 
 def _host_lost(run: phase.PhaseRun, share: tuple[int, int], what: str,
