@@ -7,6 +7,8 @@
 #   ones make test skips (CI runs both targets).
 # make demo: the embedded default, the tiny PTJF chain with T5X on CPU; installs
 #   T5X into .venv first (make install-t5x) unless it already imports there.
+#   make demo-pod: the same chain as a pod rehearsed here, 2 local hosts of 2
+#   CPU devices each (python -m ptjf.demo --hosts=N for N hosts).
 # make bench: the benchmarks (the input pipelines' alone need no T5X:
 #   make bench-input). make bench-tpu: the XXL recipe against T5X's stock
 #   umT5-XXL, compiled for a v4-256 (needs the tpu extra; 30 to 50 min on 2 cores).
@@ -18,7 +20,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: test test-t5x test-needs-t5x demo bench bench-input bench-tpu reproduce install install-t5x
+.PHONY: test test-t5x test-needs-t5x demo demo-pod bench bench-input bench-tpu reproduce install install-t5x
 
 install: $(VENV)/.installed
 
@@ -55,6 +57,9 @@ $(VENV)/.installed-t5x: $(VENV)/.installed requirements-t5x.txt
 
 demo: install-t5x
 	$(PY) -m ptjf.demo
+
+demo-pod: install-t5x
+	$(PY) -m ptjf.demo --hosts=2
 
 bench-input: install
 	$(PY) -m benchmarks.input_pipeline
