@@ -95,9 +95,16 @@ def _name(key_path) -> str:
 
 
 def read(checkpoint: str) -> dict[str, Any]:
-  """{'target': parameters, 'state': {'step', 'param_states'}} as numpy arrays."""
+  """{'target': parameters, 'state': {'step', 'param_states'}} as numpy
+  arrays, whatever mesh of devices and hosts wrote them."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  return ocp.PyTreeCheckpointer().restore(os.path.join(checkpoint, 'state'))
+  state = os.path.join(checkpoint, 'state')
+  reader = ocp.PyTreeCheckpointer()
+  as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                          reader.metadata(state).item_metadata.tree)
+  return reader.restore(state, restore_args=as_numpy)
 
 
 # --- Whether T5X can restore a checkpoint, read from its own metadata --------
