@@ -31,7 +31,7 @@ _COMPLETION_WAIT_S = 120  # other hosts of a pod may see the commit late
 # What t5x.train prints when another host of its run is gone: a collective
 # whose peer closed its connection (gloo, JAX's on CPU), or JAX's distributed
 # service, which declares a host dead after missing its heartbeats.
-_HOST_LOST = re.compile(r'(Gloo \w+ failed|Task \d+ heartbeat timeout|'
+_HOST_LOST = re.compile(r'(Gloo [\w-]+ failed|Task \d+ heartbeat timeout|'
                         r'distributed service detected fatal errors)')
 # Where the host that found non-finite restored parameters says so, in the
 # fine-tune's run directory, for the hosts whose share was finite.
