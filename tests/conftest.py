@@ -316,6 +316,38 @@ def snapshot():
   return take_snapshot
 
 
+def poison_parameter(path, name: str = '') -> str:
+  """Writes NaN over half of parameter `name` of checkpoint `path` (its
+  largest by default), through Orbax's own tensorstore spec: what a run that
+  diverged between two logged losses saves. (Garbling the files' bytes is no
+  sure way: Orbax compresses them, and a garbled block may still decode to
+  finite values.) Returns the parameter's name as ptjf prints it."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  import tensorstore as ts  # pylint: disable=g-import-not-at-top
+  from etils import epath  # pylint: disable=g-import-not-at-top
+  from ptjf import checkpoint  # pylint: disable=g-import-not-at-top
+  state = epath.Path(os.path.join(path, 'state'))
+  ocdbt = ocp.type_handlers.is_ocdbt_checkpoint(state)
+  params = [a for a in checkpoint._arrays(path)  # pylint: disable=protected-access
+            if a.name.startswith('target.')]
+  chosen = (next(a for a in params if a.name == name) if name else
+            max(params, key=lambda a: np.prod(a.shape)))
+  store = ts.open(ocp.type_handlers.get_json_tspec_read(
+      ocp.type_handlers.ParamInfo(name=chosen.name, parent_dir=state,
+                                  is_ocdbt_checkpoint=ocdbt), ocdbt),
+                  context=ocp.type_handlers.get_ts_context(use_ocdbt=ocdbt),
+                  read=True, write=True).result()
+  store[:store.shape[0] // 2 or 1] = np.nan
+  return chosen.name.removeprefix('target.').replace('.', '/')
+
+
+@pytest.fixture(scope='session')
+def poison():
+  """poison_parameter: `poison(checkpoint_dir)` or `poison(dir, 'target.x')`."""
+  return poison_parameter
+
+
 def write_scalar_events(directory, tags: dict[str, dict[int, float]]) -> None:
   """One TF event file under `directory`: {tag: {step: value}}, as
   tf.summary.scalar writes it, without needing TensorBoard installed."""

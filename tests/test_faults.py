@@ -48,33 +48,9 @@ def copy(pretrained, workdir, steps=(0, 20, 40)):
   return os.path.join(workdir, 'pretrain')
 
 
-def poison(path):
-  """Writes NaN over half of the checkpoint's largest parameter, through
-  Orbax's own tensorstore spec: what a run that diverged between two logged
-  losses saves. (Garbling the files' bytes is no sure way: Orbax compresses
-  them, and a garbled block may still decode to finite values.) Returns the
-  parameter's name as ptjf prints it."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  import tensorstore as ts  # pylint: disable=g-import-not-at-top
-  from etils import epath  # pylint: disable=g-import-not-at-top
-  state = epath.Path(os.path.join(path, 'state'))
-  ocdbt = ocp.type_handlers.is_ocdbt_checkpoint(state)
-  largest = max((a for a in checkpoint._arrays(path)  # pylint: disable=protected-access
-                 if a.name.startswith('target.')),
-                key=lambda a: np.prod(a.shape))
-  store = ts.open(ocp.type_handlers.get_json_tspec_read(
-      ocp.type_handlers.ParamInfo(name=largest.name, parent_dir=state,
-                                  is_ocdbt_checkpoint=ocdbt), ocdbt),
-                  context=ocp.type_handlers.get_ts_context(use_ocdbt=ocdbt),
-                  read=True, write=True).result()
-  store[:store.shape[0] // 2 or 1] = np.nan
-  return largest.name.removeprefix('target.').replace('.', '/')
-
-
 @pytest.mark.needs_t5x
 def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
-    pretrained, tmp_path, ptjf):
+    pretrained, tmp_path, ptjf, poison):
   workdir = str(tmp_path)
   poisoned = poison(checkpoint.path(copy(pretrained, workdir), 40))
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *CHAIN)
@@ -93,7 +69,7 @@ def test_nonfinite_initial_checkpoint_stops_the_finetune_before_training(
 
 @pytest.mark.needs_t5x
 def test_divergence_stops_the_phase_at_its_first_logged_step(pretrained, tmp_path,
-                                                            ptjf):
+                                                            ptjf, poison):
   workdir = str(tmp_path)
   poison(checkpoint.path(copy(pretrained, workdir, (0, 20)), 20))
   result = ptjf('run', 'pretrain_synth_mc4_tiny', f'--workdir={workdir}',
