@@ -9,7 +9,7 @@ Commands:
   compile each phase's train step compiled for a Cloud TPU slice: memory, FLOPs
   data    which data each phase reads, how to get it; --check=DIR checks mC4's shards
   sweep   the paper's grids as ptjf run commands or gin binding files
-  launch  the gcloud commands that run an experiment on a Cloud TPU VM pod
+  launch  the gcloud (TPU VM pod) or ssh (GPU hosts) commands that run an experiment
   plot    trade-off fronts, curves per task, best per method of runs (PNG, CSV)
   eval    BLEU or cross-entropy of a run's checkpoints with t5x.eval; resumable
 """
