@@ -7,7 +7,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import threading
 import time
 from typing import Callable, Sequence
@@ -187,11 +186,9 @@ def train(run: phase.PhaseRun, log_dir: str, gin_files: Sequence[str] = (),
     raise PhaseFailed(stop[0])
   root = process.root_error
   if process.returncode:
-    killed = (f', killed by {signal.Signals(-process.returncode).name}'
-              if process.returncode < 0 else '')
     raise PhaseFailed(
-        f't5x.train failed in {run.phase.arm} (exit {process.returncode}'
-        f'{killed})'
+        f't5x.train failed in {run.phase.arm} '
+        f'(exit {child.exit_status(process.returncode)})'
         + (f' with {root}' if root else '') + f'; full log: {log_path}',
         (f"t5x.train's error: {root}\n" if root else '') + process.tail)
 

@@ -50,6 +50,14 @@ def root_error(lines: Sequence[str]) -> str:
   return errors[-1][:300] if errors else ''
 
 
+def exit_status(returncode: int) -> str:
+  """A child's exit status as ptjf says it: '1', or '-9, killed by SIGKILL'
+  for one a signal ended."""
+  if returncode < 0:
+    return f'{returncode}, killed by {signal.Signals(-returncode).name}'
+  return str(returncode)
+
+
 def exit_stopped(message: str, signum: int) -> NoReturn:
   """Ends a command that a signal passed on to its child stopped: `message`
   on stderr, and exit status 128 + the signal's number, as a shell reports

@@ -16,7 +16,6 @@ pod does, on a data N x model 2 mesh; it then says what each host did.
 import os
 import re
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -100,11 +99,6 @@ def split_problem(hosts: int, needs: Sequence[host.MeshNeed]) -> str:
           f'{either}')
 
 
-def _exit_status(returncode: int) -> str:
-  return (f'{returncode} (killed by {signal.Signals(-returncode).name})'
-          if returncode < 0 else str(returncode))
-
-
 def _first_failed(hosts: Sequence[pod.Host]) -> Optional[pod.Host]:
   """Waits while the hosts run: the first seen to exit non-zero, or None once
   every one has exited 0 or a signal has stopped them all."""
@@ -135,7 +129,7 @@ def _did(h: pod.Host) -> str:
   ran = ', '.join(f'{arm} done in {took}' for arm, took in zip(arms, done))
   checked = (f'restored parameters finite in share {share}' if share else
              'no share of the restored parameters checked')
-  return f'exit {_exit_status(h.process.returncode)}; {ran}; {checked}'
+  return f'exit {child.exit_status(h.process.returncode)}; {ran}; {checked}'
 
 
 def run_pod(count: int, workdir: str, runs: Sequence[phase.PhaseRun]) -> None:
@@ -158,7 +152,7 @@ def run_pod(count: int, workdir: str, runs: Sequence[phase.PhaseRun]) -> None:
         failed.wait()  # its last lines read
         raise HostFailed(
             f'host {failed.index} of {count} exited '
-            f'{_exit_status(failed.process.returncode)}: {_last_error(failed)} '
+            f'{child.exit_status(failed.process.returncode)}: {_last_error(failed)} '
             f'(its output: {log_dir}/host_{failed.index}.out); the other '
             'hosts were stopped.')
   except HostFailed as e:
