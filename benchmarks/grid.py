@@ -143,7 +143,7 @@ def write_table(lines: Sequence[str], prefix: str) -> None:
 
 def plot(args: Sequence[str]) -> None:
   """`ptjf plot ARGS`; exits at its failure."""
-  done = child.run([sys.executable, '-m', 'ptjf.cli', 'plot', *args])
+  done = child.run(child.ptjf_command(['plot', *args]))
   if done.returncode:
     stopped = f' (stopped by signal {done.signals[0]})' if done.signals else ''
     sys.exit(f'error: ptjf plot {shlex.join(args)} failed with exit status '

@@ -50,6 +50,11 @@ def root_error(lines: Sequence[str]) -> str:
   return errors[-1][:300] if errors else ''
 
 
+def ptjf_command(args: Sequence[str]) -> list[str]:
+  """`ptjf ARGS` with this interpreter, as a child of a ptjf command."""
+  return [sys.executable, '-m', 'ptjf.cli', *args]
+
+
 def exit_status(returncode: int) -> str:
   """A child's exit status as ptjf says it: '1', or '-9, killed by SIGKILL'
   for one a signal ended."""

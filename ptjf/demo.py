@@ -139,7 +139,7 @@ def run_pod(count: int, workdir: str, runs: Sequence[phase.PhaseRun]) -> None:
   model = runs[-1].mesh.model
   log_dir = os.path.join(workdir, 'logs')
   run_args = [f'--workdir={workdir}', f'--gin={MESH_BINDING}']
-  coordinator = f'localhost:{pod.free_port()}'
+  coordinator = pod.local_coordinator()
   every = shlex.join(pod.worker_args(EXPERIMENT, run_args, coordinator, count, 0))
   print(f'Tiny PTJF chain on the synthetic corpus as a pod of {count} local '
         f'hosts of {pod.DEVICES_PER_HOST} CPU devices, a data {count} x model '
@@ -147,7 +147,7 @@ def run_pod(count: int, workdir: str, runs: Sequence[phase.PhaseRun]) -> None:
         f"{every.replace('--process_index=0', '--process_index=I')}", flush=True)
   try:
     with pod.start(EXPERIMENT, run_args, count, log_dir=log_dir, echo=True,
-                   port=int(coordinator.rsplit(':', 1)[1])) as hosts:
+                   coordinator=coordinator) as hosts:
       if failed := _first_failed(hosts):
         failed.wait()  # its last lines read
         raise HostFailed(

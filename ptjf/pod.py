@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from typing import Iterator, Optional, Sequence
@@ -49,6 +48,11 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
+def local_coordinator() -> str:
+  """JAX's coordinator for local hosts: this machine, a port free now."""
+  return f'localhost:{free_port()}'
+
+
 def host_env(devices: int = DEVICES_PER_HOST) -> dict[str, str]:
   """This process's environment for a local host of `devices` CPU devices."""
   env = recipe.cpu_env()
@@ -56,11 +60,6 @@ def host_env(devices: int = DEVICES_PER_HOST) -> dict[str, str]:
           if not f.startswith(_CPU_DEVICES)]
   env['XLA_FLAGS'] = ' '.join([*kept, f'{_CPU_DEVICES}={devices}'])
   return env
-
-
-def ptjf_command(args: Sequence[str]) -> list[str]:
-  """`ptjf ARGS` with this interpreter."""
-  return [sys.executable, '-m', 'ptjf', *args]
 
 
 class Host:
@@ -93,20 +92,21 @@ class Host:
 @contextlib.contextmanager
 def start(name: str, run_args: Sequence[str], count: int,
           log_dir: str, devices: int = DEVICES_PER_HOST, echo: bool = False,
-          port: Optional[int] = None) -> Iterator[list[Host]]:
+          coordinator: Optional[str] = None) -> Iterator[list[Host]]:
   """Starts `count` local hosts of `devices` CPU devices each, every one a
-  `ptjf run NAME RUN_ARGS` as `worker_args` makes it, with a coordinator on
-  this machine, its output in LOG_DIR/host_I.out; inside, the hosts run
-  (`echo` prints their lines, each led by its host). SIGTERM and SIGINT stop every host; every host has ended
-  when the block is left, stopped first if the block raised."""
-  coordinator = f'localhost:{port or free_port()}'
+  `ptjf run NAME RUN_ARGS` as `worker_args` makes it, with `coordinator`
+  (default: local_coordinator()), its output in LOG_DIR/host_I.out; inside,
+  the hosts run (`echo` prints their lines, each led by its host). SIGTERM
+  and SIGINT stop every host; every host has ended when the block is left,
+  stopped first if the block raised."""
+  coordinator = coordinator or local_coordinator()
   env = host_env(devices)
   with contextlib.ExitStack() as stack:
     hosts = []
     os.makedirs(log_dir, exist_ok=True)
     for i in range(count):
       process = stack.enter_context(child.started(
-          ptjf_command(worker_args(name, run_args, coordinator, count, i)),
+          child.ptjf_command(worker_args(name, run_args, coordinator, count, i)),
           os.path.join(log_dir, f'host_{i}.out'), env=env))
       hosts.append(Host(i, process, echo))
     stack.enter_context(_stopping_all(hosts))

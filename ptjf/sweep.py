@@ -357,7 +357,7 @@ def run_all(commands: Sequence[Sequence[str]]) -> None:
   for i, args in enumerate(commands, 1):
     print(f'[{i}/{len(commands)}] {display(args)}', flush=True)
     start = time.time()
-    done = child.run([sys.executable, '-m', 'ptjf.cli', *args])
+    done = child.run(child.ptjf_command(args))
     elapsed = f'{time.time() - start:.0f} s'
     if done.signals:
       child.exit_stopped(f'stopped by signal {done.signals[0]} during '
