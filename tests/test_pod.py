@@ -148,13 +148,16 @@ def wait_for(ready, what, hosts, timeout=300):
     time.sleep(0.01)
 
 
-def kill_trainer(model_dir, index):
-  """SIGKILLs host `index`'s t5x.train of `model_dir`; when it was killed."""
-  found = subprocess.run(
+def trainers(model_dir, index):
+  """The pids of host `index`'s t5x.train of `model_dir`."""
+  return [int(pid) for pid in subprocess.run(
       ['pgrep', '-f', f'MODEL_DIR = "{model_dir}".*--process_index={index}'],
-      capture_output=True, text=True, check=False).stdout.split()
-  assert len(found) == 1, found
-  os.kill(int(found[0]), signal.SIGKILL)
+      capture_output=True, text=True, check=False).stdout.split()]
+
+
+def kill(pid):
+  """SIGKILLs `pid`; when it was killed."""
+  os.kill(pid, signal.SIGKILL)
   return time.time()
 
 
@@ -192,7 +195,10 @@ def test_a_lost_host_stops_the_run_at_once_and_every_rerun_resumes(tmp_path):
   with pod.start(PRETRAIN, run, 2, log_dir=f'{tmp_path}_1') as hosts:
     wait_for(lambda: 'step 1/60' in hosts[0].output, 'first step', hosts)
     other = on_hosts(PRETRAIN, tmp_path, 2, log_dir=f'{tmp_path}_other')
-    killed_at = kill_trainer(model_dir, 1)
+    wait_for(lambda: checkpoint.steps(model_dir)[-1] >= 10, 'checkpoint_10',
+             hosts)
+    (trainer,) = trainers(model_dir, 1)
+    killed_at = kill(trainer)
   for host in other:  # another coordinator: another run, which must wait
     assert host.process.returncode == 1
     assert last_line(host).startswith(f'error: {tmp_path} is in use by ptjf '
@@ -204,9 +210,11 @@ def test_a_lost_host_stops_the_run_at_once_and_every_rerun_resumes(tmp_path):
 
   saving = f'checkpoint_{last + 10}.'
   with pod.start(PRETRAIN, run, 2, log_dir=f'{tmp_path}_2') as hosts:
+    wait_for(lambda: trainers(model_dir, 0), "host 0's trainer", hosts)
+    (trainer,) = trainers(model_dir, 0)  # looked up before: killed at once
     wait_for(lambda: any(n.startswith(saving) for n in os.listdir(model_dir)),
              f'{saving} being saved', hosts)
-    killed_at = kill_trainer(model_dir, 0)
+    killed_at = kill(trainer)
   assert f'resuming from checkpoint_{last}' in hosts[1].output
   assert_lost(hosts, 0, killed_at, f'checkpoint_{last}')
   assert checkpoint.steps(model_dir)[-1] == last  # the next is half-written
