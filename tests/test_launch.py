@@ -716,7 +716,7 @@ def fake_checkout(directory):
   (directory / '.venv' / 'bin').mkdir(parents=True)
   script = directory / '.venv' / 'bin' / 'ptjf'
   script.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(recipe.REPO)} exec '
-                    f'{shlex.quote(sys.executable)} -m ptjf "$@"\n')
+                    f'{shlex.quote(sys.executable)} -m ptjf.cli "$@"\n')
   script.chmod(0o755)
 
 
