@@ -13,10 +13,14 @@ _GIN = flags.DEFINE_multi_string(
     'gin', [], "Gin binding for every phase, 'NAME = VALUE' (or T5X's "
     '--gin.NAME=VALUE).')
 _PRETRAIN_GIN = flags.DEFINE_multi_string(
-    'pretrain_gin', [], 'Gin binding for the first phase only (pretrain, or '
+    'pretrain_gin', [], 'Gin binding for the first stage only (pretrain, or '
     'static for a restart).')
 _FINETUNE_GIN = flags.DEFINE_multi_string(
-    'finetune_gin', [], 'Gin binding for the fine-tune only.')
+    'finetune_gin', [], 'Gin binding for every stage after the first (the '
+    'fine-tune of a two-stage experiment).')
+_STAGE_GIN = flags.DEFINE_multi_string(
+    'stage_gin', [], "Gin binding for one stage, 'ARM:NAME = VALUE', ARM the "
+    "first word of its recipe's name, e.g. 'cooldown:TRAIN_STEPS = 3000'.")
 _GIN_FILE = flags.DEFINE_multi_string(
     'gin_file', [], 'Gin file parsed after the recipe in every phase, e.g. '
     'gin/meshes/gpu_host.gin.')
@@ -29,7 +33,8 @@ def pass_through_from_flags() -> experiment.PassThrough:
   for a --gin_file that is not a gin file t5x.train would find."""
   tfds_data_dir = _TFDS_DATA_DIR.value
   return experiment.PassThrough(
-      experiment.Bindings(_GIN.value, _PRETRAIN_GIN.value, _FINETUNE_GIN.value),
+      experiment.Bindings(_GIN.value, _PRETRAIN_GIN.value, _FINETUNE_GIN.value,
+                          _STAGE_GIN.value),
       [gin_file(f) for f in _GIN_FILE.value],
       experiment.absolute(tfds_data_dir) if tfds_data_dir else tfds_data_dir)
 

@@ -1,6 +1,6 @@
-"""Trains the phases of an experiment in order with `python -m t5x.train`,
-skipping finished ones (and the first phase once a later one has
-checkpoints of its own) and showing progress from T5X's log."""
+"""Trains the stages of an experiment in order with `python -m t5x.train`,
+skipping finished ones (and those a later stage with checkpoints of its own
+no longer needs) and showing progress from T5X's log."""
 
 import datetime
 import math
@@ -106,11 +106,12 @@ class _Progress:
 def _check_restored(run: phase.PhaseRun, initial: str,
                     share: tuple[int, int], process: child.Child,
                     stop: list[str]) -> None:
-  """Once T5X has written the fine-tune's checkpoint_0, which holds the
-  parameters it restored from `initial`, reads this process's share of them;
+  """Once T5X has written the stage's first checkpoint (checkpoint_0, or
+  the step its kept state starts at), which holds the parameters it
+  restored from `initial`, reads this process's share of them;
   stops t5x.train if one is not finite. T5X compiles the first step
   meanwhile, so this usually ends before that step runs."""
-  first = checkpoint.path(run.model_dir, 0)
+  first = checkpoint.path(run.model_dir, run.first_step)
   while process.running and not checkpoint.complete(first):
     time.sleep(1)
   if not process.running:
@@ -122,8 +123,9 @@ def _check_restored(run: phase.PhaseRun, initial: str,
           f'{str(e).splitlines()[0][:200]}', flush=True)
     return
   if not found:
-    print(f'    restored parameters are finite (checkpoint_0, share '
-          f'{share[0] + 1} of {share[1]})', flush=True)
+    print(f'    restored parameters are finite '
+          f'({os.path.basename(first)}, share {share[0] + 1} of {share[1]})',
+          flush=True)
   elif not stop:
     stop.append(f'{run.phase.arm} restored non-finite parameters from {initial} '
                 f'({found}, in {first}); t5x.train was stopped before training '
@@ -237,7 +239,7 @@ def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
                    gin_files: Sequence[str] = (),
                    t5x_flags: Sequence[str] = (),
                    trainer: Callable[[int], None] = _ignore) -> None:
-  """Trains each phase that is not finished, in order; `trainer` is told the
+  """Trains each stage that is not finished, in order; `trainer` is told the
   pid of each t5x.train started."""
   for i, run in enumerate(runs, 1):
     title = run.heading(i, len(runs))
@@ -245,25 +247,28 @@ def run_experiment(runs: Sequence[phase.PhaseRun], log_dir: str,
       print(f'{title}\n    complete ({os.path.basename(run.final_checkpoint)}); '
             'skipped', flush=True)
       continue
-    # A later phase that resumes its own checkpoints needs nothing of this one.
-    if i == 1 and (later := next((r for r in runs[1:]
-                                  if checkpoint.steps(r.model_dir)), None)):
+    # A later stage that resumes its own checkpoints needs nothing of this one.
+    if later := next((r for r in runs[i:] if checkpoint.steps(r.model_dir)),
+                     None):
       print(f'{title}\n    not needed: {later.phase.arm} resumes from its own '
             f'checkpoint_{checkpoint.steps(later.model_dir)[-1]}; skipped',
             flush=True)
       continue
     found = checkpoint.steps(run.model_dir)  # T5X resumes from the last by name
-    if run.phase.restores and not found:
-      run.check_initial(runs[0].final_checkpoint, 'the first phase did not '
+    if run.initial and not found:
+      run.check_initial(run.initial, f'{runs[i - 2].phase.arm} did not '
                         'finish; run the same command again.')
+    carried = ('the whole state' if run.phase.keeps_state else
+               'the parameters')
     start = (f'resuming from checkpoint_{found[-1]}' if found else
-             f'restoring the parameters of {runs[0].final_checkpoint}'
-             if run.phase.restores else 'from scratch')
-    print(f'{title}\n    {run.steps} steps, {start}', flush=True)
+             f'restoring {carried} of {run.initial}' if run.initial else
+             'from scratch')
+    steps = (f'steps {run.first_step} to {run.steps}' if run.first_step
+             else f'{run.steps} steps')
+    print(f'{title}\n    {steps}, {start}', flush=True)
     began = time.time()
     train(run, log_dir, gin_files, t5x_flags, found[-1] if found else 0,
-          runs[0].final_checkpoint if run.phase.restores and not found else '',
-          trainer)
+          run.initial if not found else '', trainer)
     _wait_until_done(run)
     print(f'    done in {datetime.timedelta(seconds=round(time.time() - began))}: '
           f'{run.final_checkpoint}', flush=True)

@@ -53,15 +53,18 @@ def describe(runs: list[phase.PhaseRun]) -> list[str]:
   lines = []
   for i, run in enumerate(runs, 1):
     lines.append(run.heading(i, len(runs)))
-    lines.append(f'    {run.steps} steps, {len(run.shapes)} parameter arrays, '
+    steps = (f'steps {run.first_step} to {run.steps}' if run.first_step
+             else f'{run.steps} steps')
+    lines.append(f'    {steps}, {len(run.shapes)} parameter arrays, '
                  f'DATA_SEED {run.data_seed}')
     lines.extend(f'    {line}' for line in run.report)
     found = checkpoint.steps(run.model_dir)  # T5X resumes from the last
-    if run.phase.restores:
-      lines.append(f'    initial checkpoint {runs[0].final_checkpoint}: ' + (
-          'not needed, this phase resumes its own' if found else
-          'whole, of this model' if runs[0].done() else
-          'written by the first phase'))
+    if run.initial:
+      carried = ('whole state' if run.phase.keeps_state else 'parameters')
+      lines.append(f'    initial checkpoint {run.initial} ({carried}): ' + (
+          'not needed, this stage resumes its own' if found else
+          'whole, of this model' if runs[i - 2].done() else
+          f'written by {runs[i - 2].phase.arm}'))
     lines.append('    checkpoints: ' + (
         f't5x.train resumes from checkpoint_{found[-1]}: whole, of this model'
         if found else 'none yet'))

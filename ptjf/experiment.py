@@ -1,26 +1,34 @@
-"""How an experiment is invoked: its phases, which binding flag reaches which
-phase, and the `ptjf run` call that runs it. Every command (run, check, plan,
+"""How an experiment is invoked: its stages, which binding flag reaches which
+stage, and the `ptjf run` call that runs it. Every command (run, check, plan,
 compile, sweep, launch) goes through here; nothing here needs T5X.
 
-Recipes are named `<arm>_<data>_<model>`. The fine-tune arms start from the
-final checkpoint of another arm of the same data and model:
+An experiment is a chain of stages, each a recipe named `<arm>_<data>_<model>`
+and a plain t5x.train run in a directory named after its arm, e.g.
+<workdir>/pretrain and <workdir>/ptjf. A recipe declares the stage it
+continues, if any, in gin, and what it carries over by the phase file it
+includes:
 
-  ptjf_X, transfer_X  <-  pretrain_X
-  restart_X           <-  static_X, run for pretrain_X's TRAIN_STEPS
+  PREVIOUS_STAGE = 'pretrain_mc4_xxl'   the recipe whose final checkpoint it
+                                        starts from (in the same directory)
+  gin/phases/joint_finetune.gin         its parameters; optimizer and warm-up
+                                        anew (the fine-tunes of PTJF)
+  gin/phases/continue.gin               its whole state: parameters, optimizer
+                                        slots and step (a cooldown stage)
+  gin/phases/pretrain.gin               nothing: a chain's first stage
 
-`pretrain_X` and `static_X` are experiments of one phase. Each phase runs in
-its own directory named after its arm, e.g. <workdir>/pretrain and
-<workdir>/ptjf.
+The restart arm's first stage, static_X, runs for pretrain_X's TRAIN_STEPS,
+so the arms compare at equal steps.
 
-Bindings reach phases by flag: --gin every phase, --pretrain_gin the first
-(pretrain, or static for a restart), --finetune_gin the fine-tune. One type,
+Bindings reach stages by flag: --gin every stage, --pretrain_gin the first,
+--finetune_gin every later one. One type,
 Bindings, carries them by flag: the flags fill it, a `ptjf run` call and a
-sweep's points hold it, and ptjf.preflight gives each phase its share. The
+sweep's points hold it, and ptjf.preflight gives each stage its share. The
 flags themselves are defined in ptjf/bindings.py and ptjf/run_flags.py, which
 only the commands import: a script that imports this module keeps its own
 flags.
 """
 
+import ast
 import dataclasses
 import difflib
 import errno
@@ -33,33 +41,44 @@ from gin import config_parser as gin_parser
 
 from ptjf import recipe
 
-# Fine-tune arm -> the arm whose final checkpoint it restores.
-FIRST_PHASE = {'ptjf': 'pretrain', 'transfer': 'pretrain', 'restart': 'static'}
+# The arms of the paper; a recipe's arm may be any word that names its stage.
 SINGLE_PHASE = ('pretrain', 'static')
-ARMS = SINGLE_PHASE + tuple(FIRST_PHASE)
+ARMS = SINGLE_PHASE + ('ptjf', 'transfer', 'restart')
+# What a stage carries from the one it continues, by the phase file it includes.
+CARRIES = {'gin/phases/joint_finetune.gin': 'parameters',
+           'gin/phases/continue.gin': 'state'}
+NOTHING = 'nothing'
+PREVIOUS = 'PREVIOUS_STAGE'  # the macro that names the stage continued
 # Macros `ptjf run` sets for each phase from its directories.
-SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH'})
+SET_BY_RUN = frozenset({'MODEL_DIR', 'INITIAL_CHECKPOINT_PATH', PREVIOUS})
 # The binding flags, in the order `ptjf run` applies them.
-SCOPES = ('gin', 'pretrain_gin', 'finetune_gin')
+SCOPES = ('gin', 'pretrain_gin', 'finetune_gin', 'stage_gin')
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-  """One `t5x.train` run of an experiment.
+  """One stage of an experiment: one `t5x.train` run.
 
   Attributes:
-    arm: 'pretrain', 'static', 'ptjf', 'transfer' or 'restart'; also the name
-      of the phase's directory.
+    arm: the first word of its recipe's name, e.g. 'pretrain' or 'cooldown';
+      also the name of its directory.
     recipe: path of the recipe's gin file.
-    steps_from: for the restart's static phase, the recipe whose TRAIN_STEPS
+    steps_from: for the restart's static stage, the recipe whose TRAIN_STEPS
       it runs for (the pre-training's, so the arms compare at equal steps).
+    carry: what it takes from the stage before it: 'parameters', 'state'
+      (parameters, optimizer slots and step) or 'nothing'.
   """
   arm: str
   recipe: str
   steps_from: Optional[str] = None
+  carry: str = NOTHING
 
   @property
   def restores(self) -> bool:
-    return self.arm in FIRST_PHASE
+    return self.carry != NOTHING
+
+  @property
+  def keeps_state(self) -> bool:
+    return self.carry == 'state'
 
 
 def split(name: str) -> tuple[str, str]:
@@ -107,20 +126,112 @@ def recipe_path(experiment: str) -> str:
 
 
 def phases(experiment: str) -> list[Phase]:
-  """The runs of `experiment`, in order; the last is the experiment's recipe."""
+  """The stages of `experiment`, in order, followed from its recipe through
+  each PREVIOUS_STAGE; the last is the experiment's recipe."""
+  chain = []
   path = recipe_path(experiment)
-  arm, rest = split(os.path.basename(path)[:-len('.gin')])
-  if arm not in ARMS or not rest:
-    raise ValueError(f'recipe {os.path.basename(path)!r} is not named '
-                     f'<arm>_<data>_<model> with an arm in {", ".join(ARMS)}.')
-  last = Phase(arm, path)
-  if arm in SINGLE_PHASE:
-    return [last]
-  sibling = lambda a: recipe_path(  # pylint: disable=g-long-lambda
-      os.path.join(os.path.dirname(path), f'{a}_{rest}.gin'))
-  first_arm = FIRST_PHASE[arm]
-  steps_from = sibling('pretrain') if arm == 'restart' else None
-  return [Phase(first_arm, sibling(first_arm), steps_from), last]
+  while True:
+    name = os.path.basename(path)[:-len('.gin')]
+    arm, rest = split(name)
+    if not rest:
+      raise ValueError(f'recipe {name + ".gin"!r} is not named '
+                       '<arm>_<data>_<model>: its arm names its directory.')
+    if path in (p.recipe for p in chain):
+      loop = ' -> '.join([os.path.basename(p.recipe)[:-4] for p in chain] +
+                         [name])
+      raise ValueError(f'the stages of {loop.split()[0]} form a cycle ({loop}, '
+                       f'each continuing the next): the first stage of a chain '
+                       f'sets no {PREVIOUS}.')
+    if (twin := next((p for p in chain if p.arm == arm), None)):
+      raise ValueError(f'{name} and {os.path.basename(twin.recipe)[:-4]} are '
+                       f'stages of one chain with the same arm, {arm!r}, so '
+                       'they would train in one directory: give each stage '
+                       'an arm of its own.')
+    previous = macro_text([path], PREVIOUS)
+    carry = carried(path)
+    if previous is not None:
+      previous = _stage_name(previous, path)
+      if previous == name:
+        raise ValueError(f'{name}.gin continues from itself ({PREVIOUS} = '
+                         f'{previous!r}): name the stage it follows, or drop '
+                         f'{PREVIOUS} for a first stage.')
+      if carry == NOTHING:
+        raise ValueError(
+            f'{name}.gin continues {previous} but carries nothing from it: '
+            'include gin/phases/joint_finetune.gin (its parameters) or '
+            'gin/phases/continue.gin (its whole state), or drop '
+            f'{PREVIOUS}.')
+    elif carry != NOTHING:
+      raise ValueError(
+          f'{name}.gin restores a checkpoint ({_phase_file(carry)}) but names '
+          f"no stage to continue: add {PREVIOUS} = '<recipe>' (e.g. "
+          f"{PREVIOUS} = 'pretrain_{rest}').")
+    chain.append(Phase(arm, path, carry=carry))
+    if previous is None:
+      break
+    path = os.path.join(os.path.dirname(path), previous + '.gin')
+    if not os.path.isfile(path):
+      raise ValueError(f'{name}.gin continues {previous} ({PREVIOUS}), but '
+                       f'{path} does not exist: name a recipe beside it.')
+    path = recipe_path(path)
+  chain.reverse()
+  last = chain[-1]
+  if last.arm == 'restart' and len(chain) == 2:  # static_X as long as pretrain_X
+    _, rest = split(os.path.basename(last.recipe)[:-len('.gin')])
+    steps_from = recipe_path(os.path.join(os.path.dirname(last.recipe),
+                                          f'pretrain_{rest}.gin'))
+    chain[0] = dataclasses.replace(chain[0], steps_from=steps_from)
+  return chain
+
+
+def continuing(path: str) -> list[str]:
+  """The recipes beside `path` whose chains run it before their last stage
+  (or, for a restart, take their first stage's steps from it)."""
+  found = []
+  for other in sorted(os.listdir(os.path.dirname(path))):
+    other = os.path.join(os.path.dirname(path), other)
+    if not other.endswith('.gin') or other == path:
+      continue
+    try:
+      stages = phases(other)
+    except ValueError:  # not a recipe of a chain that runs
+      continue
+    if any(path in (p.recipe, p.steps_from) for p in stages[:-1]):
+      found.append(os.path.basename(other)[:-len('.gin')])
+  return found
+
+
+def _stage_name(value: str, path: str) -> str:
+  """The recipe name a PREVIOUS_STAGE value (gin text) gives; ValueError
+  where it is not a quoted name."""
+  try:
+    name = ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    name = None
+  if not isinstance(name, str) or not re.fullmatch(r'[\w.-]+', name):
+    raise ValueError(f'{os.path.basename(path)}: {PREVIOUS} = {value} is not '
+                     "a recipe name: write it quoted, e.g. "
+                     f"{PREVIOUS} = 'pretrain_mc4_xxl'.")
+  return name[:-len('.gin')] if name.endswith('.gin') else name
+
+
+def _phase_file(carry: str) -> str:
+  return next(f for f, c in CARRIES.items() if c == carry)
+
+
+def carried(path: str) -> str:
+  """What the recipe `path` carries from the stage before it, by the phase
+  file it includes (itself or through the files it includes)."""
+  found = NOTHING
+  for line in read(path).splitlines():
+    if match := _INCLUDE.match(line):
+      included = match.group(1)
+      if included in CARRIES:
+        found = CARRIES[included]
+      elif included.startswith('recipes/') and os.path.isfile(
+          inner := os.path.join(recipe.REPO, included)) and inner != path:
+        found = carried(inner)  # a recipe built on another
+  return found
 
 
 # --- Reading recipes as text -------------------------------------------------
@@ -342,6 +453,7 @@ class Bindings(Mapping[str, tuple[str, ...]]):
   gin: Sequence[str] = ()
   pretrain_gin: Sequence[str] = ()
   finetune_gin: Sequence[str] = ()
+  stage_gin: Sequence[str] = ()  # 'ARM:NAME = VALUE', for the stage of ARM
 
   def __post_init__(self):
     for scope in SCOPES:
@@ -373,16 +485,43 @@ def _bindings(given: Mapping[str, Sequence[str]]) -> Bindings:
 
 
 def scope_phases(scope: str, phases: Sequence[Phase]) -> list[Phase]:
-  """The phases a binding flag (an entry of SCOPES) applies to."""
+  """The stages a binding flag (an entry of SCOPES) may apply to; a
+  --stage_gin binding applies to the one its arm names (stage_binding)."""
   return {'gin': list(phases), 'pretrain_gin': list(phases[:1]),
-          'finetune_gin': list(phases[1:])}[scope]
+          'finetune_gin': list(phases[1:]), 'stage_gin': list(phases)}[scope]
+
+
+def stage_binding(binding: str) -> tuple[str, str]:
+  """('ptjf', 'WARMUP_STEPS = 10') for the --stage_gin 'ptjf:WARMUP_STEPS =
+  10'; raises ValueError where no arm comes before a colon."""
+  arm, sep, rest = binding.partition(':')
+  if not sep or not re.fullmatch(r'\w+', arm.strip()) or '=' in arm:
+    raise ValueError(f"--stage_gin='{binding}' names no stage: write "
+                     "ARM:NAME = VALUE, e.g. --stage_gin='cooldown:TRAIN_STEPS "
+                     "= 3000' (ARM the first word of the stage's recipe).")
+  return arm.strip(), rest.strip()
+
+
+def given(phases: Sequence[Phase], index: int,
+          bindings: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+  """(flag, binding as given) of each binding that reaches `phases[index]`,
+  in the order gin applies them."""
+  return [(f'--{scope}', binding) for scope in SCOPES
+          for binding in bindings.get(scope, ())
+          if (stage_binding(binding)[0] == phases[index].arm
+              if scope == 'stage_gin' else
+              phases[index] in scope_phases(scope, phases))]
 
 
 def scope_of(arms: set[str], phases: Sequence[Phase]) -> str:
-  """The binding flag that reaches exactly the phases `arms` (or all of them)."""
+  """The binding flag that reaches exactly the stages `arms` (or all of
+  them); 'stage_gin' where none but one per arm does."""
   if len(phases) == 1 or arms == {p.arm for p in phases}:
     return 'gin'
-  return 'pretrain_gin' if arms == {phases[0].arm} else 'finetune_gin'
+  if arms == {phases[0].arm}:
+    return 'pretrain_gin'
+  return ('finetune_gin' if arms == {p.arm for p in phases[1:]} else
+          'stage_gin')
 
 
 def phase_bindings(phases: Sequence[Phase], index: int,
@@ -392,9 +531,8 @@ def phase_bindings(phases: Sequence[Phase], index: int,
   so the arms compare at equal steps; the user's bindings come after."""
   steps_from = phases[index].steps_from
   steps = [f'TRAIN_STEPS = {train_steps(steps_from)}'] if steps_from else []
-  return steps + [b for scope in SCOPES
-                  if phases[index] in scope_phases(scope, phases)
-                  for b in bindings.get(scope, ())]
+  return steps + [stage_binding(b)[1] if flag == '--stage_gin' else b
+                  for flag, b in given(phases, index, bindings)]
 
 
 def final_step(phases: Sequence[Phase],
@@ -421,13 +559,19 @@ def check_flags(name: str, phases: Sequence[Phase], bindings: Bindings,
   before reading any recipe."""
   for scope in SCOPES:
     for binding in bindings[scope]:
+      if scope == 'stage_gin':
+        arm, binding = stage_binding(binding)
+        if arm not in (arms := [p.arm for p in phases]):
+          raise ValueError(f"--stage_gin='{arm}:{binding}': {name} has no "
+                           f'stage {arm!r}; its stages: {", ".join(arms)}.')
       check_binding(scope, binding)
   if managed := sorted(bindings.names() & SET_BY_RUN):
     raise ValueError(f'{", ".join(managed)} is set by ptjf run from --workdir '
                      'and --pretrain_dir; do not bind it.')
-  if len(phases) == 1 and (bindings.pretrain_gin or bindings.finetune_gin):
+  if len(phases) == 1 and (bindings.pretrain_gin or bindings.finetune_gin or
+                           bindings.stage_gin):
     raise ValueError(f'{name} has one phase: give its bindings with --gin, '
-                     'not --pretrain_gin or --finetune_gin.')
+                     'not --pretrain_gin, --finetune_gin or --stage_gin.')
   if pretrain_dir and (len(phases) == 1 or phase == 'first'):
     raise ValueError('--pretrain_dir is the first phase of a two-phase '
                      'experiment, to fine-tune from: not with --phase=first or '
@@ -435,6 +579,10 @@ def check_flags(name: str, phases: Sequence[Phase], bindings: Bindings,
   if phase == 'first' and bindings.finetune_gin:
     raise ValueError('--finetune_gin with --phase=first: the fine-tune does '
                      'not run.')
+  if phase == 'first' and (later := [b for b in bindings.stage_gin if
+                                     stage_binding(b)[0] != phases[0].arm]):
+    raise ValueError(f"--stage_gin='{later[0]}' with --phase=first: only "
+                     f'{phases[0].arm} runs.')
 
 
 def _declared(phase: Phase) -> set[str]:
@@ -454,8 +602,11 @@ def check_required(name: str, phases: Sequence[Phase], running: Sequence[int],
       arms = {p.arm for p in phases if macro in _declared(p)}
       missing[macro] = scope_of(arms, phases)
   if missing:
-    flags_text = ', '.join(f"--{scope}='{macro} = ...'"
-                           for macro, scope in missing.items())
+    flags_text = ', '.join(
+        f"--{scope}='{macro} = ...'" if scope != 'stage_gin' else ', '.join(
+            f"--stage_gin='{p.arm}:{macro} = ...'" for p in phases
+            if macro in _declared(p))
+        for macro, scope in missing.items())
     them = 'it' if len(missing) == 1 else 'them'
     raise ValueError(f'{name} leaves {", ".join(missing)} REQUIRED: bind '
                      f'{them} with {flags_text} (or sweep {them} with ptjf '
@@ -513,7 +664,7 @@ class Invocation:
     """The indices of the phases this call trains."""
     if self.first_only:
       return [0]
-    return [len(phases) - 1] if self.pretrain_dir else list(range(len(phases)))
+    return list(range(1 if self.pretrain_dir else 0, len(phases)))
 
   def args(self, name: str, extra: PassThrough) -> list[str]:
     """Its arguments from 'run' on; `extra`'s bindings come after its own.

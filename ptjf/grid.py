@@ -232,9 +232,7 @@ def _lengths(phases: Sequence[experiment.Phase],
                        'give --pretrain_steps=N1,... too.')
     return None
   if len(phases) == 1:
-    rest = experiment.split(recipe_name(phases[0]))[1]
-    two = [f'{a}_{rest}' for a in experiment.FIRST_PHASE if os.path.isfile(
-        os.path.join(os.path.dirname(phases[0].recipe), f'{a}_{rest}.gin'))]
+    two = experiment.continuing(phases[0].recipe)
     instead = (f'{", ".join(two[:-1])} or {two[-1]}' if len(two) > 1 else
                two[0] if two else 'a two-phase experiment')
     raise ValueError(f'--pretrain_steps: {recipe_name(phases[0])} has one phase, no '

@@ -1,8 +1,8 @@
-"""One phase of an experiment resolved for a `ptjf run` call (by
+"""One stage of an experiment resolved for a `ptjf run` call (by
 ptjf.preflight, which checks it): its directory, bindings, steps and model,
 the t5x.train command of each attempt, and the checks of the checkpoints it
-resumes from or restores, which ptjf.chain repeats once the first phase has
-trained."""
+resumes from or restores, which ptjf.chain repeats once the stage before it
+has trained."""
 
 import dataclasses
 import os
@@ -26,6 +26,9 @@ class PhaseRun:
   data_seed: Optional[int] = None
   mesh: Optional[host.MeshNeed] = None
   remote_files: list[str] = dataclasses.field(default_factory=list)
+  vocabulary: str = ''
+  initial: str = ''  # the previous stage's final checkpoint, if it restores one
+  first_step: int = 0  # the step it starts at: the previous one's if state is kept
 
   def attempt_bindings(self, start_step: int = 0) -> list[str]:
     """The bindings of an attempt resuming at `start_step`, MODEL_DIR first:

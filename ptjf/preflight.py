@@ -86,7 +86,7 @@ def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
     raise recipe.PreflightError(
         f'{name} binds no TRAIN_STEPS: is it a recipe? A recipe sets '
         'TRAIN_STEPS and includes its gin fragments (see recipes/).')
-  settings.check_parsed(where, resolved.restores)
+  settings.check_parsed(where, resolved.carry == 'parameters')
   try:
     report, remote = datasets.check(data_present=check_data)
   except datasets.LengthsError as e:
@@ -98,7 +98,18 @@ def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
   return phase.PhaseRun(resolved, model_dir, bindings,
                         recipe.value('TRAIN_STEPS'), recipe.parameter_shapes(),
                         report, recipe.value('DATA_SEED'), host.mesh_need(),
-                        remote), macros
+                        remote, _vocabulary(recipe.value('MODEL'))), macros
+
+
+def _vocabulary(model) -> str:
+  """The model's vocabularies as a stage's refusal names them."""
+  def one(vocabulary) -> str:
+    name = getattr(vocabulary, 'sentencepiece_model_file', None) or type(
+        vocabulary).__name__
+    return f'{name} (+{getattr(vocabulary, "extra_ids", 0)} extra ids)'
+  given, made = one(model.input_vocabulary), one(model.output_vocabulary)
+  return given if given == made else f'{given} -> {made}'
+
 
 
 def _where(phases: Sequence[experiment.Phase], index: int,
@@ -108,8 +119,7 @@ def _where(phases: Sequence[experiment.Phase], index: int,
   the order gin applies them, else a --gin_file, else the recipe (for the
   restart's static phase, TRAIN_STEPS is the pre-training recipe's)."""
   p = phases[index]
-  given = [(f'--{scope}', b) for scope in experiment.SCOPES
-           if p in experiment.scope_phases(scope, phases) for b in scoped[scope]]
+  given = experiment.given(phases, index, scoped)
   overrides = {'TRAIN_STEPS': settings.shown(p.steps_from)} if p.steps_from else {}
   return settings.sources(given, gin_files, settings.shown(p.recipe), overrides)
 
@@ -253,7 +263,7 @@ def check_first_phase(model_dir: str) -> None:
 def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
             phase: str = 'all', gin: Sequence[str] = (),
             pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
-            gin_files: Sequence[str] = (),
+            stage_gin: Sequence[str] = (), gin_files: Sequence[str] = (),
             tfds_data_dir: Optional[str] = None,
             check_data: bool = True) -> list[phase.PhaseRun]:
   """Resolves and checks every phase to run; raises PreflightError.
@@ -261,7 +271,7 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
   shards), for the commands that work before it is."""
   if tfds_data_dir:  # as t5x.train sets it: twins read split sizes there
     seqio.set_tfds_data_dir_override(tfds_data_dir)
-  scoped = experiment.Bindings(gin, pretrain_gin, finetune_gin)
+  scoped = experiment.Bindings(gin, pretrain_gin, finetune_gin, stage_gin)
   try:
     phases = experiment.phases(name)
     experiment.check_flags(name, phases, scoped, pretrain_dir, phase)
@@ -284,9 +294,9 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
       check_writable(os.path.join(workdir, phases[i].arm))
   if pretrain_dir:
     check_first_phase(pretrain_dir)
-  hints = (['--gin for every phase, --pretrain_gin for this one',
-            '--gin for every phase, --finetune_gin for this one']
-           if len(phases) == 2 else ['--gin'])
+  hints = (['--gin for every stage, --pretrain_gin for this one'] +
+           ['--gin for every stage, --finetune_gin for the later ones'] *
+           (len(phases) - 1) if len(phases) > 1 else ['--gin'])
   runs, macros = [], {}
   for i, bindings in enumerate(per_phase):
     p = phases[i]
@@ -294,20 +304,44 @@ def prepare(name: str, workdir: str, pretrain_dir: Optional[str] = None,
                  os.path.join(workdir, p.arm))
     if p.restores:
       bindings.append(recipe.string_binding('INITIAL_CHECKPOINT_PATH',
-                                            runs[0].final_checkpoint))
+                                            runs[-1].final_checkpoint))
     run, macros[i] = _resolve(p, model_dir, bindings, gin_files, hints[i],
                               _where(phases, i, scoped, gin_files), check_data)
+    if p.restores:
+      run.initial = runs[-1].final_checkpoint
+      run.first_step = runs[-1].steps if p.keeps_state else 0
     runs.append(run)
   recipes = [r.phase.recipe for r in runs]
   _check_macros('--gin', gin, set().union(*macros.values()), recipes)
-  for i, (flag, own) in enumerate([('--pretrain_gin', pretrain_gin),
-                                   ('--finetune_gin', finetune_gin)][:len(runs)]):
-    _check_macros(flag, own, macros[i], recipes[i:i + 1])
-  if len(runs) == 2:
-    _check_pair(name, *runs, bool(pretrain_dir))
+  if runs:
+    _check_macros('--pretrain_gin', pretrain_gin, macros[0], recipes[:1])
+  if len(runs) > 1:
+    _check_macros('--finetune_gin', finetune_gin,
+                  set().union(*(macros[i] for i in range(1, len(runs)))),
+                  recipes[1:])
+  for i, run in enumerate(runs):
+    own = [experiment.stage_binding(b)[1] for b in stage_gin
+           if experiment.stage_binding(b)[0] == run.phase.arm]
+    _check_macros(f'--stage_gin={run.phase.arm}:', own, macros[i],
+                  recipes[i:i + 1])
+  _check_vocabularies(name, runs)
+  for i in range(1, len(runs)):
+    _check_link(name, runs[i - 1], runs[i], i == 1 and bool(pretrain_dir))
   for run in runs:
     _check_checkpoints(run)
   return runs
+
+
+def _check_vocabularies(name: str, runs: Sequence[phase.PhaseRun]) -> None:
+  """Every stage of a chain reads and writes the same pieces: a checkpoint
+  carried into another vocabulary would embed the wrong tokens."""
+  for run in runs[1:]:
+    if run.vocabulary != runs[0].vocabulary:
+      raise recipe.PreflightError(
+          f'the stages of {name} disagree on the vocabulary: '
+          f'{os.path.basename(runs[0].phase.recipe)} uses '
+          f'{runs[0].vocabulary}, {os.path.basename(run.phase.recipe)} '
+          f'{run.vocabulary}; give every stage the same vocabulary.')
 
 
 def _finished_at(model_dir: str) -> Optional[int]:
@@ -319,24 +353,36 @@ def _finished_at(model_dir: str) -> Optional[int]:
   return steps if checkpoint.complete(checkpoint.path(model_dir, steps)) else None
 
 
-def _check_pair(name: str, first: phase.PhaseRun, second: phase.PhaseRun,
+def _check_link(name: str, first: phase.PhaseRun, second: phase.PhaseRun,
                 given_first: bool) -> None:
-  """The fine-tune writes apart from its first phase, builds its model, and
+  """A stage writes apart from the one it continues, builds its model, and
   restores a whole final checkpoint where there is one (there must be one
   in a --pretrain_dir, `given_first`), unless it has checkpoints of its own
-  to resume: then it needs nothing of the first phase."""
+  to resume: then it needs nothing of the stage before. A stage that keeps
+  the state goes on past the step where that one ended."""
   if _inside(second.model_dir, first.model_dir) or _inside(
       first.model_dir, second.model_dir):
     raise recipe.PreflightError(
-        f'the fine-tune directory {second.model_dir} and the first phase\'s '
-        f'{first.model_dir} overlap: give a --workdir outside the first '
-        'phase\'s directory, which the fine-tune never writes.')
+        f'the {second.phase.arm} directory {second.model_dir} and the '
+        f'{first.phase.arm} directory {first.model_dir} overlap: give a '
+        f'--workdir outside {first.model_dir}, which {second.phase.arm} never '
+        'writes.')
   if diff := phase.model_mismatch(first.shapes, second.shapes):
+    carried = ('its whole state (gin/phases/continue.gin)'
+               if second.phase.keeps_state else 'its parameters')
     raise recipe.PreflightError(
         f'{os.path.basename(first.phase.recipe)} and '
         f'{os.path.basename(second.phase.recipe)} build different models '
-        f'({diff.replace("checkpoint", "first phase")}); bind model settings '
-        'with --gin so that both phases get them.')
+        f'({diff.replace("checkpoint", "first")}), so '
+        f'{second.phase.arm} cannot take {carried}; bind model settings with '
+        '--gin so that every stage gets them.')
+  if second.phase.keeps_state and second.steps <= first.steps:
+    raise recipe.PreflightError(
+        f'{os.path.basename(second.phase.recipe)} keeps the state of '
+        f'{os.path.basename(first.phase.recipe)}, which ends at step '
+        f'{first.steps}, and its TRAIN_STEPS = {second.steps} is where it '
+        f'ends, counted from the chain\'s start: it must exceed '
+        f'{first.steps}, e.g. TRAIN_STEPS = {first.steps + max(second.steps, 1)}.')
   if checkpoint.steps(second.model_dir):
     return
   if given_first and not first.done() and (

@@ -185,8 +185,9 @@ def first_line(e: Exception) -> str:
 
 
 def macro_name(binding: str) -> str:
-  """'LEARNING_RATE' for 'LEARNING_RATE = 5e-3'."""
-  return binding.split('=', 1)[0].strip()
+  """'LEARNING_RATE' for 'LEARNING_RATE = 5e-3' (and for a --stage_gin's
+  'ptjf:LEARNING_RATE = 5e-3': gin names hold no colon)."""
+  return binding.split('=', 1)[0].split(':', 1)[-1].strip()
 
 
 def gin_string(text: str) -> str:

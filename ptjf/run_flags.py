@@ -31,7 +31,7 @@ _T5X_FLAG = flags.DEFINE_multi_string(
 
 # t5x.train's flags that ptjf sets itself: the flag to use instead.
 _OWN_FLAG = {
-    'gin_bindings': '--gin, --pretrain_gin or --finetune_gin',
+    'gin_bindings': '--gin, --pretrain_gin, --finetune_gin or --stage_gin',
     'gin_file': '--gin_file',
     'gin_search_paths': '--gin_file with the file\'s path',
     'tfds_data_dir': '--tfds_data_dir',

@@ -182,8 +182,8 @@ COMMAND_LINE = [
     ('t5x_flag with gin bindings',
      ['run', TINY, '--workdir={w}', '--t5x_flag=--gin_bindings=LEARNING_RATE=1'],
      'error: --t5x_flag=--gin_bindings=LEARNING_RATE=1: ptjf sets --gin_bindings '
-     'for t5x.train itself and checks it: give it with --gin, --pretrain_gin or '
-     '--finetune_gin.'),
+     'for t5x.train itself and checks it: give it with --gin, --pretrain_gin, '
+     '--finetune_gin or --stage_gin.'),
     ('t5x_flag in T5X spelling', ['check', TINY, '--workdir={w}',
                                  '--t5x_flag=--gin.LEARNING_RATE=-1'],
      'error: --t5x_flag=--gin.LEARNING_RATE=-1: ptjf sets --gin for t5x.train'),
@@ -306,7 +306,7 @@ COMMAND_LINE_T5X = [
      'key/kernel: (96, 2, 2, 32) in the checkpoint, (64, 2, 2, 32) in the recipe)'),
     ('fine-tune dir is the pre-training dir',
      ['run', TINY, '--workdir={d}', '--pretrain_dir={d}/ptjf'],
-     'overlap: give a --workdir outside the first phase'),
+     'ptjf overlap: give a --workdir outside'),
     ('phases of different models', ['check', TINY, '--workdir={w}',
                                     '--finetune_gin=network.T5Config.emb_dim = 32'],
      'pretrain_synth_mc4_tiny.gin and ptjf_synth_mc4_tiny.gin build different '

@@ -19,18 +19,22 @@ def recipe_file(name):
 
 
 @pytest.mark.parametrize('name, expected', [
-    ('ptjf_mc4_xxl', [('pretrain', 'pretrain_mc4_xxl', None), ('ptjf', 'ptjf_mc4_xxl', None)]),
-    ('transfer_wmt_ro_fr_3layer', [('pretrain', 'pretrain_wmt_ro_fr_3layer', None),
-                                   ('transfer', 'transfer_wmt_ro_fr_3layer', None)]),
-    ('restart_synth_mc4_tiny', [('static', 'static_synth_mc4_tiny', 'pretrain_synth_mc4_tiny'),
-                                ('restart', 'restart_synth_mc4_tiny', None)]),
-    ('static_mc4_xl', [('static', 'static_mc4_xl', None)]),
-    ('pretrain_wmt_zh_fr_6layer', [('pretrain', 'pretrain_wmt_zh_fr_6layer', None)]),
+    ('ptjf_mc4_xxl', [('pretrain', 'pretrain_mc4_xxl', None, 'nothing'),
+                      ('ptjf', 'ptjf_mc4_xxl', None, 'parameters')]),
+    ('transfer_wmt_ro_fr_3layer', [
+        ('pretrain', 'pretrain_wmt_ro_fr_3layer', None, 'nothing'),
+        ('transfer', 'transfer_wmt_ro_fr_3layer', None, 'parameters')]),
+    ('restart_synth_mc4_tiny', [
+        ('static', 'static_synth_mc4_tiny', 'pretrain_synth_mc4_tiny', 'nothing'),
+        ('restart', 'restart_synth_mc4_tiny', None, 'parameters')]),
+    ('static_mc4_xl', [('static', 'static_mc4_xl', None, 'nothing')]),
+    ('pretrain_wmt_zh_fr_6layer', [
+        ('pretrain', 'pretrain_wmt_zh_fr_6layer', None, 'nothing')]),
 ])
 def test_phases_of_each_arm(name, expected):
   assert experiment.phases(name) == [
-      experiment.Phase(arm, recipe_file(r), s and recipe_file(s))
-      for arm, r, s in expected]
+      experiment.Phase(arm, recipe_file(r), s and recipe_file(s), carry)
+      for arm, r, s, carry in expected]
   assert experiment.phases(recipe_file(name)) == experiment.phases(name)
 
 

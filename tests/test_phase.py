@@ -23,7 +23,7 @@ def test_bindings_merge_per_flag_later_ones_last():
       gin=('LEARNING_RATE = 5e-3',), finetune_gin=(
           'HIGH_RESOURCE_RATE = 0.5', 'HIGH_RESOURCE_RATE = 0.7'))
   assert dict(both) == {'gin': ('LEARNING_RATE = 5e-3',), 'pretrain_gin': (),
-                        'finetune_gin': both.finetune_gin}
+                        'finetune_gin': both.finetune_gin, 'stage_gin': ()}
   assert both.names() == {'LEARNING_RATE', 'HIGH_RESOURCE_RATE'}
   with pytest.raises(TypeError):
     experiment.Invocation('/w', {'gin_bindings': ['X = 1']})

@@ -219,7 +219,7 @@ def test_every_recipe_passes():
            'INITIAL_CHECKPOINT_PATH': "'/unused'"}
   for path in recipe.recipes():
     name = os.path.basename(path)
-    restores = experiment.split(name[:-len('.gin')])[0] in experiment.FIRST_PHASE
+    restores = experiment.carried(path) == 'parameters'
     required = set(experiment.declared_required(path))
     recipe.parse(path, [f'{m} = {bound[m]}' for m in sorted(required)])
     where = settings.where_in(path)

@@ -450,10 +450,10 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args, ptjf):
      '--pretrain_steps: give at least one value.'),
     (['static_mc4_xl', '--pretrain_steps=100000', '--fix=total'],
      '--pretrain_steps: static_mc4_xl has one phase, no pre-training to '
-     'lengthen; give ptjf_mc4_xl or restart_mc4_xl instead.'),
+     'lengthen; give restart_mc4_xl instead.'),
     (['pretrain_wmt_ro_fr_3layer', '--pretrain_steps=100000', '--fix=finetune'],
-     'give ptjf_wmt_ro_fr_3layer, transfer_wmt_ro_fr_3layer or '
-     'restart_wmt_ro_fr_3layer instead.'),
+     'give ptjf_wmt_ro_fr_3layer, restart_wmt_ro_fr_3layer or '
+     'transfer_wmt_ro_fr_3layer instead.'),
     (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=finetune',
       '--total_steps=500000'],
      '--total_steps=500000 with --fix=finetune, where the total is N1 + the '

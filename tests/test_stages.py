@@ -1,0 +1,120 @@
+"""Chains of stages declared in gin (PREVIOUS_STAGE and the phase file a
+recipe includes), followed and refused without T5X."""
+
+import os
+
+import pytest
+
+from ptjf import experiment
+
+
+def write(directory, name, phase_file, previous=None, steps=100):
+  """A recipe NAME.gin in `directory` on the tiny model, carrying what
+  `phase_file` carries from `previous`."""
+  lines = [f"include 'gin/phases/{phase_file}.gin'",
+           "include 'gin/models/mt5_tiny.gin'",
+           "include 'gin/data/synth_mc4.gin'",
+           "include 'gin/schedules/rsqrt.gin'",
+           "include 'gin/runs/tiny.gin'"]
+  lines += [f"PREVIOUS_STAGE = '{previous}'"] if previous else []
+  lines += ["MIXTURE_OR_TASK_NAME = 'ptjf_synth.tau3.33'",
+            f'TRAIN_STEPS = {steps}']
+  path = directory / f'{name}.gin'
+  path.write_text('\n'.join(lines) + '\n')
+  return str(path)
+
+
+def test_a_chain_of_three_stages_is_followed_to_its_first(tmp_path):
+  write(tmp_path, 'hot_x_tiny', 'pretrain')
+  write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
+  last = write(tmp_path, 'cool_x_tiny', 'continue', 'warm_x_tiny')
+  assert experiment.phases(last) == [
+      experiment.Phase('hot', str(tmp_path / 'hot_x_tiny.gin')),
+      experiment.Phase('warm', str(tmp_path / 'warm_x_tiny.gin'),
+                       carry='parameters'),
+      experiment.Phase('cool', last, carry='state')]
+  assert experiment.continuing(str(tmp_path / 'hot_x_tiny.gin')) == [
+      'cool_x_tiny', 'warm_x_tiny']
+  assert experiment.continuing(last) == []
+
+
+def test_the_two_stage_recipes_declare_their_first_stage():
+  """Every fine-tune of the paper names the recipe its name implied."""
+  first = {'ptjf': 'pretrain', 'transfer': 'pretrain', 'restart': 'static'}
+  for name in sorted(os.listdir(os.path.join(experiment.recipe.REPO, 'recipes'))):
+    arm, rest = experiment.split(name[:-len('.gin')])
+    if arm in first:
+      assert [(p.arm, p.carry) for p in experiment.phases(name[:-4])] == [
+          (first[arm], 'nothing'), (arm, 'parameters')], name
+
+
+@pytest.mark.parametrize('stages, message', [
+    ([('a_x_tiny', 'joint_finetune', 'b_x_tiny'),
+      ('b_x_tiny', 'joint_finetune', 'a_x_tiny')],
+     r'^the stages of b_x_tiny form a cycle \(b_x_tiny -> a_x_tiny -> '
+     r'b_x_tiny, each continuing the next\): the first stage of a chain sets '
+     r'no PREVIOUS_STAGE\.$'),
+    ([('a_x_tiny', 'continue', 'a_x_tiny')],
+     r"^a_x_tiny.gin continues from itself \(PREVIOUS_STAGE = 'a_x_tiny'\): "
+     r'name the stage it follows, or drop PREVIOUS_STAGE for a first stage\.$'),
+    ([('b_x_tiny', 'pretrain', None), ('a_x_tiny', 'pretrain', 'b_x_tiny')],
+     r'^a_x_tiny.gin continues b_x_tiny but carries nothing from it: include '
+     r'gin/phases/joint_finetune.gin \(its parameters\) or '
+     r'gin/phases/continue.gin \(its whole state\), or drop PREVIOUS_STAGE\.$'),
+    ([('a_x_tiny', 'continue', None)],
+     r'^a_x_tiny.gin restores a checkpoint \(gin/phases/continue.gin\) but '
+     r"names no stage to continue: add PREVIOUS_STAGE = '<recipe>' \(e.g. "
+     r"PREVIOUS_STAGE = 'pretrain_x_tiny'\)\.$"),
+    ([('a_x_tiny', 'pretrain', None), ('b_x_tiny', 'continue', 'a_x_tiny'),
+      ('a_y_tiny', 'continue', 'b_x_tiny')],
+     r"^a_x_tiny and a_y_tiny are stages of one chain with the same arm, 'a', "
+     r'so they would train in one directory: give each stage an arm of its '
+     r'own\.$'),
+    ([('a_x_tiny', 'continue', 'nowhere_x_tiny')],
+     r'^a_x_tiny.gin continues nowhere_x_tiny \(PREVIOUS_STAGE\), but '
+     r'/.*/nowhere_x_tiny.gin does not exist: name a recipe beside it\.$'),
+])
+def test_a_chain_that_cannot_run_is_refused(tmp_path, stages, message):
+  for name, phase_file, previous in stages:
+    write(tmp_path, name, phase_file, previous)
+  with pytest.raises(ValueError, match=message):
+    experiment.phases(str(tmp_path / f'{stages[-1][0]}.gin'))
+
+
+def test_a_previous_stage_that_is_no_name_is_refused(tmp_path):
+  path = write(tmp_path, 'a_x_tiny', 'continue')
+  with open(path, 'a') as f:
+    f.write('PREVIOUS_STAGE = %OTHER\n')
+  with pytest.raises(ValueError, match=(
+      r"^a_x_tiny.gin: PREVIOUS_STAGE = %OTHER is not a recipe name: write "
+      r"it quoted, e.g. PREVIOUS_STAGE = 'pretrain_mc4_xxl'\.$")):
+    experiment.phases(path)
+
+
+def test_stage_bindings_reach_their_stage_only(tmp_path):
+  write(tmp_path, 'hot_x_tiny', 'pretrain')
+  write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
+  phases = experiment.phases(write(tmp_path, 'cool_x_tiny', 'continue',
+                                   'warm_x_tiny'))
+  given = experiment.Bindings(gin=['A = 1'], pretrain_gin=['B = 2'],
+                              finetune_gin=['C = 3'],
+                              stage_gin=['cool:D = 4', 'warm: E = 5'])
+  assert [experiment.phase_bindings(phases, i, given) for i in range(3)] == [
+      ['A = 1', 'B = 2'], ['A = 1', 'C = 3', 'E = 5'],
+      ['A = 1', 'C = 3', 'D = 4']]
+  assert experiment.scope_of({'cool'}, phases) == 'stage_gin'
+  assert experiment.scope_of({'warm', 'cool'}, phases) == 'finetune_gin'
+  with pytest.raises(ValueError, match=(
+      r"^--stage_gin='ptjf:D = 4': cool_x_tiny has no stage 'ptjf'; its "
+      r'stages: hot, warm, cool\.$')):
+    experiment.check_flags('cool_x_tiny', phases,
+                           experiment.Bindings(stage_gin=['ptjf:D = 4']))
+  with pytest.raises(ValueError, match=(
+      r"^--stage_gin='D = 4' names no stage: write ARM:NAME = VALUE")):
+    experiment.check_flags('cool_x_tiny', phases,
+                           experiment.Bindings(stage_gin=['D = 4']))
+  with pytest.raises(ValueError, match=(
+      r"^--stage_gin='cool:D = 4' with --phase=first: only hot runs\.$")):
+    experiment.check_flags('cool_x_tiny', phases,
+                           experiment.Bindings(stage_gin=['cool:D = 4']),
+                           phase='first')
