@@ -2,6 +2,7 @@
 recipe includes), followed and refused without T5X."""
 
 import os
+import re
 
 import pytest
 
@@ -18,7 +19,7 @@ def write(directory, name, phase_file, previous=None, steps=100):
            "include 'gin/runs/tiny.gin'"]
   lines += [f"PREVIOUS_STAGE = '{previous}'"] if previous else []
   lines += ["MIXTURE_OR_TASK_NAME = 'ptjf_synth.tau3.33'",
-            f'TRAIN_STEPS = {steps}']
+            f'TRAIN_STEPS = {steps}', 'WARMUP_STEPS = 10']
   path = directory / f'{name}.gin'
   path.write_text('\n'.join(lines) + '\n')
   return str(path)
@@ -118,3 +119,42 @@ def test_stage_bindings_reach_their_stage_only(tmp_path):
     experiment.check_flags('cool_x_tiny', phases,
                            experiment.Bindings(stage_gin=['cool:D = 4']),
                            phase='first')
+
+
+@pytest.fixture
+def chain_of_three(tmp_path):
+  """hot (from scratch, 100 steps) -> warm (its parameters, 100 steps) ->
+  cool (warm's whole state, to step 200): the last recipe's path."""
+  write(tmp_path, 'hot_x_tiny', 'pretrain')
+  write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
+  return write(tmp_path, 'cool_x_tiny', 'continue', 'warm_x_tiny', steps=200)
+
+
+@pytest.mark.needs_t5x
+@pytest.mark.parametrize('binding, message', [
+    ('cool:ptjf.synthetic_vocabulary.extra_ids = 50',
+     r'the stages of .*cool_x_tiny.gin disagree on the vocabulary: '
+     r'hot_x_tiny.gin uses .*tasks/data/synthetic.spm.model \(\+100 extra '
+     r'ids\), cool_x_tiny.gin .*tasks/data/synthetic.spm.model \(\+50 extra '
+     r'ids\); give every stage the same vocabulary\.'),
+    ('cool:network.T5Config.emb_dim = 32',
+     r'warm_x_tiny.gin and cool_x_tiny.gin build different models \(27 '
+     r'parameters differ, e.g. .*\), so cool cannot take its whole state '
+     r'\(gin/phases/continue.gin\); bind model settings with --gin so that '
+     r'every stage gets them\.'),
+    ('cool:TRAIN_STEPS = 100',
+     r'cool_x_tiny.gin keeps the state of warm_x_tiny.gin, which ends at step '
+     r"100, and its TRAIN_STEPS = 100 is where it ends, counted from the "
+     r"chain's start: it must exceed 100, e.g. TRAIN_STEPS = 200\."),
+    ('warm:WARMUP_STEPS = 100',
+     r"--stage_gin='warm:WARMUP_STEPS = 100': WARMUP_STEPS is 100, not below "
+     r'TRAIN_STEPS 100 \(a fine-tune must reach its learning rate\); it must '
+     r'be from 1 to 99\.'),
+])
+def test_a_stage_that_cannot_take_what_it_carries_is_refused(
+    chain_of_three, tmp_path, ptjf, binding, message):
+  result = ptjf('check', chain_of_three, f'--workdir={tmp_path}/w',
+                f'--stage_gin={binding}')
+  assert result.returncode == 1
+  assert re.fullmatch('error: ' + message, result.stderr.strip()), result.stderr
+  assert not os.path.exists(tmp_path / 'w')
