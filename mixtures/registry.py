@@ -121,6 +121,19 @@ class Family:
     register_mixture(self.unimax_name, task_rates, tokens, UNIMAX_UNIT)
     return self.unimax_name
 
+  def register_subset(self, suffix: str, tasks: Sequence[str],
+                      tau: float) -> str:
+    """Registers '<prefix>.<suffix>': `tasks`, some of the family's, alone at
+    temperature `tau` from their sizes, e.g. the languages of a pre-training."""
+    if outside := [t for t in tasks if t not in self.sizes]:
+      raise ValueError(f'task {outside[0]!r} is not in family {self.prefix!r}: '
+                       f'its tasks are {", ".join(self.sizes)}.')
+    subset = {task: self.sizes[task] for task in tasks}
+    name = f'{self.prefix}.{suffix}'
+    register_mixture(name, rates_lib.temperature(subset, tau), subset,
+                     self.unit)
+    return name
+
   def add(self, task: str, size: float) -> None:
     """Adds a task of `size` (in the family's unit) to every family mixture.
 

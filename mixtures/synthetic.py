@@ -4,10 +4,13 @@
   ptjf_synth.unimax           the five under UniMax, budget from the run
   ptjf_synth.en_only          synthetic English alone (pre-training)
   ptjf_synth.ro_fr.high<r>    en_fr at rate r, en_ro at 1 - r
-  ptjf_synth.paper_epochs.{tau<t>,en_only,ro_fr.high<r>}   the same of the
-                              paper_epochs tasks, at the same rates
+  ptjf_synth.paper_epochs.{tau<t>,unimax,en_only,ro_fr.high<r>}   the same
+                              of the paper_epochs tasks, at the same rates
+  ptjf_synth.paper_epochs.en_hi   English and Hindi at temperature 3.33, as
+                              ptjf_mc4.en_hi
 """
 
+from mixtures import mc4
 from mixtures import registry
 from mixtures import sizes
 from tasks import synthetic
@@ -33,10 +36,15 @@ PAPER_EPOCHS_LANGUAGES = registry.Family(
     prefix=synthetic.PAPER_EPOCHS_PREFIX,
     sizes={synthetic.paper_epochs_task_name(lang): sizes.MC4_PAPER_CHARS_BILLIONS[lang]
            for lang in synthetic.SPAN_LANGUAGES},
-    unit='billion characters of mC4 (Table 2)')
+    unit='billion characters of mC4 (Table 2)',
+    unimax_max_epochs=UNIMAX_MAX_EPOCHS)
 PAPER_EPOCHS_LANGUAGES.register()
 registry.register_single(f'{synthetic.PAPER_EPOCHS_PREFIX}.en_only',
                          synthetic.paper_epochs_task_name(HIGH_RESOURCE))
+PAPER_EPOCHS_LANGUAGES.register_subset(
+    '_'.join(mc4.HIGH_RESOURCE_SET),
+    [synthetic.paper_epochs_task_name(lang) for lang in mc4.HIGH_RESOURCE_SET],
+    mc4.HIGH_RESOURCE_SET_TAU)
 
 for _name, _pairs in ((synthetic.task_name, synthetic.PAIRS),
                       (synthetic.paper_epochs_task_name, synthetic.PAPER_EPOCHS_PAIRS)):
