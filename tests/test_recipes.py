@@ -16,7 +16,9 @@ from ptjf import recipe
 pytestmark = pytest.mark.needs_t5x
 
 ARMS = ('pretrain', 'ptjf', 'static', 'restart', 'transfer')
-FINETUNE_ARMS = ('ptjf', 'restart', 'transfer')
+# Stages of longer chains: temperature cooldowns, and PTJF variants.
+CHAIN_ARMS = ('hot', 'cooldown', 'warm', 'cool', 'ptjfhot', 'ptjfcool',
+              'pretrainenhi', 'ptjfenhi', 'ptjfunimax')
 # Stand-ins for the REQUIRED macros; nothing is read from these paths.
 INITIAL_CHECKPOINT = '/nonexistent/previous/checkpoint_1000'
 REQUIRED_VALUES = {
@@ -46,8 +48,8 @@ def parse(name, more_gin_files=(), **overrides):
 
 
 def test_every_arm_has_recipes():
-  assert {name.split('_')[0] for name in RECIPES} == set(ARMS)
-  assert len(RECIPES) == 56
+  assert {name.split('_')[0] for name in RECIPES} == set(ARMS + CHAIN_ARMS)
+  assert len(RECIPES) == 87
 
 
 @pytest.mark.parametrize('name', RECIPES)
@@ -61,8 +63,8 @@ def test_recipe_header_names_exactly_its_required_macros(name):
 @pytest.mark.parametrize('name', RECIPES)
 def test_recipe_resolves_under_t5x(name):
   parse(name)
-  arm = name.split('_')[0]
-  data = seqio.get_mixture_or_task(recipe.value('MIXTURE_OR_TASK_NAME'))
+  data = seqio.get_mixture_or_task(  # a UniMax mixture is registered here
+      recipe.value('train/utils.DatasetConfig.mixture_or_task_name'))
   tasks = data.tasks if isinstance(data, seqio.Mixture) else [data]
   model = recipe.value('MODEL')
   for task in tasks:  # the model decodes with the tasks' own vocabulary
@@ -72,11 +74,17 @@ def test_recipe_resolves_under_t5x(name):
   assert steps > 0
   assert all(math.isfinite(float(schedule(s))) for s in (0, steps // 2, steps))
   restore = recipe.value('utils.RestoreCheckpointConfig.path')
-  if arm in FINETUNE_ARMS:
+  carry = experiment.carried(os.path.join(recipe.RECIPES_DIR, name + '.gin'))
+  if carry == 'parameters':
     assert restore == INITIAL_CHECKPOINT
     assert recipe.value('utils.RestoreCheckpointConfig.assignment_map') == (
         (r'state/.*', None),)
     assert recipe.value('utils.RestoreCheckpointConfig.fallback_to_scratch')
+  elif carry == 'state':  # the whole state, optimizer slots and step too
+    assert restore == INITIAL_CHECKPOINT
+    with pytest.raises(ValueError, match='no value bound'):  # nothing dropped
+      recipe.value('utils.RestoreCheckpointConfig.assignment_map')
+    assert not recipe.value('utils.RestoreCheckpointConfig.fallback_to_scratch')
   else:
     assert restore == []  # from scratch: static sampling never resets
 
