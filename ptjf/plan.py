@@ -1,15 +1,17 @@
-r"""Prints what each phase of an experiment will train on, without training,
-and draws its learning-rate schedule across the phases.
+r"""Prints what each stage of an experiment will train on, without training,
+and draws its learning-rate schedule across the stages.
 
 Usage: ptjf plan EXPERIMENT [--gin='NAME = VALUE']... [--max_epochs=4] [flags]
 
-For each phase (see `ptjf run --help` for the phases of an experiment): steps,
-batch, feature lengths and token slots per step; the learning rate at the start,
-the end of warm-up and the end; and for each task of the mixture its sampling
-rate, the examples and token slots it gets, its training set in examples, and
-how many epochs of it that is. A last table sums the phases per task, and a
-warning names every task repeated past --max_epochs, where low-resource tasks
-overfit under static sampling.
+For each stage (see `ptjf run --help` for the stages of an experiment): the
+steps it trains, batch, feature lengths and token slots; the learning rate at
+its first step, the end of warm-up and its last step; and for each task of the
+mixture its sampling rate, the examples and token slots it gets, its training
+set in examples, and how many epochs of it that is. A stage that keeps the
+previous stage's whole state (gin/phases/continue.gin) trains from that
+stage's step to its own TRAIN_STEPS, its schedule going on. A last table sums
+the stages per task, and a warning names every task repeated past
+--max_epochs, where low-resource tasks overfit under static sampling.
 
 How the numbers are counted:
   sequences = steps x batch x rate (packed rows, the unit a batch counts)
@@ -26,7 +28,7 @@ How the numbers are counted:
     any.
 
 --schedule_png=FILE.png (or an existing DIR) draws the learning rate across
-the phases; without it nothing is written.
+the stages, each after the one before; without it nothing is written.
 
 Example:
   ptjf plan ptjf_mc4_xxl --schedule_png=/tmp/ptjf_mc4_xxl_lr.png
@@ -62,7 +64,7 @@ _MAX_EPOCHS = flags.DEFINE_float(
     'experiment (4 is where repeated data stopped helping in Muennighoff et al. '
     '2023).')
 _SCHEDULE_PNG = flags.DEFINE_string(
-    'schedule_png', None, 'Draw the learning rate over both phases into this '
+    'schedule_png', None, 'Draw the learning rate over every stage into this '
     '.png file, or into <EXPERIMENT>_learning_rate.png in this existing '
     'directory; nothing is written without it.')
 _TASK_SIZE = flags.DEFINE_multi_string(
@@ -70,7 +72,7 @@ _TASK_SIZE = flags.DEFINE_multi_string(
     'examples, where the plan cannot know it.')
 _PACKING_ROWS = flags.DEFINE_integer(
     'packing_rows', 0, 'Measure examples per packed sequence on this many rows '
-    "of each phase's real training pipeline (reads data).")
+    "of each stage's real training pipeline (reads data).")
 
 _LR_POINTS = 2000
 
@@ -95,9 +97,14 @@ class PhasePlan:
   run: phase.PhaseRun
   batch: int
   lengths: dict[str, int]
-  learning_rates: list[float]  # at _LR_POINTS evenly spaced steps from 1
-  milestones: dict[int, float]  # step -> learning rate at 1, WARMUP_STEPS, end
+  learning_rates: list[float]  # at _LR_POINTS evenly spaced steps it trains
+  milestones: dict[int, float]  # step -> learning rate at its first, WARMUP_STEPS, end
   tasks: list[TaskPlan]
+
+
+def trained_steps(run: phase.PhaseRun) -> int:
+  """The steps a stage trains: a kept state starts at the previous one's step."""
+  return run.steps - run.first_step
 
 
 def _rates(mixture_name: str) -> dict[str, float]:
@@ -154,22 +161,23 @@ def _warmup() -> Optional[int]:
 
 def plan_phase(run: phase.PhaseRun, gin_files: Sequence[str],
                given_sizes: dict[str, float], packing_rows: int) -> PhasePlan:
-  """Re-parses the phase's config and counts what it trains on."""
+  """Re-parses the stage's config and counts what it trains on."""
   run.parse(gin_files)
   batch, lengths = recipe.value('BATCH_SIZE'), recipe.value('TASK_FEATURE_LENGTHS')
   mixture = datasets.mixture_read()
   per_sequence = (examples_per_sequence(mixture, lengths, packing_rows)
                   if packing_rows else None)
-  steps = np.linspace(1, run.steps, _LR_POINTS).round().astype(np.int32)
+  first = run.first_step + 1  # the step its first update reaches
+  steps = np.linspace(first, run.steps, _LR_POINTS).round().astype(np.int32)
   learning_rates = logged_learning_rates(steps)
   warmup = _warmup()
-  marks = sorted({1, run.steps,
-                  *([warmup] if warmup and 1 < warmup < run.steps else [])})
+  marks = sorted({first, run.steps,
+                  *([warmup] if warmup and first < warmup < run.steps else [])})
   milestones = dict(zip(marks, logged_learning_rates(marks)))
   slots = sum(lengths.values())
   tasks = []
   for task, rate in _rates(mixture).items():
-    sequences = run.steps * batch * rate
+    sequences = trained_steps(run) * batch * rate
     exact = span_corruption.is_span_corruption(seqio.get_mixture_or_task(task))
     factor = 1.0 if exact else (per_sequence or 1.0)
     tasks.append(TaskPlan(task, rate, sequences, sequences * factor,
@@ -189,21 +197,23 @@ def number(x: Optional[float], exact: bool = True) -> str:
 def print_plan(plans: Sequence[PhasePlan], max_epochs: float) -> list[str]:
   """Prints the tables; returns the warnings."""
   for i, p in enumerate(plans, 1):
-    run = p.run
+    run, trained = p.run, trained_steps(p.run)
     lengths = ' / '.join(f'{k} {v:,}' for k, v in p.lengths.items())
+    kept = (f' (its state kept: steps {run.first_step + 1:,} to {run.steps:,})'
+            if run.first_step else '')
     print(f'\n[{i}/{len(plans)}] {run.phase.arm}: '
           f'{os.path.relpath(run.phase.recipe, recipe.REPO)}\n'
-          f'  steps {run.steps:,}  batch {p.batch:,}  lengths {lengths}  '
-          f'token slots {run.steps * p.batch * sum(p.lengths.values()):,}\n'
+          f'  steps {trained:,}{kept}  batch {p.batch:,}  lengths {lengths}  '
+          f'token slots {trained * p.batch * sum(p.lengths.values()):,}\n'
           '  learning rate ' + ', '.join(f'{lr:.4g} at step {s:,}'
                                          for s, lr in p.milestones.items())
           + f' (max {max(*p.learning_rates, *p.milestones.values()):.4g}; '
           'as T5X logs it, the rate of the update that reaches the step)')
     _print_tasks(p.tasks, with_rate=True)
   if len(plans) > 1:
-    print('\nboth phases')
-    _print_tasks(_sum_tasks(plans), with_rate=False)
-  total = _sum_tasks(plans)
+    print('\nboth phases' if len(plans) == 2 else f'\nall {len(plans)} stages')
+    _print_tasks(sum_tasks(plans), with_rate=False)
+  total = sum_tasks(plans)
   if unknown := [t.task for t in total if t.dataset_examples is None]:
     print(f'\n  ? = training set unknown ({", ".join(unknown)}): give it in '
           f'examples for its epochs, --task_size={unknown[0]}=EXAMPLES '
@@ -214,7 +224,7 @@ def print_plan(plans: Sequence[PhasePlan], max_epochs: float) -> list[str]:
           if t.epochs is not None and t.epochs > max_epochs]
 
 
-def _sum_tasks(plans: Sequence[PhasePlan]) -> list[TaskPlan]:
+def sum_tasks(plans: Sequence[PhasePlan]) -> list[TaskPlan]:
   totals: dict[str, TaskPlan] = {}
   for p in plans:
     for t in p.tasks:
@@ -239,22 +249,44 @@ def _print_tasks(tasks: Sequence[TaskPlan], with_rate: bool) -> None:
   print(table.aligned([header, *rows], right=True, indent='  '))
 
 
+# How a boundary is drawn, by what the stage after it carries.
+_BOUNDARY = {'parameters': (':', 'optimizer and warm-up reset at the dotted line'),
+             'state': ('--', 'only the data changes at the dashed line')}
+
+
+def boundaries(plans: Sequence[PhasePlan]) -> list[tuple[int, str]]:
+  """(steps trained before it, what the next stage carries) per boundary."""
+  ends = np.cumsum([trained_steps(p.run) for p in plans])
+  return [(int(end), p.run.phase.carry) for end, p in zip(ends, plans[1:])]
+
+
+def schedule_title(plans: Sequence[PhasePlan]) -> str:
+  if len(plans) == 1:
+    return 'Learning rate'
+  notes = [_BOUNDARY[carry][1] for carry in _BOUNDARY
+           if carry in {c for _, c in boundaries(plans)}]
+  if len(plans) == 2:
+    return f'Learning rate across phases ({"; ".join(notes)})'
+  return f'Learning rate across {len(plans)} stages\n({"; ".join(notes)})'
+
+
 def plot_learning_rate(plans: Sequence[PhasePlan], path: str) -> None:
-  """The learning rate against the experiment's step, one colour per phase."""
+  """The learning rate against the steps the experiment has trained, one
+  colour per stage, each after the one before."""
   figure = mpl_figure.Figure(figsize=(8, 4))  # no pyplot: no GUI backend
   axes = figure.subplots()
   offset = 0
   for p in plans:
-    steps = offset + np.linspace(1, p.run.steps, len(p.learning_rates))
+    steps = offset + np.linspace(1, trained_steps(p.run), len(p.learning_rates))
     axes.plot(steps, p.learning_rates, label=f'{p.run.phase.arm} '
               f'({os.path.basename(p.run.phase.recipe)})')
-    offset += p.run.steps
-    if offset < sum(q.run.steps for q in plans):
-      axes.axvline(offset, color='grey', linestyle=':', linewidth=1)
+    offset += trained_steps(p.run)
+  for step, carry in boundaries(plans):
+    axes.axvline(step, color='grey', linestyle=_BOUNDARY[carry][0], linewidth=1)
   axes.set_xlabel('step of the experiment')
   axes.set_ylabel('learning rate')
-  axes.set_title('Learning rate across phases (optimizer and warm-up reset '
-                 'at the dotted line)' if len(plans) > 1 else 'Learning rate')
+  title = schedule_title(plans)
+  axes.set_title(title, fontsize='medium' if '\n' in title else 'large')
   axes.legend()
   figure.tight_layout()
   png = io.BytesIO()

@@ -53,6 +53,7 @@ def test_warns_for_the_languages_repeated_past_max_epochs(xxl, capsys):
   printed = capsys.readouterr().out
   en = STEPS * BATCH * (1 + RATES['en'])
   assert f'{en:,.0f}' in printed  # English over both phases
+  assert '\nboth phases\n' in printed
   epochs = {lang: STEPS * BATCH * RATES[lang] * CHUNK /
             (sizes.MC4_MT5_TOKENS_BILLIONS[lang] * 1e9) for lang in TABLE2}
   over = sorted(lang for lang, e in epochs.items() if e > 4)
@@ -182,3 +183,65 @@ def test_bad_arguments(tmp_path, args, message, ptjf):
   result = ptjf('plan', *args, f'--schedule_png={tmp_path}/lr.png')
   assert result.returncode != 0 and message in result.stderr
   assert 'Traceback' not in result.stderr and not os.listdir(tmp_path)
+
+
+def tau_rates(tau):
+  """Eq. 4 on Table 2 at temperature tau, by hand (the synthetic languages
+  keep mC4's proportions)."""
+  weights = {k: (v / sum(TABLE2.values())) ** (1 / tau) for k, v in TABLE2.items()}
+  return {k: w / sum(weights.values()) for k, w in weights.items()}
+
+
+@pytest.fixture(scope='module')
+def three_stages():
+  """pretrain (160 steps, English) -> ptjfhot (parameters; 80 steps at tau 5)
+  -> ptjfcool (the whole state; steps 81 to 160 at tau 3.33)."""
+  runs = preflight.prepare('ptjfcool_synth_mc4_tiny', '<workdir>', check_data=False)
+  return [plan.plan_phase(r, (), {}, 0) for r in runs]
+
+
+def test_a_kept_state_counts_the_steps_it_trains(three_stages):
+  assert [p.run.phase.arm for p in three_stages] == ['pretrain', 'ptjfhot', 'ptjfcool']
+  assert [p.run.steps for p in three_stages] == [160, 80, 160]  # TRAIN_STEPS
+  assert [plan.trained_steps(p.run) for p in three_stages] == [160, 80, 80]
+  sequences = [160 * 16, 80 * 16, 80 * 16]
+  expected = [{'en': 1.0}, tau_rates(5), tau_rates(3.33)]
+  for p, n, rates in zip(three_stages, sequences, expected):
+    got = {t.task.split('.')[1]: t for t in p.tasks}
+    assert {k: t.sequences for k, t in got.items()} == pytest.approx(
+        {k: n * r for k, r in rates.items()}, rel=1e-5)
+    assert all(t.token_slots == pytest.approx(t.sequences * 160) for t in got.values())
+  # The schedule goes on: T5X logs at step s the rate of the update from s - 1
+  # (constant * linear_warmup * rsqrt_decay, warm-up 40, reached long before).
+  assert three_stages[2].milestones == pytest.approx({81: 80 ** -0.5, 160: 159 ** -0.5})
+  assert three_stages[1].milestones[1] == pytest.approx(0, abs=1e-7)  # its warm-up anew
+  assert plan.boundaries(three_stages) == [(160, 'parameters'), (240, 'state')]
+
+
+def test_the_last_table_sums_all_three_stages(three_stages, capsys):
+  plan.print_plan(three_stages, max_epochs=4)
+  printed = capsys.readouterr().out
+  assert '[3/3] ptjfcool: recipes/ptjfcool_synth_mc4_tiny.gin\n' in printed
+  assert '  steps 80 (its state kept: steps 81 to 160)  batch 16  ' in printed
+  assert 'token slots 204,800\n  learning rate 0.1118 at step 81, 0.07931 at step 160' in printed
+  assert '\nall 3 stages\n' in printed and 'both phases' not in printed
+  hot, cool = tau_rates(5), tau_rates(3.33)
+  total = plan.sum_tasks(three_stages)  # pylint: disable=protected-access
+  by_lang = {t.task.split('.')[1]: t for t in total}
+  assert {k: t.sequences for k, t in by_lang.items()} == pytest.approx(
+      {k: 1280 * (hot[k] + cool[k]) + (2560 if k == 'en' else 0) for k in TABLE2},
+      rel=1e-5)
+  sizes_seen = {t.task: t.dataset_examples for p in three_stages for t in p.tasks}
+  for lang, t in by_lang.items():
+    assert t.epochs == pytest.approx(t.sequences / sizes_seen[t.task], rel=1e-9)
+  en = 2560 + 1280 * (hot['en'] + cool['en'])
+  assert f'ptjf_synth.en      {en:,.0f}     {en:,.0f}' in printed
+
+
+def test_the_schedule_title_names_each_kind_of_boundary(three_stages):
+  assert plan.schedule_title(three_stages) == (
+      'Learning rate across 3 stages\n(optimizer and warm-up reset at the '
+      'dotted line; only the data changes at the dashed line)')
+  assert plan.schedule_title(three_stages[:2]) == (
+      'Learning rate across phases (optimizer and warm-up reset at the dotted line)')
+  assert plan.schedule_title(three_stages[:1]) == 'Learning rate'
