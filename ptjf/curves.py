@@ -1,9 +1,12 @@
 """Each task's metric along training, and its best value per method, of a set
 of T5X runs: `ptjf plot --kind=curves` and `--kind=best`.
 
-A fine-tune's curve starts with the run it was initialised from (its
-config.gin's INITIAL_CHECKPOINT_PATH), up to that checkpoint: steps count
-from the start of the first phase, and tokens include the first phase's.
+A run's curve starts with the runs it descends from (each config.gin's
+INITIAL_CHECKPOINT_PATH), each up to the checkpoint restored: steps count
+from the start of the chain's first stage, and tokens include every earlier
+stage's. A fine-tune's step starts at 0 and is offset by the checkpoint's; a
+stage that kept the whole state (gin/phases/continue.gin) goes on counting
+from that checkpoint's step, so it gets its parent's offset alone.
 """
 
 import dataclasses
@@ -63,16 +66,17 @@ class Curve:
 
 def lineage(run_dir: str) -> list[Phase]:
   """The phases a run continues, oldest first, ending with the run itself."""
-  newest_first, seen = [(run_dir, None)], {run_dir}
-  found = tokens_lib.parent(run_dir)
-  while found and found[0] not in seen:  # a config naming itself ends it
-    seen.add(found[0])
-    newest_first.append(found)
-    found = tokens_lib.parent(found[0])
-  phases, offset = [], 0
-  for phase_dir, last_step in reversed(newest_first):
+  newest_first = [(run_dir, None, tokens_lib.parent(run_dir))]
+  while (restored := newest_first[-1][2]) and restored.run_dir not in {
+      d for d, _, _ in newest_first}:  # a config naming itself ends it
+    newest_first.append((restored.run_dir, restored.step,
+                         tokens_lib.parent(restored.run_dir)))
+  phases = []
+  for phase_dir, last_step, restored in reversed(newest_first):
+    offset = 0
+    if phases:  # `restored` is the previous phase's checkpoint
+      offset = phases[-1].offset + (0 if restored.keeps_state else restored.step)
     phases.append(Phase(phase_dir, offset, last_step))
-    offset += last_step or 0
   return phases
 
 

@@ -9,8 +9,9 @@ Usage: ptjf plot RUN_DIR... [--kind=front|curves|best] [--metric=loss]
 
 A RUN_DIR is a T5X model directory (one with training_eval/) or a directory
 searched, at any depth, for them, such as a sweep's root. A run's method is
-its directory's name (pretrain, static, ptjf, transfer, restart: the arms of
-`ptjf run`), and each method keeps its colour.
+its directory's name (pretrain, static, ptjf, transfer, restart, cooldown,
+ptjfcool: the arms of `ptjf run`; a chain's is its last stage's), and each
+method keeps its colour.
 
 --metric is any scalar the runs wrote: t5x.train's evaluations (loss,
 accuracy, ...) or `ptjf eval`'s (bleu, cross_entropy). --better says which

@@ -8,9 +8,9 @@ import tensorflow as tf
 # The arms of `ptjf run` keep their colour whichever runs are plotted.
 METHOD_COLOURS = {'pretrain': 'tab:gray', 'static': 'tab:blue',
                   'ptjf': 'tab:red', 'transfer': 'tab:green',
-                  'restart': 'tab:orange'}
-EXTRA_COLOURS = ('tab:purple', 'tab:brown', 'tab:pink', 'tab:olive',
-                 'tab:cyan')
+                  'restart': 'tab:orange', 'cooldown': 'tab:purple',
+                  'ptjfcool': 'tab:brown'}
+EXTRA_COLOURS = ('tab:pink', 'tab:olive', 'tab:cyan')  # the rest of tab10
 
 
 def method_of(run_dir: str) -> str:

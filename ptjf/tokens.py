@@ -7,12 +7,15 @@ mixture by rate before packing, so a task's tokens per step are
   rates x the task's mean example length (inputs and targets, EOS included,
   trimmed to TASK_FEATURE_LENGTHS, over its first training examples).
 A fine-tune adds what the run it was initialised from had trained on by its
-checkpoint (INITIAL_CHECKPOINT_PATH of its config.gin).
+checkpoint (INITIAL_CHECKPOINT_PATH of its config.gin); a stage that kept the
+whole state (gin/phases/continue.gin) counts its steps from that checkpoint's,
+where its step counter went on.
 
 Reading a run's mixture needs T5X (its config.gin is parsed as t5x.train
 parsed it) and the tasks' training data.
 """
 
+import dataclasses
 import functools
 import os
 import re
@@ -27,6 +30,20 @@ EXAMPLES = 1000  # first training examples averaged for a task's length
 _CHECKPOINT = re.compile(
     r'^INITIAL_CHECKPOINT_PATH\s*=\s*(?:\\\n\s*)?[\'"](.+)/checkpoint_(\d+)[\'"]\s*$',
     re.MULTILINE)
+# A restore T5X configured; gin/phases/joint_finetune.gin's assignment map
+# drops the optimizer slots and step ('state/'), continue.gin's keeps them.
+_RESTORE = re.compile(r'^utils\.RestoreCheckpointConfig\.', re.MULTILINE)
+_DROPS_STATE = re.compile(
+    r'^utils\.RestoreCheckpointConfig\.assignment_map\s*=.*[\'"]state/',
+    re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+  """The checkpoint a run was initialised from."""
+  run_dir: str
+  step: int
+  keeps_state: bool  # optimizer slots and step too: the run's steps go on
 
 
 def _lengths_key(lengths: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
@@ -78,16 +95,19 @@ def tokens_per_step(mixture: str, task: str, lengths: Mapping[str, int],
           * example_tokens(task, key))
 
 
-def parent(run_dir: str) -> Optional[tuple[str, int]]:
-  """(run directory, step) of the checkpoint the run was initialised from,
-  read from its config.gin; None for a run from scratch."""
+def parent(run_dir: str) -> Optional[Restored]:
+  """The checkpoint the run was initialised from, read from its config.gin;
+  None for a run from scratch."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   path = os.path.join(run_dir, 'config.gin')
   if not tf.io.gfile.exists(path):
     return None
   with tf.io.gfile.GFile(path) as f:
-    m = _CHECKPOINT.search(f.read())
-  return (m.group(1), int(m.group(2))) if m else None
+    config = f.read()
+  if not (m := _CHECKPOINT.search(config)):
+    return None
+  keeps_state = bool(_RESTORE.search(config)) and not _DROPS_STATE.search(config)
+  return Restored(m.group(1), int(m.group(2)), keeps_state)
 
 
 @functools.cache
@@ -114,8 +134,9 @@ def tokens_seen(run_dir: str, task: str, step: int) -> float:
   """`task`'s tokens the run had trained on by its own `step`, including
   what the runs it descends from had trained on by their checkpoints."""
   mixture, lengths, batch = run_settings(run_dir)
-  seen = step * tokens_per_step(mixture, task, dict(lengths), batch)
-  if found := parent(run_dir):
-    parent_dir, parent_step = found
-    seen += tokens_seen(parent_dir, task, parent_step)
+  found = parent(run_dir)
+  trained = step - found.step if found and found.keeps_state else step
+  seen = trained * tokens_per_step(mixture, task, dict(lengths), batch)
+  if found:
+    seen += tokens_seen(found.run_dir, task, found.step)
   return seen

@@ -120,6 +120,79 @@ def test_a_moved_parent_still_offsets_steps(tmp_path, write_events):
   assert [(p.step, p.total_step) for p in c.points] == [(5, 12)]
 
 
+# What T5X's config.gin binds for each way a stage restores its checkpoint.
+JOINT_FINETUNE_RESTORE = """utils.RestoreCheckpointConfig.assignment_map = (('state/.*', None),)
+utils.RestoreCheckpointConfig.fallback_to_scratch = True
+utils.RestoreCheckpointConfig.path = %INITIAL_CHECKPOINT_PATH
+"""
+CONTINUE_RESTORE = """utils.RestoreCheckpointConfig.fallback_to_scratch = False
+utils.RestoreCheckpointConfig.path = %INITIAL_CHECKPOINT_PATH
+"""
+
+
+@pytest.fixture
+def chain(tmp_path, write_events):
+  """pre/pretrain -> pre/hot (parameters, from its step 20, steps from 0) ->
+  pre/cool (the whole state, from hot's step 10, steps from 10)."""
+  stages = {'pretrain': ({10: 3.0, 20: 2.0, 30: 1.5}, ''),
+            'hot': ({5: 1.8, 10: 1.6, 15: 1.4},
+                    'pretrain/checkpoint_20', JOINT_FINETUNE_RESTORE),
+            'cool': ({15: 1.5, 20: 1.25}, 'hot/checkpoint_10', CONTINUE_RESTORE)}
+  for arm, (losses, *restore) in stages.items():
+    write_events(tmp_path / 'pre' / arm / 'training_eval' / LOW, {'loss': losses})
+    config = 'BATCH_SIZE = 8\n'
+    if restore[0]:
+      config += (f"INITIAL_CHECKPOINT_PATH = '{tmp_path}/pre/{restore[0]}'\n"
+                 + restore[1])
+    (tmp_path / 'pre' / arm / 'config.gin').write_text(config)
+  return {arm: str(tmp_path / 'pre' / arm) for arm in stages}
+
+
+def test_a_kept_state_stage_goes_on_from_its_parents_step(chain):
+  pre, hot, cool = chain['pretrain'], chain['hot'], chain['cool']
+  assert tokens.parent(hot) == tokens.Restored(pre, 20, keeps_state=False)
+  assert tokens.parent(cool) == tokens.Restored(hot, 10, keeps_state=True)
+  # hot's step 0 is the chain's 20; cool's step 10 is hot's 10, the chain's 30.
+  assert curves.lineage(cool) == [curves.Phase(pre, 0, 20),
+                                  curves.Phase(hot, 20, 10),
+                                  curves.Phase(cool, 20, None)]
+  c = curves.curve(cool, 'cool', LOW, 'loss', 'validation')
+  assert [(p.run_dir, p.step, p.total_step) for p in c.points] == [
+      (pre, 10, 10), (pre, 20, 20), (hot, 5, 25), (hot, 10, 30),
+      (cool, 15, 35), (cool, 20, 40)]
+
+
+def test_tokens_of_a_chain_count_every_stage_once(monkeypatch, chain):
+  pre, hot, cool = chain['pretrain'], chain['hot'], chain['cool']
+  mixtures = {pre: 'en', hot: 'tau5', cool: 'tau3'}
+  per_step = {'en': 1.0, 'tau5': 100.0, 'tau3': 10_000.0}
+  monkeypatch.setattr(tokens, 'run_settings', lambda r: (mixtures[r], (), 4))
+  monkeypatch.setattr(tokens, 'tokens_per_step',
+                      lambda m, t, lengths, batch: per_step[m])
+  # cool trained steps 10 to 20 itself, after hot's 10 and pretrain's 20.
+  assert tokens.tokens_seen(cool, LOW, 20) == 10 * 10_000 + 10 * 100 + 20 * 1
+  c = curves.curve(cool, 'cool', LOW, 'loss', 'validation')
+  curves.add_tokens(c)
+  assert [p.tokens for p in c.points] == [
+      10, 20, 20 + 500, 20 + 1000, 1020 + 50_000, 1020 + 100_000]
+
+
+def test_curves_command_puts_each_stage_after_the_one_it_continues(
+    chain, tmp_path, ptjf):
+  result = ptjf('plot', chain['cool'], chain['hot'], '--kind=curves',
+                f'--output={tmp_path}/c')
+  assert result.returncode == 0, result.stderr
+  with open(tmp_path / 'c.csv', newline='') as f:
+    rows = list(csv.DictReader(f))
+  assert [(r['method'], os.path.basename(r['run_dir']), r['total_step'])
+          for r in rows] == [
+      ('cool', 'pretrain', '10'), ('cool', 'pretrain', '20'),
+      ('cool', 'hot', '25'), ('cool', 'hot', '30'), ('cool', 'cool', '35'),
+      ('cool', 'cool', '40'), ('hot', 'pretrain', '10'),
+      ('hot', 'pretrain', '20'), ('hot', 'hot', '25'), ('hot', 'hot', '30'),
+      ('hot', 'hot', '35')]
+
+
 def test_best_per_method_and_its_table(root):
   found, tasks = curves.collect([root], [], 'loss', ['validation'], False)
   assert tasks == [HIGH, LOW]  # neither the mixture nor the twins

@@ -51,13 +51,14 @@ def test_a_mixture_scales_by_the_share_and_the_rows():
 def test_parent_reads_the_restored_checkpoint(tmp_path):
   (tmp_path / 'config.gin').write_text(
       "BATCH_SIZE = 8\nINITIAL_CHECKPOINT_PATH = 'gs://b/w/pretrain/checkpoint_1200'\n")
-  assert tokens.parent(str(tmp_path)) == ('gs://b/w/pretrain', 1200)
+  assert tokens.parent(str(tmp_path)) == tokens.Restored(
+      'gs://b/w/pretrain', 1200, keeps_state=False)
   # A long path, as T5X's config.gin breaks it over two lines.
   (tmp_path / 'config.gin').write_text(
       "BATCH_SIZE = 8\nINITIAL_CHECKPOINT_PATH = \\\n"
       "    '/tmp/ptjf_reproduction/languages/ptjf/pretrain/checkpoint_1500'\nX = 1\n")
-  assert tokens.parent(str(tmp_path)) == (
-      '/tmp/ptjf_reproduction/languages/ptjf/pretrain', 1500)
+  assert tokens.parent(str(tmp_path)) == tokens.Restored(
+      '/tmp/ptjf_reproduction/languages/ptjf/pretrain', 1500, keeps_state=False)
   (tmp_path / 'config.gin').write_text('BATCH_SIZE = 8\n')
   assert tokens.parent(str(tmp_path)) is None
   assert tokens.parent(str(tmp_path / 'absent')) is None
