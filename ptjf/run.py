@@ -1,20 +1,29 @@
-r"""Runs an experiment: its first phase, then the fine-tune from that phase's
-final checkpoint, each with `python -m t5x.train`.
+r"""Runs an experiment: every stage of its chain, in order, each with
+`python -m t5x.train`.
 
 Usage: ptjf run EXPERIMENT --workdir=DIR [--gin='NAME = VALUE']... [flags]
 
-EXPERIMENT is a recipe name from recipes/ (or a path to a recipe .gin file):
+EXPERIMENT is a recipe name from recipes/ (or a path to a recipe .gin file),
+the chain's last stage. A recipe that sets PREVIOUS_STAGE continues that
+recipe's final checkpoint, taking what its phase file carries:
+  gin/phases/joint_finetune.gin  the parameters; optimizer and warm-up anew
+  gin/phases/continue.gin        the whole state: parameters, optimizer, step
+so, e.g.:
   ptjf_X, transfer_X   pretrain_X, then the fine-tune        DIR/pretrain, DIR/ptjf
   restart_X            static_X for pretrain_X's steps, then the restart
-  pretrain_X, static_X one phase
-Each phase trains in DIR/<arm>. The fine-tune restores the first phase's final
-checkpoint (parameters only) into a directory of its own: the first phase's
-directory is never written by it.
+  cooldown_X           hot_X (tau 5), then on at tau 3.33, state kept
+  ptjfcool_X           pretrain_X, ptjfhot_X, ptjfcool_X     three stages
+  pretrain_X, static_X one stage
+Each stage trains in DIR/<arm>, restoring the previous stage's final
+checkpoint into a directory of its own: no stage writes another's.
 
-Resuming: run the same command again, e.g. after a preemption. Finished phases
-are skipped; an interrupted phase resumes from its own latest checkpoint with
-its own optimizer state and step, so the fine-tune restores the pre-trained
-parameters only once, when it starts.
+Resuming: run the same command again, e.g. after a preemption. Finished
+stages are skipped; an interrupted stage resumes from its own latest
+checkpoint with its own optimizer state and step, so a stage restores the
+previous one only once, when it starts.
+
+--gin binds every stage, --pretrain_gin the first, --finetune_gin every later
+one, --stage_gin='ARM:NAME = VALUE' the stage of that arm.
 
 Before any training it makes the checks of `ptjf check` (REQUIRED macros
 bound, bindings the recipes define, tasks, splits, feature lengths, data
@@ -34,6 +43,8 @@ Example:
   ptjf run ptjf_wmt_ro_fr_3layer --workdir=gs://bucket/ro_fr \
     --gin='LEARNING_RATE = 5e-3' --finetune_gin='HIGH_RESOURCE_RATE = 0.5' \
     --finetune_gin='WARMUP_STEPS = 20_000'
+  ptjf run ptjfcool_synth_mc4_tiny --workdir=/tmp/ptjfcool_tiny \
+    --stage_gin='ptjfhot:WARMUP_STEPS = 20'
 """
 
 import os
