@@ -4,6 +4,7 @@ recipe includes), followed and refused without T5X."""
 import os
 import re
 
+import gin
 import pytest
 
 from ptjf import experiment
@@ -158,3 +159,28 @@ def test_a_stage_that_cannot_take_what_it_carries_is_refused(
   assert result.returncode == 1
   assert re.fullmatch('error: ' + message, result.stderr.strip()), result.stderr
   assert not os.path.exists(tmp_path / 'w')
+
+
+@pytest.mark.needs_t5x
+def test_declaring_the_previous_stage_changes_no_other_binding(tmp_path):
+  """Each recipe that continues another parses to the config it gives
+  without its PREVIOUS_STAGE line, but for that line: no configurable reads
+  the macro, so t5x.train runs the recipe as it ran before it declared it."""
+  declared = 0
+  for path in experiment.recipe.recipes():
+    text = experiment.read(path)
+    kept = [line for line in text.splitlines()
+            if not line.startswith(experiment.PREVIOUS)]
+    if len(kept) == len(text.splitlines()):
+      continue
+    bindings = ["MODEL_DIR = '/m'", "INITIAL_CHECKPOINT_PATH = '/i/checkpoint_1'"]
+    experiment.recipe.parse(path, bindings, finalize=False)
+    with_it = gin.config_str().splitlines()
+    bare = tmp_path / os.path.basename(path)
+    bare.write_text('\n'.join(kept) + '\n')
+    experiment.recipe.parse(str(bare), bindings, finalize=False)
+    name = experiment.macro_text([path], experiment.PREVIOUS)
+    assert [line for line in with_it if line != f'PREVIOUS_STAGE = {name}'
+            ] == gin.config_str().splitlines(), path
+    declared += 1
+  assert declared >= 32
