@@ -283,11 +283,120 @@ def test_pass_through_flags_reach_every_command():
       'HIGH_RESOURCE_RATE=0.5', "EVAL_NAME='a b'"]
 
 
+def test_a_stage_axis_binds_its_stage_alone_and_shares_the_first_stage():
+  lines = text('ptjfcool_synth_mc4_tiny', '/s', stage_axis=[
+      'ptjfcool:tau=2,3.33', 'ptjfhot:WARMUP_STEPS=5,10'])
+  assert lines[:4] == [
+      '# ptjf sweep ptjfcool_synth_mc4_tiny: 2 ptjfcool tau x 2 ptjfhot '
+      'WARMUP_STEPS',
+      '# 1 pretrain run (--phase=first), shared by the ptjfcool runs below',
+      'ptjf run ptjfcool_synth_mc4_tiny --phase=first --workdir=/s',
+      '# 4 ptjfcool runs from /s/pretrain']
+  firsts, points = split(commands('ptjfcool_synth_mc4_tiny', '/s', stage_axis=[
+      'ptjfcool:tau=2,3.33', 'ptjfhot:WARMUP_STEPS=5,10']))
+  assert [(p['--workdir'], p['--pretrain_dir'], p['--stage_gin'])
+          for p in points] == [
+              ([f'/s/ptjfcool-tau{t}_ptjfhot-warmup{w}'], ['/s/pretrain'],
+               [f'ptjfcool:MIXTURE_OR_TASK_NAME="ptjf_synth.tau{t}"',
+                f'ptjfhot:WARMUP_STEPS={w}'])
+              for t in ('2', '3.33') for w in (5, 10)]
+  assert all(set(p) == {'--workdir', '--pretrain_dir', '--stage_gin'}
+             for p in points)
+
+
+def test_a_stage_axis_of_the_first_stage_gives_each_value_its_first_run():
+  firsts, points = split(commands('cool_synth_mc4_paper', stage_axis=[
+      'hot:tau=5,10', 'cool:MIXTURE_OR_TASK_NAME=ptjf_synth.paper_epochs.tau2']))
+  assert firsts == [{'--phase': ['first'], '--workdir': [f'/r/hot-tau{t}'],
+                     '--stage_gin': [
+                         f'hot:MIXTURE_OR_TASK_NAME="ptjf_synth.paper_epochs.tau{t}"']}
+                    for t in (5, 10)]
+  assert [(p['--workdir'], p['--pretrain_dir']) for p in points] == [
+      ([f'/r/hot-tau{t}/cool-mixture_or_task_name-ptjf_synth.paper_epochs.tau2'],
+       [f'/r/hot-tau{t}/hot']) for t in (5, 10)]
+  assert points[0]['--stage_gin'][-1] == (
+      'cool:MIXTURE_OR_TASK_NAME="ptjf_synth.paper_epochs.tau2"')
+
+
+def test_a_stage_axis_takes_its_stage_over_from_the_papers_grid():
+  firsts, points = split(commands(
+      'ptjf_wmt_ro_fr_3layer', learning_rates=['5e-3'], high_rates=['0.3'],
+      stage_axis=['ptjf:WARMUP_STEPS=5000,6000']))
+  assert [(p['--workdir'], p['--finetune_gin'], p['--stage_gin'])
+          for p in points] == [
+              ([f'/r/lr0.005/high0.3_ptjf-warmup{w}'], ['HIGH_RESOURCE_RATE=0.3'],
+               [f'ptjf:WARMUP_STEPS={w}']) for w in (5000, 6000)]
+
+
+def test_the_users_stage_gin_reaches_a_first_run_only_for_its_stage():
+  extra = experiment.PassThrough({'stage_gin': ['pretrain:EVAL_PERIOD = 5',
+                                                'ptjfcool:EVAL_PERIOD = 7']})
+  cmds = commands('ptjfcool_synth_mc4_tiny', extra=extra,
+                  stage_axis=['ptjfhot:tau=2'])
+  assert flag_values(cmds[0])['--stage_gin'] == ['pretrain:EVAL_PERIOD = 5']
+  assert flag_values(cmds[1])['--stage_gin'] == [
+      'ptjfhot:MIXTURE_OR_TASK_NAME="ptjf_synth.tau2"',
+      'pretrain:EVAL_PERIOD = 5', 'ptjfcool:EVAL_PERIOD = 7']
+
+
+def test_taus_leave_a_cooldowns_temperatures_as_its_stages_give_them():
+  assert commands('cooldown_synth_mc4_tiny') == [
+      ['ptjf', 'run', 'cooldown_synth_mc4_tiny', '--workdir=/r']]
+  assert commands('cool_mc4_xl', taus=['none']) == [
+      ['ptjf', 'run', 'cool_mc4_xl', '--workdir=/r']]
+
+
+def write_recipe(path, phase, mixture, previous=None):
+  path.write_text(f"include 'gin/phases/{phase}.gin'\n"
+                  f"include 'gin/data/synth_mc4.gin'\n" +
+                  (f"PREVIOUS_STAGE = '{previous}'\n" if previous else '') +
+                  f"MIXTURE_OR_TASK_NAME = '{mixture}'\nTRAIN_STEPS = 100\n")
+
+
+def test_an_axis_of_some_stages_binds_each_of_them_with_stage_gin(tmp_path):
+  write_recipe(tmp_path / 'a_x_tiny.gin', 'pretrain', 'ptjf_synth.tau5')
+  write_recipe(tmp_path / 'b_x_tiny.gin', 'joint_finetune', 'ptjf_synth.en_only',
+               'a_x_tiny')
+  write_recipe(tmp_path / 'c_x_tiny.gin', 'joint_finetune', 'ptjf_synth.tau5',
+               'b_x_tiny')
+  name = str(tmp_path / 'c_x_tiny.gin')
+  assert [flag_values(c)['--stage_gin'] for c in commands(name, taus=['2', '3'])
+          ] == [[f'a:MIXTURE_OR_TASK_NAME="ptjf_synth.tau{t}"',
+                 f'c:MIXTURE_OR_TASK_NAME="ptjf_synth.tau{t}"'] for t in (2, 3)]
+
+
+def test_a_length_study_moves_the_steps_where_a_kept_state_ends():
+  assert text('cooldown_synth_mc4_tiny', pretrain_steps=['100'], fix='total')[1:] == [
+      '# 1 cooldown run, running both phases: hot 100 + cooldown 220 = 320 steps',
+      'ptjf run cooldown_synth_mc4_tiny --workdir=/r/pretrain100 '
+      '--pretrain_gin=TRAIN_STEPS=100 --finetune_gin=TRAIN_STEPS=320']
+  assert text('cool_synth_mc4_paper', pretrain_steps=['1000'], fix='total')[1:] == [
+      '# 1 cool run, running its 3 stages: hot 1000 + warm 750 + cool 1250 = '
+      '3000 steps',
+      'ptjf run cool_synth_mc4_paper --workdir=/r/pretrain1000 '
+      '--pretrain_gin=TRAIN_STEPS=1000 --stage_gin=warm:TRAIN_STEPS=1750 '
+      '--stage_gin=cool:TRAIN_STEPS=3000']
+  assert text('cool_synth_mc4_paper', pretrain_steps=['2000'], fix='finetune')[1:] == [
+      '# 1 cool run, running its 3 stages: hot 2000 + warm 750 + cool 750 = '
+      '3500 steps',
+      'ptjf run cool_synth_mc4_paper --workdir=/r/pretrain2000 '
+      '--pretrain_gin=TRAIN_STEPS=2000 --stage_gin=warm:TRAIN_STEPS=2750 '
+      '--stage_gin=cool:TRAIN_STEPS=3500']
+  # the fine-tune restarts its step: only the kept state after it moves
+  firsts, points = split(commands('ptjfcool_synth_mc4_tiny',
+                                  pretrain_steps=['100'], fix='total',
+                                  stage_axis=['ptjfhot:tau=2']))
+  assert points[0]['--stage_gin'] == [
+      'ptjfcool:TRAIN_STEPS=220', 'ptjfhot:MIXTURE_OR_TASK_NAME="ptjf_synth.tau2"']
+
+
 def test_two_runs_never_train_one_directory():
   phases = experiment.phases('static_synth_ro_fr_tiny')
   axis = grid.AXES[1]
-  twice = grid.Dimension(axis, 'gin', (('high0.3', 'HIGH_RESOURCE_RATE=0.3'),
-                                       ('high0.3', 'HIGH_RESOURCE_RATE=0.30')))
+  twice = grid.Dimension(axis, 'gin',
+                         (('high0.3', ('HIGH_RESOURCE_RATE=0.3',)),
+                          ('high0.3', ('HIGH_RESOURCE_RATE=0.30',))),
+                         frozenset({'static'}))
   with pytest.raises(AssertionError, match='train one directory'):
     grid.lay_out('static_synth_ro_fr_tiny', phases, '/r', [twice])
 
@@ -371,6 +480,25 @@ def test_restart_length_gin_files_bind_each_length_once(tmp_path, ptjf):
             in result.stdout.splitlines())
 
 
+def test_gin_files_restore_the_stage_before_each(tmp_path, ptjf):
+  result = ptjf('sweep', 'ptjfcool_synth_mc4_tiny', f'--root={tmp_path}',
+                '--format=gin', '--stage_axis=ptjfcool:tau=2')
+  assert result.returncode == 0, result.stderr
+  point = f'{tmp_path}/ptjfcool-tau2'
+  assert read(f'{point}/ptjfhot.gin').splitlines()[2:] == [
+      f'MODEL_DIR = "{point}/ptjfhot"',
+      f'INITIAL_CHECKPOINT_PATH = "{tmp_path}/pretrain/checkpoint_160"']
+  assert read(f'{point}/ptjfcool.gin').splitlines()[2:] == [
+      f'MODEL_DIR = "{point}/ptjfcool"',
+      f'INITIAL_CHECKPOINT_PATH = "{point}/ptjfhot/checkpoint_80"',
+      'MIXTURE_OR_TASK_NAME = "ptjf_synth.tau2"']
+  assert result.stdout.splitlines()[1:] == [
+      line for stage in ('pretrain', 'ptjfcool-tau2/ptjfhot',
+                         'ptjfcool-tau2/ptjfcool')
+      for line in (f'# {tmp_path}/{stage}.gin',
+                   read(f'{tmp_path}/{stage}.gin').splitlines()[1][2:])]
+
+
 def test_gin_files_are_never_overwritten(tmp_path, ptjf):
   args = ('ptjf_synth_ro_fr_tiny', f'--root={tmp_path}', '--format=gin')
   assert ptjf('sweep', *args).returncode == 0
@@ -388,7 +516,9 @@ def test_gin_files_are_never_overwritten(tmp_path, ptjf):
      '--warmups=10000'],
     ['ptjf_mc4_xxl', '--taus=2'],
     ['restart_wmt_ro_fr_3layer', '--learning_rates=5e-3', '--high_rates=0.3',
-     '--warmups=10000', '--pretrain_steps=100000', '--fix=total']])
+     '--warmups=10000', '--pretrain_steps=100000', '--fix=total'],
+    ['ptjfcool_synth_mc4_tiny', '--stage_axis=ptjfcool:tau=2',
+     '--pretrain_steps=100', '--fix=total']])
 def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args, ptjf):
   result = ptjf('sweep', *args, f'--root={tmp_path}', '--format=gin')
   assert result.returncode == 0, result.stderr
@@ -496,6 +626,75 @@ def test_gin_files_leave_nothing_required_under_t5x(tmp_path, args, ptjf):
     (['ptjf_mc4_xl', '--pretrain_steps=100000', '--fix=total',
       '--finetune_gin=TRAIN_STEPS=3'],
      'use --total_steps=... (or --fix=finetune) instead.'),
+    # A stage's own axis.
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown'],
+     "error: --stage_axis='cooldown' is not ARM:NAME=V1,V2,...: e.g. "
+     '--stage_axis=cooldown:tau=2,3.33'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cool down:tau=2'],
+     "error: --stage_axis='cool down:tau=2' is not ARM:NAME=V1,V2,..."),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=ptjf:tau=2'],
+     "error: --stage_axis=ptjf:tau: cooldown_synth_mc4_tiny has no stage "
+     "'ptjf'; its stages: hot, cooldown."),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:HIGH_RESOURCE_RATE=0.3'],
+     'error: --stage_axis=cooldown:HIGH_RESOURCE_RATE: cooldown_synth_mc4_tiny '
+     'does not set HIGH_RESOURCE_RATE; sweep a macro its recipe binds or leaves '
+     'REQUIRED, or tau (its temperature).'),
+    (['ptjfcool_synth_mc4_tiny', '--stage_axis=pretrain:tau=2'],
+     "error: --stage_axis=pretrain:tau: pretrain_synth_mc4_tiny's mixture is "
+     "not a '<prefix>.tau<t>' mixture; sweep MIXTURE_OR_TASK_NAME instead."),
+    (['cooldown_synth_mc4_tiny', "--stage_axis=cooldown:MODEL_DIR='/x'"],
+     'error: --stage_axis=cooldown:MODEL_DIR: MODEL_DIR is set by ptjf run'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:tau='],
+     'error: --stage_axis=cooldown:tau: give at least one value.'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:tau=2,,3'],
+     "error: --stage_axis=cooldown:tau: '' is not a positive temperature."),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:tau=2,2.0'],
+     "error: --stage_axis=cooldown:tau: give distinct values, got '2,2.0'."),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:WARMUP_STEPS=5,1e3'],
+     "error: --stage_axis=cooldown:WARMUP_STEPS: '1e3' is not a positive whole "
+     'number of steps.'),
+    (['cooldown_synth_mc4_tiny',
+      '--stage_axis=cooldown:MIXTURE_OR_TASK_NAME=a/b'],
+     "error: --stage_axis=cooldown:MIXTURE_OR_TASK_NAME: 'a/b' is not a name "
+     '(letters, digits, _ . + -).'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:tau=2',
+      '--stage_axis=cooldown:tau=3'],
+     'error: --stage_axis=cooldown:tau is given twice: give all its values in '
+     'one.'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:tau=2',
+      "--stage_gin=cooldown:MIXTURE_OR_TASK_NAME='ptjf_synth.tau1'"],
+     "error: --stage_gin=cooldown:MIXTURE_OR_TASK_NAME='ptjf_synth.tau1' sets "
+     'MIXTURE_OR_TASK_NAME, which the sweep sets: use '
+     '--stage_axis=cooldown:tau=... instead.'),
+    (['ptjf_wmt_ro_fr_3layer', '--warmups=10000',
+      '--stage_axis=ptjf:WARMUP_STEPS=5000'],
+     'error: --warmups and --stage_axis=ptjf:WARMUP_STEPS both sweep '
+     'WARMUP_STEPS of ptjf: give one of them.'),
+    (['cooldown_synth_mc4_tiny', '--taus=2,3.33'],
+     "error: --taus: cooldown_synth_mc4_tiny's stages train at different "
+     "temperatures (hot 'ptjf_synth.tau5', cooldown 'ptjf_synth.tau3.33'), "
+     'which one --taus would make equal: sweep a stage\'s with '
+     '--stage_axis=cooldown:tau=..., and leave --taus out.'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:TRAIN_STEPS=400,160'],
+     'error: point cooldown-steps160: --stage_axis=cooldown:TRAIN_STEPS=160: '
+     'the cooldown keeps the state of the hot, which ends at step 160, so its '
+     'TRAIN_STEPS = 160, the step it ends at, must exceed 160.'),
+    (['cooldown_synth_mc4_tiny', '--stage_axis=cooldown:TRAIN_STEPS=400',
+      '--pretrain_steps=100', '--fix=total'],
+     'error: --stage_axis=cooldown:TRAIN_STEPS with --pretrain_steps'),
+    (['cool_synth_mc4_paper', '--pretrain_steps=1000', '--fix=total',
+      '--stage_gin=cool:TRAIN_STEPS=3100'],
+     'error: --stage_gin=cool:TRAIN_STEPS=3100 sets TRAIN_STEPS, which the '
+     'length sweep sets: use --total_steps=... (or --fix=finetune) instead.'),
+    (['cool_synth_mc4_paper', '--pretrain_steps=2300', '--fix=total'],
+     'error: --pretrain_steps=2300 leaves the cool no steps of the 3000 in all '
+     "(hot_synth_mc4_paper's 1500 + warm_synth_mc4_paper's 750 + "
+     "cool_synth_mc4_paper's 750): give values below 2250."),
+    (['cooldown_synth_mc4_tiny', '--pretrain_steps=100,400', '--fix=finetune',
+      '--finetune_gin=TRAIN_STEPS=300'],
+     "error: point pretrain400: cooldown_synth_mc4_tiny's TRAIN_STEPS: the "
+     'cooldown keeps the state of the hot, which ends at step 400, so its '
+     'TRAIN_STEPS = 300, the step it ends at, must exceed 400.'),
     # every point is checked as its own `ptjf run` would check it
     (['ptjf_wmt_ro_fr_3layer', '--warmups=10000,60000', '--high_rates=0.3'],
      'error: point lr0.00025/high0.3_warmup60000: --warmups=60000: '
@@ -588,7 +787,7 @@ def test_prepared_points_cover_every_value_of_every_axis():
   assert chosen[0] == laid_out.points[0]
   assert len(chosen) == 1 + (5 - 1) + (9 - 1) + (4 - 1)
   for d in laid_out.dims:
-    for _, binding in d.values:
+    for _, (binding,) in d.values:
       assert any(binding in p.bindings[d.scope] for p in chosen), binding
 
 
