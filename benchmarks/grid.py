@@ -13,7 +13,7 @@ import dataclasses
 import os
 import shlex
 import sys
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -97,14 +97,17 @@ class Arm:
 
   def runs(self) -> list[trade_off.Run]:
     """Its measured runs: each point, with its high-resource rate and the
-    steps before its measured phase starts."""
+    offset of its last stage's steps (ptjf.curves.lineage's)."""
     out = []
     for point in self.grid.points:
       rate = ptjf_grid.bound(point, 'HIGH_RESOURCE_RATE')
-      first = (ptjf_grid.phase_steps(self.grid, point, self.extra)[0]
-               if len(self.grid.phases) == 2 else 0)
+      steps = ptjf_grid.phase_steps(self.grid, point, self.extra)
+      offset = 0
+      for before, stage in zip(steps, self.grid.phases[1:]):
+        # A stage that keeps the state counts on from the step it restored.
+        offset += 0 if stage.keeps_state else before
       out.append(trade_off.Run(self.grid.name, point.workdir,
-                               None if rate is None else float(rate), first))
+                               None if rate is None else float(rate), offset))
     return out
 
 
@@ -117,16 +120,18 @@ def split(settings: Settings) -> dict[str, object]:
 
 def arm(name: str, settings: Settings,
         given: Mapping[str, Sequence[str]], gin: Sequence[str] = (),
-        finetune_gin: Sequence[str] = ()) -> Arm:
+        pretrain_gin: Sequence[str] = (), finetune_gin: Sequence[str] = (),
+        stage_gin: Sequence[str] = (), root: Optional[str] = None) -> Arm:
   """`name`'s runs on the axes `given` (a `ptjf sweep` flag name -> its
-  values), laid out under the workdir; `gin` and `finetune_gin` bind every run
-  beside the grid's own bindings. UsageError where `ptjf sweep` refuses."""
+  values), laid out under `root` (the workdir by default); `gin`,
+  `pretrain_gin`, `finetune_gin` and `stage_gin` bind every run beside the
+  grid's own bindings. UsageError where `ptjf sweep` refuses."""
   extra = experiment.PassThrough(
-      {'gin': [*settings.gin, *gin], 'finetune_gin': list(finetune_gin)},
-      settings.gin_files)
+      experiment.Bindings([*settings.gin, *gin], pretrain_gin, finetune_gin,
+                          stage_gin), settings.gin_files)
   try:
     phases = experiment.phases(name)
-    laid_out = ptjf_grid.lay_out(name, phases, settings.workdir,
+    laid_out = ptjf_grid.lay_out(name, phases, root or settings.workdir,
                                  ptjf_grid.dimensions(name, phases, given, extra))
     ptjf_grid.check_lengths(laid_out, extra)
   except ValueError as e:

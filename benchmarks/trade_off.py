@@ -45,7 +45,9 @@ class Run:
   experiment: str
   workdir: str
   rate: Optional[float]  # en_fr's share in the fine-tune (static: all along)
-  first_steps: int  # steps before the measured phase starts (0 for static)
+  # Offset of its measured stage's own steps: the steps before its step count
+  # restarted at 0 (0 for static; a stage that kept the state counts on).
+  first_steps: int
 
   @property
   def arm(self) -> str:
