@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import seqio
 import tensorflow as tf
 
+from mixtures import registry
 from ptjf import checkpoint
 from ptjf import datasets
 from ptjf import experiment
@@ -87,6 +88,13 @@ def _resolve(resolved: experiment.Phase, model_dir: str, bindings: list[str],
         f'{name} binds no TRAIN_STEPS: is it a recipe? A recipe sets '
         'TRAIN_STEPS and includes its gin fragments (see recipes/).')
   settings.check_parsed(where, resolved.carry == 'parameters')
+  if resolved.keeps_state and (
+      mixture := recipe.value('MIXTURE_OR_TASK_NAME')) in registry.UNIMAX:
+    raise recipe.PreflightError(
+        f'{name} keeps the previous stage\'s state and trains on {mixture}, '
+        "whose budget counts TRAIN_STEPS from step 0, but this stage's "
+        "TRAIN_STEPS counts from the chain's start: give it a '.tau<t>' "
+        'mixture, or UniMax in a stage that restores the parameters.')
   try:
     report, remote = datasets.check(data_present=check_data)
   except datasets.LengthsError as e:

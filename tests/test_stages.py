@@ -184,3 +184,18 @@ def test_declaring_the_previous_stage_changes_no_other_binding(tmp_path):
             ] == gin.config_str().splitlines(), path
     declared += 1
   assert declared >= 32
+
+
+@pytest.mark.needs_t5x
+def test_unimax_in_a_stage_that_keeps_the_state_is_refused(
+    chain_of_three, tmp_path, ptjf):
+  """UniMax's budget would count the kept state's steps again."""
+  result = ptjf('check', chain_of_three, f'--workdir={tmp_path}/w',
+                "--stage_gin=cool:MIXTURE_OR_TASK_NAME = 'ptjf_synth.unimax'")
+  assert result.returncode == 1
+  assert result.stderr.strip().endswith(
+      "cool_x_tiny.gin keeps the previous stage's state and trains on "
+      'ptjf_synth.unimax, whose budget counts TRAIN_STEPS from step 0, but '
+      "this stage's TRAIN_STEPS counts from the chain's start: give it a "
+      "'.tau<t>' mixture, or UniMax in a stage that restores the "
+      'parameters.'), result.stderr
