@@ -1,12 +1,16 @@
-r"""Compiles each phase's T5X train step for a Cloud TPU slice, on this machine.
+r"""Compiles each distinct T5X train step of an experiment for a Cloud TPU
+slice, on this machine.
 
 Usage: ptjf compile EXPERIMENT [--topology=v4-256] [the binding flags of ptjf run]
 
-For each phase, the real TPU compiler (libtpu, from the `tpu` extra) compiles
-T5X's own partitioned train step ahead of time, as the recipe configures it
-(model, partitioner and mesh, batch, feature lengths, microbatches) for the
-slice's devices as libtpu describes them: no TPU, no parameter allocated,
-nothing written. It prints per chip:
+For each program the stages of the experiment train, the real TPU compiler
+(libtpu, from the `tpu` extra) compiles T5X's own partitioned train step
+ahead of time, as the recipe configures it (model, optimizer, partitioner and
+mesh, batch, feature lengths, microbatches) for the slice's devices as libtpu
+describes them: no TPU, no parameter allocated, nothing written. Stages that
+differ only in their data, steps, schedule or checkpoints train one program,
+compiled once, and the report names them ('pretrain, ptjf: one program').
+It prints per chip:
   - parameters plus optimizer slots, temporaries, generated code, and the
     peak against the HBM the compiler lets a program use;
   - FLOPs per step: the model's (its matmuls, 3 x the forward pass, as MFU
@@ -18,7 +22,7 @@ nothing written. It prints per chip:
     FLOPs, the tokens/s and the MFU it would give; with --step_time (seconds
     per step, measured on the slice), the measured tokens/s and MFU;
   - the compile time.
-A phase that does not fit exits 1 with one line: the phase, the bytes needed
+A program that does not fit exits 1 with one line: its stages, the bytes needed
 and available, and the smallest num_microbatches that fits, if one does. So
 does a hardware count below the model's, which only an uncounted loop gives.
 
@@ -33,12 +37,14 @@ Example:
 """
 
 import os
+import re
 import sys
 import warnings
 from typing import Any, Optional, Sequence
 
 from absl import app
 from absl import flags
+from gin import config as gin_config
 
 from ptjf import aot
 from ptjf import bindings
@@ -61,10 +67,24 @@ def _percent(part: float, whole: float) -> str:
   return f'{100 * part / whole:.0f}%'
 
 
-def describe(index: int, total: int, run: phase.PhaseRun, where: tpu.Slice,
-             mesh: dict[str, int], step: aot.StepConfig, compiled: aot.Compiled,
-             hardware: float, step_time: Optional[float] = None) -> list[str]:
-  """What `ptjf compile` prints for one phase that fits."""
+def stage_names(runs: Sequence[phase.PhaseRun]) -> str:
+  return ', '.join(r.phase.arm for r in runs)
+
+
+def heading(runs: Sequence[phase.PhaseRun]) -> str:
+  """'pretrain: recipes/pretrain_X.gin', or for stages sharing one program
+  'pretrain, ptjf: one program (recipes/pretrain_X.gin, recipes/ptjf_X.gin)'."""
+  paths = ', '.join(os.path.relpath(r.phase.recipe, recipe.REPO) for r in runs)
+  if len(runs) == 1:
+    return f'{runs[0].phase.arm}: {paths}'
+  return f'{stage_names(runs)}: one program ({paths})'
+
+
+def describe(index: int, total: int, runs: Sequence[phase.PhaseRun],
+             where: tpu.Slice, mesh: dict[str, int], step: aot.StepConfig,
+             compiled: aot.Compiled, hardware: float,
+             step_time: Optional[float] = None) -> list[str]:
+  """What `ptjf compile` prints for one program that fits."""
   chip = where.chip
   model = step.model_flops() / where.chips
   roofline = hardware / chip.peak_flops
@@ -72,8 +92,7 @@ def describe(index: int, total: int, run: phase.PhaseRun, where: tpu.Slice,
   layers = (f', {"scanned" if step.scan_layers else "unrolled"} layers, remat '
             f'{step.remat_policy}' if step.remat_policy is not None else '')
   lines = [
-      f'[{index}/{total}] {run.phase.arm}: '
-      f'{os.path.relpath(run.phase.recipe, recipe.REPO)} on {where.name} '
+      f'[{index}/{total}] {heading(runs)} on {where.name} '
       f'({where.chips} chips, {where.topology_name}; mesh '
       + ' x '.join(f'{axis} {n}' for axis, n in mesh.items()) + ')',
       f'    {step.parameters:,} parameters; batch {step.batch_size} x '
@@ -98,21 +117,81 @@ def describe(index: int, total: int, run: phase.PhaseRun, where: tpu.Slice,
   return lines + [f'    compiled in {compiled.seconds:.0f} s']
 
 
-def compile_phase(index: int, total: int, run: phase.PhaseRun,
-                  gin_files: Sequence[str], where: tpu.Slice,
-                  devices: Sequence[Any],
-                  step_time: Optional[float] = None) -> list[str]:
-  """Compiles one phase; raises recipe.PreflightError if it does not fit,
-  or if its FLOPs cannot be counted whole."""
-  parse = lambda extra=(): run.parse(gin_files, extra)
+# The train step's configurables and those of their parameters that build it
+# (what aot.compile_step reads).
+_PROGRAM_ROOT = ('', 'train_script.train')
+_ONLY = {'train_script.train': {'model', 'partitioner', 'trainer_cls',
+                                'train_dataset_cfg'},
+         't5x.utils.DatasetConfig': {'batch_size', 'task_feature_lengths', 'pack'}}
+_REFERENCE = re.compile(r'([@%])([\w./]+)')
+# A learning-rate schedule (the Trainer's, or the optimizer's in optax) is not
+# followed: its numbers are constants of the program, not its memory or FLOPs.
+_SCHEDULE = re.compile(r'schedule', re.I)
+
+
+def program_key() -> frozenset[tuple[str, str, str, str]]:
+  """The bindings of the parsed config the train step is built from,
+  followed through every reference from train_script.train's model,
+  partitioner, trainer and train batch (its size, lengths and packing),
+  a learning-rate schedule's left out."""
+  # The parsed config rather than the lowered program: nothing traced, and a
+  # fine-tune's new warm-up does not make it another program.
+  config = gin_config._CONFIG  # pylint: disable=protected-access
+  key, seen, todo = set(), set(), [_PROGRAM_ROOT]
+  while todo:
+    scope, selector = todo.pop()
+    for (where, name), params in config.items():
+      if (where, name) in seen or not _refers(scope, selector, where, name):
+        continue
+      seen.add((where, name))
+      for param, value in params.items():
+        if param not in _ONLY.get(name, {param}):
+          continue
+        key.add((where, name, param, repr(value)))
+        for kind, path in _REFERENCE.findall(repr(value)):
+          inner, _, target = path.rpartition('/')
+          if not _SCHEDULE.search(target):
+            todo.append(('/'.join(filter(None, (scope, inner))), target)
+                        if kind == '@' else (path, 'gin.macro'))
+  return frozenset(key)
+
+
+def _refers(scope: str, selector: str, where: str, name: str) -> bool:
+  """Whether a reference to `selector` in `scope` takes the bindings gin
+  holds for `name` in `where`."""
+  if selector == 'gin.macro':
+    return name == 'gin.macro' and where == scope
+  return (name != 'gin.macro' and (name == selector or name.endswith('.' + selector))
+          and (not where or scope == where or scope.startswith(where + '/')))
+
+
+def programs(runs: Sequence[phase.PhaseRun],
+             gin_files: Sequence[str]) -> list[list[phase.PhaseRun]]:
+  """The stages grouped by the program they train, in the order first met."""
+  groups: dict[frozenset, list[phase.PhaseRun]] = {}
+  for run in runs:
+    run.parse(gin_files)
+    groups.setdefault(program_key(), []).append(run)
+  return list(groups.values())
+
+
+def compile_program(index: int, total: int, runs: Sequence[phase.PhaseRun],
+                    gin_files: Sequence[str], where: tpu.Slice,
+                    devices: Sequence[Any],
+                    step_time: Optional[float] = None) -> list[str]:
+  """Compiles the program of `runs`, the stages that share it, as the first
+  configures it; raises recipe.PreflightError if it does not fit, or if its
+  FLOPs cannot be counted whole."""
+  name = stage_names(runs)
+  parse = lambda extra=(): runs[0].parse(gin_files, extra)
   parse()
   step = aot.step_config()
   if step.model is None:
     raise recipe.PreflightError(
-        f'{run.phase.arm}: ptjf compile counts the FLOPs of T5X encoder-decoders '
+        f'{name}: ptjf compile counts the FLOPs of T5X encoder-decoders '
         '(network.T5Config with inputs and targets); this recipe builds '
         f'{type(recipe.value("MODEL")).__name__}.')
-  mesh = aot.check_mesh(where, devices, run.phase.arm)  # as ptjf launch does
+  mesh = aot.check_mesh(where, devices, name)  # as ptjf launch does
   try:
     compiled = aot.compile_step(devices)
   except aot.DoesNotFit as e:
@@ -122,20 +201,20 @@ def compile_phase(index: int, total: int, run: phase.PhaseRun,
               f'no num_microbatches up to {aot.MAX_MICROBATCHES} fits: give a '
               'larger MODEL_PARALLEL_SUBMESH or a bigger slice')
     raise recipe.PreflightError(
-        f'{run.phase.arm} does not fit {where.name}: it needs '
+        f'{name} does not fit {where.name}: it needs '
         f'{aot.bytes_text(e.needed)} per chip, {aot.bytes_text(e.available)} '
         f'are available; {advice}.') from e
   try:
     hardware = aot.hardware_flops(parse, devices, step)
   except aot.LoopNotCounted as e:
-    raise recipe.PreflightError(f'{run.phase.arm}: {e}') from e
+    raise recipe.PreflightError(f'{name}: {e}') from e
   model = step.model_flops() / where.chips
   if hardware < model:
     raise recipe.PreflightError(
-        f'{run.phase.arm}: the compiled step counts {hardware:.4g} FLOPs per '
+        f'{name}: the compiled step counts {hardware:.4g} FLOPs per '
         f'chip, fewer than the {model:.4g} the model needs: a loop of the '
         'program was not counted whole.')
-  return describe(index, total, run, where, mesh, step, compiled, hardware,
+  return describe(index, total, runs, where, mesh, step, compiled, hardware,
                   step_time)
 
 
@@ -167,9 +246,10 @@ def main(argv):
                              tfds_data_dir=extra.tfds_data_dir,
                              check_data=False, **extra.bindings)
     devices = where.devices()
-    for i, run in enumerate(runs, 1):
-      print('\n'.join(compile_phase(i, len(runs), run, extra.gin_files,
-                                    where, devices, step_time)), flush=True)
+    groups = programs(runs, extra.gin_files)
+    for i, group in enumerate(groups, 1):
+      print('\n'.join(compile_program(i, len(groups), group, extra.gin_files,
+                                      where, devices, step_time)), flush=True)
   except ValueError as e:  # PreflightError included
     sys.exit(f'error: {e}')
 

@@ -126,15 +126,52 @@ def test_model_parallel_halves_the_embedding_per_chip():
   assert split < hand_count_bytes('pretrain_synth_mc4_tiny') - 12 * 1664 * 64 // 2
 
 
+def groups(name, **bindings):
+  runs = preflight.prepare(name, '<workdir>', check_data=False, **bindings)
+  from ptjf import compile as compile_command  # pylint: disable=g-import-not-at-top
+  return [[r.phase.arm for r in group]
+          for group in compile_command.programs(runs, ())]
+
+
+@pytest.mark.needs_t5x
+def test_stages_that_differ_in_data_steps_or_schedule_share_one_program():
+  assert groups('ptjfcool_synth_mc4_tiny') == [['pretrain', 'ptjfhot', 'ptjfcool']]
+  assert groups('cooldown_synth_mc4_tiny') == [['hot', 'cooldown']]
+  # The NMT fine-tune's schedule is its optimizer's (optax), with other steps.
+  assert groups('ptjf_wmt_ro_fr_3layer', gin=['LEARNING_RATE = 5e-3'],
+                finetune_gin=['HIGH_RESOURCE_RATE = 0.7', 'WARMUP_STEPS = 20000']
+                ) == [['pretrain', 'ptjf']]
+  assert groups('ptjf_synth_mc4_tiny', stage_gin=[
+      'ptjf:WARMUP_STEPS = 10', 'ptjf:TRAIN_STEPS = 40',
+      "ptjf:MIXTURE_OR_TASK_NAME = 'ptjf_synth.tau5'",
+      'ptjf:utils.create_learning_rate_scheduler.base_learning_rate = 0.5',
+  ]) == [['pretrain', 'ptjf']]
+
+
+@pytest.mark.needs_t5x
+@pytest.mark.parametrize('binding', [
+    'BATCH_SIZE = 32', "TASK_FEATURE_LENGTHS = {'inputs': 64, 'targets': 32}",
+    'trainer.Trainer.num_microbatches = 2', 'DROPOUT_RATE = 0.1',
+    'adafactor.Adafactor.decay_rate = 0.9',
+    'partitioning.PjitPartitioner.num_partitions = 2'])
+def test_a_stage_with_another_model_optimizer_mesh_or_batch_is_another_program(binding):
+  assert groups('ptjfcool_synth_mc4_tiny', stage_gin=[f'ptjfhot:{binding}']) == [
+      ['pretrain', 'ptjfcool'], ['ptjfhot']]
+
+
 @pytest.mark.needs_libtpu
-def test_the_tiny_chain_compiles_for_v4_8(ptjf_compile):
-  result = ptjf_compile('ptjf_synth_mc4_tiny', '--topology=v4-8',
+def test_a_chain_compiles_each_program_once_for_v4_8(ptjf_compile):
+  result = ptjf_compile('ptjfcool_synth_mc4_tiny', '--topology=v4-8',
+                        '--stage_gin=ptjfcool:BATCH_SIZE = 32',
                         '--step_time=0.5', subprocess=True)
   assert result.returncode == 0, result.stderr
   lines = result.stdout.splitlines()
-  assert lines[0].startswith('[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin '
-                             'on v4-8 (4 chips, v4:2x2x1; mesh data 4 x model 1)')
-  assert any(line.startswith('[2/2] ptjf: recipes/ptjf_synth_mc4_tiny.gin') for line in lines)
+  assert lines[0] == (
+      '[1/2] pretrain, ptjfhot: one program (recipes/pretrain_synth_mc4_tiny.gin, '
+      'recipes/ptjfhot_synth_mc4_tiny.gin) on v4-8 (4 chips, v4:2x2x1; mesh '
+      'data 4 x model 1)')
+  assert ('[2/2] ptjfcool: recipes/ptjfcool_synth_mc4_tiny.gin on v4-8 (4 chips, '
+          'v4:2x2x1; mesh data 4 x model 1)') in lines
   assert sum('of 30.75 GiB usable (32 GiB HBM)' in line for line in lines) == 2
   # The tiny model's FLOPs per chip (batch 16 of 128 + 32 tokens on 4 chips),
   # counted by hand from its weights: encoder layer 4 x 64 x 64 + 3 x 64 x 128
@@ -145,11 +182,13 @@ def test_the_tiny_chain_compiles_for_v4_8(ptjf_compile):
              + 2 * 2 * 32 * (6 * 64 * 64 + 3 * 64 * 128)
              + 2 * 2 * 128 * 2 * 64 * 64 + 2 * 4 * 64 * (32 * 32 + 32 * 128)
              + 2 * 32 * 64 * 1664)
-  model = f'model {3 * 16 * forward / 4:.3g}, hardware '
-  assert sum(line.startswith(f'    FLOPs per chip per step: {model}')
-             for line in lines) == 2
-  assert sum(line.startswith('    measured 0.5 s per step: 5,120 tokens/s, MFU ')
-             for line in lines) == 2
+  flops_lines = [line for line in lines if line.startswith('    FLOPs per chip')]
+  assert [line.split(', hardware')[0] for line in flops_lines] == [
+      f'    FLOPs per chip per step: model {3 * batch * forward / 4:.3g}'
+      for batch in (16, 32)]
+  assert [line.split(', MFU')[0] for line in lines if line.startswith('    measured')] == [
+      '    measured 0.5 s per step: 5,120 tokens/s',
+      '    measured 0.5 s per step: 10,240 tokens/s']
 
 
 def test_model_flops_of_mt5_xxl_equal_a_hand_count():
@@ -280,4 +319,4 @@ def test_a_hardware_count_below_the_model_is_refused(monkeypatch):
   with pytest.raises(recipe.PreflightError, match=(
       r'^pretrain: the compiled step counts 1 FLOPs per chip, fewer than the '
       r'5\.914e\+08 the model needs: a loop of the program was not counted whole\.$')):
-    compile_command.compile_phase(1, 1, run, [], where, where.devices())
+    compile_command.compile_program(1, 1, [run], [], where, where.devices())
