@@ -525,7 +525,7 @@ def check_slice(name: str, phases: Sequence[experiment.Phase],
   notes.append(f'Memory is not checked here: ptjf compile {name} '
                f'--topology={where.name} with the same bindings'
                + ''.join(f' and {flag}' for flag in shown)
-               + ' compiles each phase for the slice (minutes).')
+               + ' compiles each distinct program of its stages for the slice (minutes).')
   return by_scope, notes
 
 

@@ -144,7 +144,8 @@ def test_example_prints_create_setup_and_train(ptjf):
       'splits over the data axis (pretrain data 16 x model 8; ptjf data 16 x '
       'model 8).',
       '# Memory is not checked here: ptjf compile ptjf_mc4_xxl --topology=v4-256 '
-      'with the same bindings compiles each phase for the slice (minutes).']
+      'with the same bindings compiles each distinct program of its stages for '
+      'the slice (minutes).']
   assert lines[2:8] == [
       '# 1/4 Check that us-central2-b offers v4-256:',
       'gcloud compute tpus accelerator-types describe v4-256 '
