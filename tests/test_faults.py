@@ -233,8 +233,8 @@ def test_finetune_resumes_its_own_checkpoint_without_its_pretraining(
   check = ptjf('check', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}',
                f'--pretrain_dir={workdir}/deleted', *CHAIN)
   assert check.returncode == 0, check.stderr[-3000:]
-  assert (f'initial checkpoint {workdir}/deleted/checkpoint_40: not needed, '
-          'this phase resumes its own\n') in check.stdout
+  assert (f'initial checkpoint {workdir}/deleted/checkpoint_40 (parameters): '
+          'not needed, this stage resumes its own\n') in check.stdout
   result = ptjf('run', 'ptjf_synth_mc4_tiny', f'--workdir={workdir}', *CHAIN)
   assert result.returncode == 0, result.stderr[-3000:]
   assert (f'[1/2] pretrain: recipes/pretrain_synth_mc4_tiny.gin -> {workdir}/'
@@ -266,8 +266,8 @@ def test_pretrain_dir_of_other_steps_or_a_checkpoint_is_told_what_fits(
       'whose final checkpoint the fine-tune restores.')
   fits = check(f'--pretrain_dir={pretrained}', '--pretrain_gin=TRAIN_STEPS = 40')
   assert fits.returncode == 0, fits.stderr[-3000:]
-  assert (f'initial checkpoint {pretrained}/checkpoint_40: whole, of this model'
-          in fits.stdout)
+  assert (f'initial checkpoint {pretrained}/checkpoint_40 (parameters): '
+          'whole, of this model' in fits.stdout)
 
 
 # --- No T5X needed ------------------------------------------------------------

@@ -39,8 +39,8 @@ def test_run_expands_the_home_directory(tmp_path, ptjf):
   result = ptjf('run', TINY, '--workdir=~/w', '--pretrain_dir=~/w/ptjf',
                 env={'HOME': str(tmp_path)})
   assert result.returncode == 1
-  assert (f'error: the fine-tune directory {tmp_path}/w/ptjf and the first '
-          f"phase's {tmp_path}/w/ptjf overlap") in result.stderr
+  assert (f'error: the ptjf directory {tmp_path}/w/ptjf and the pretrain '
+          f'directory {tmp_path}/w/ptjf overlap') in result.stderr
   assert not (tmp_path / 'w').exists()
 
 
