@@ -26,10 +26,18 @@ def write(directory, name, phase_file, previous=None, steps=100):
   return str(path)
 
 
-def test_a_chain_of_three_stages_is_followed_to_its_first(tmp_path):
+@pytest.fixture
+def chain_of_three(tmp_path):
+  """hot (from scratch, 100 steps) -> warm (its parameters, 100 steps) ->
+  cool (warm's whole state, to step 200): the last recipe's path."""
   write(tmp_path, 'hot_x_tiny', 'pretrain')
   write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
-  last = write(tmp_path, 'cool_x_tiny', 'continue', 'warm_x_tiny')
+  return write(tmp_path, 'cool_x_tiny', 'continue', 'warm_x_tiny', steps=200)
+
+
+def test_a_chain_of_three_stages_is_followed_to_its_first(tmp_path,
+                                                        chain_of_three):
+  last = chain_of_three
   assert experiment.phases(last) == [
       experiment.Phase('hot', str(tmp_path / 'hot_x_tiny.gin')),
       experiment.Phase('warm', str(tmp_path / 'warm_x_tiny.gin'),
@@ -93,11 +101,8 @@ def test_a_previous_stage_that_is_no_name_is_refused(tmp_path):
     experiment.phases(path)
 
 
-def test_stage_bindings_reach_their_stage_only(tmp_path):
-  write(tmp_path, 'hot_x_tiny', 'pretrain')
-  write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
-  phases = experiment.phases(write(tmp_path, 'cool_x_tiny', 'continue',
-                                   'warm_x_tiny'))
+def test_stage_bindings_reach_their_stage_only(chain_of_three):
+  phases = experiment.phases(chain_of_three)
   given = experiment.Bindings(gin=['A = 1'], pretrain_gin=['B = 2'],
                               finetune_gin=['C = 3'],
                               stage_gin=['cool:D = 4', 'warm: E = 5'])
@@ -120,15 +125,6 @@ def test_stage_bindings_reach_their_stage_only(tmp_path):
     experiment.check_flags('cool_x_tiny', phases,
                            experiment.Bindings(stage_gin=['cool:D = 4']),
                            phase='first')
-
-
-@pytest.fixture
-def chain_of_three(tmp_path):
-  """hot (from scratch, 100 steps) -> warm (its parameters, 100 steps) ->
-  cool (warm's whole state, to step 200): the last recipe's path."""
-  write(tmp_path, 'hot_x_tiny', 'pretrain')
-  write(tmp_path, 'warm_x_tiny', 'joint_finetune', 'hot_x_tiny')
-  return write(tmp_path, 'cool_x_tiny', 'continue', 'warm_x_tiny', steps=200)
 
 
 @pytest.mark.needs_t5x
